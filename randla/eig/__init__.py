@@ -1,0 +1,1 @@
+"""Randomized low-rank approximation, eigenvectors and trace estimation (to come)."""

@@ -1,0 +1,207 @@
+"""Levels 1-2: applying sketching operators to data.
+
+``left_sketch(S, A) = S @ A``, ``right_sketch(A, S) = A @ S.T`` and
+``two_sided_sketch(S1, A, S2) = S1 @ A @ S2.T`` for A a dense array (any
+layout, real or complex), a scipy.sparse matrix or a LinearOperator.  The
+result is a dense array in A's working precision (float32 data stays
+float32, integers become float64).  Right sketches reuse the left-sketch
+kernels on ``A.T``, a free view.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator
+
+from .._backend import get_backend, working_float
+from ._operators import PANEL_ENTRIES, SketchingOperator
+
+__all__ = ["left_sketch", "right_sketch", "two_sided_sketch"]
+
+
+def _check_operator(S, name):
+    if not isinstance(S, SketchingOperator):
+        raise TypeError(f"{name} must be a randla sketching operator, got {type(S).__name__}")
+
+
+def _as_host_operand(A, name):
+    """A as a dense ndarray, sparse matrix or LinearOperator, with a numeric dtype."""
+    if get_backend(A).is_gpu:
+        raise NotImplementedError("sketching CuPy arrays needs the GPU kernels, which are "
+                                  "not part of this build yet")
+    if isinstance(A, LinearOperator) or sp.issparse(A):
+        kind = np.dtype(A.dtype)
+    else:
+        try:
+            A = np.asarray(A)
+        except Exception as exc:
+            raise TypeError(f"{name} must be an array, a scipy.sparse matrix or a "
+                            f"LinearOperator, got {type(A).__name__}") from exc
+        kind = A.dtype
+        if A.ndim not in (1, 2):
+            raise ValueError(f"{name} must be 1-D or 2-D, got shape {A.shape}")
+    if kind.kind not in "biufc":
+        raise TypeError(f"{name} must hold numbers, got dtype {kind} "
+                        f"({type(A).__name__})")
+    return A
+
+
+def _left(S, A):
+    """S @ A for a validated 2-D host operand with A.shape[0] == S.m."""
+    real = working_float(A.dtype)
+    if isinstance(A, LinearOperator):
+        return _left_linear_operator(S, A, real)
+    if np.dtype(A.dtype).kind == "c":
+        # S is real: sketch the real and imaginary parts with the same kernel.
+        return _left(S, A.real) + 1j * _left(S, A.imag)
+    if sp.issparse(A):
+        return S._left_sparse(A.astype(real, copy=False))
+    return S._left_dense(A.astype(real, copy=False))
+
+
+def _left_linear_operator(S, A, real):
+    # S @ A = (A^H S^T)^H, with S^T formed in row blocks of S.
+    result = np.result_type(A.dtype, real)
+    out = np.empty((S.d, A.shape[1]), dtype=result)
+    rows = max(1, PANEL_ENTRIES // S.m)
+    for r0 in range(0, S.d, rows):
+        r1 = min(S.d, r0 + rows)
+        block = S.block(slice(r0, r1), dtype=real)
+        out[r0:r1] = np.asarray(A.rmatmat(block.T)).conj().T
+    return out
+
+
+def _right_linear_operator(A, S, real):
+    # A @ S.T, with S^T formed in row blocks of S.
+    result = np.result_type(A.dtype, real)
+    out = np.empty((A.shape[0], S.d), dtype=result)
+    rows = max(1, PANEL_ENTRIES // S.m)
+    for r0 in range(0, S.d, rows):
+        r1 = min(S.d, r0 + rows)
+        out[:, r0:r1] = np.asarray(A.matmat(S.block(slice(r0, r1), dtype=real).T))
+    return out
+
+
+def left_sketch(S: SketchingOperator, A) -> np.ndarray:
+    """Compute ``S @ A``: compress the rows of A.
+
+    Parameters
+    ----------
+    S : SketchingOperator
+        A d x m operator.
+    A : array_like, scipy.sparse matrix or LinearOperator
+        m x n data, or a length-m vector.  Dense arrays may be C- or
+        F-ordered, real or complex; integers are cast to float64.
+
+    Returns
+    -------
+    numpy.ndarray
+        d x n (or length d for a vector), float32 for float32/complex64 data
+        and float64 otherwise (complex if A is).
+
+    Raises
+    ------
+    ValueError
+        If ``A.shape[0] != S.shape[1]`` or A is not 1-D or 2-D.
+    TypeError
+        If S is not an operator or A is not numeric data of a supported kind.
+
+    Notes
+    -----
+    NaN and inf in A propagate; sketching does not validate data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from randla.sketch import SASO, left_sketch
+    >>> A = np.random.default_rng(0).standard_normal((10000, 20))
+    >>> S = SASO(200, 10000, rng=0)
+    >>> left_sketch(S, A).shape
+    (200, 20)
+    """
+    _check_operator(S, "S")
+    A = _as_host_operand(A, "A")
+    if A.shape[0] != S.m:
+        raise ValueError(f"S @ A: S has shape {S.shape} but A has shape {A.shape}; "
+                         f"A must have {S.m} rows")
+    if A.ndim == 1:
+        return _left(S, A.reshape(-1, 1))[:, 0]
+    return _left(S, A)
+
+
+def right_sketch(A, S: SketchingOperator) -> np.ndarray:
+    """Compute ``A @ S.T``: compress the columns of A.
+
+    Parameters
+    ----------
+    A : array_like, scipy.sparse matrix or LinearOperator
+        p x m data, or a length-m vector.
+    S : SketchingOperator
+        A d x m operator.
+
+    Returns
+    -------
+    numpy.ndarray
+        p x d (or length d for a vector), precision as in :func:`left_sketch`.
+
+    Raises
+    ------
+    ValueError
+        If ``A.shape[-1] != S.shape[1]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from randla.sketch import DenseOperator, right_sketch
+    >>> A = np.ones((30, 500))
+    >>> right_sketch(A, DenseOperator(10, 500, rng=0)).shape
+    (30, 10)
+    """
+    _check_operator(S, "S")
+    A = _as_host_operand(A, "A")
+    if A.shape[-1] != S.m:
+        raise ValueError(f"A @ S.T: A has shape {A.shape} but S has shape {S.shape}; "
+                         f"A must have {S.m} columns")
+    if A.ndim == 1:
+        return _left(S, A.reshape(-1, 1))[:, 0]
+    if isinstance(A, LinearOperator):
+        return _right_linear_operator(A, S, working_float(A.dtype))
+    return _left(S, A.T).T
+
+
+def two_sided_sketch(S1: SketchingOperator, A, S2: SketchingOperator) -> np.ndarray:
+    """Compute ``S1 @ A @ S2.T``.
+
+    The side with the smaller intermediate result is applied first.
+
+    Parameters
+    ----------
+    S1 : SketchingOperator
+        d1 x m.
+    A : array_like, scipy.sparse matrix or LinearOperator
+        m x n.
+    S2 : SketchingOperator
+        d2 x n.
+
+    Returns
+    -------
+    numpy.ndarray
+        d1 x d2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from randla.sketch import DenseOperator, SASO, two_sided_sketch
+    >>> A = np.ones((1000, 800))
+    >>> two_sided_sketch(SASO(40, 1000, rng=1), A, DenseOperator(30, 800, rng=2)).shape
+    (40, 30)
+    """
+    _check_operator(S1, "S1")
+    _check_operator(S2, "S2")
+    A = _as_host_operand(A, "A")
+    if A.ndim != 2 or A.shape != (S1.m, S2.m):
+        raise ValueError(f"S1 @ A @ S2.T: S1 has shape {S1.shape}, A has shape {A.shape} "
+                         f"and S2 has shape {S2.shape}; A must be {S1.m} x {S2.m}")
+    if S1.d * A.shape[1] <= A.shape[0] * S2.d:
+        return right_sketch(left_sketch(S1, A), S2)
+    return left_sketch(S1, right_sketch(A, S2))

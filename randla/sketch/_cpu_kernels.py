@@ -1,0 +1,283 @@
+"""Numba kernels of the sketch layer: Philox4x32-10 streams and SASO application.
+
+Imported lazily (on first generation), so ``import randla`` never loads numba.
+
+Counter layout (shared with the CUDA kernels, see ``_gpu_kernels.py``): a call
+with stream index ``t`` evaluates Philox4x32-10 at the 128-bit counter
+``state.counter + t`` and yields four 32-bit words, the "lanes".
+
+* Dense operators lay entries along their long ("major") axis: entry
+  ``(minor i, major j)`` takes lane ``j % 4`` of stream index
+  ``i * ceil(n_major / 4) + j // 4``.  Every block is a pure function of its
+  indices, and a smaller operator is a leading slab of a larger one.
+* Sparse operators (SASO columns, LASO rows) use ``ceil(2k / 4)`` stream
+  indices per sparse vector: words ``0..k-1`` pick the positions, words
+  ``k..2k-1`` the signs.
+* Sign vectors and row samples use one word per entry: entry ``i`` takes
+  lane ``i % 4`` of stream index ``i // 4``.
+"""
+import numpy as np
+from numba import njit, prange, uint64
+
+_MASK32 = uint64(0xFFFFFFFF)
+_SHIFT32 = uint64(32)
+_M0 = uint64(0xD2511F53)
+_M1 = uint64(0xCD9E8D57)
+_W0 = uint64(0x9E3779B9)
+_W1 = uint64(0xBB67AE85)
+_TWO_PI = 2.0 * np.pi
+_INV_2_32 = 1.0 / 4294967296.0
+_SQRT3 = np.sqrt(3.0)
+
+GAUSSIAN, RADEMACHER, UNIFORM = 0, 1, 2
+
+
+@njit(inline="always", cache=True)
+def philox4x32_10(c0, c1, c2, c3, k0, k1):
+    """Philox4x32-10 of the counter words (c0..c3) under key (k0, k1).
+
+    Words are carried in uint64 holding 32-bit values, so the 32x32 -> 64 bit
+    product gives mulhi and mullo directly.
+    """
+    for _ in range(10):
+        p0 = _M0 * c0
+        p1 = _M1 * c2
+        c0, c1, c2, c3 = ((p1 >> _SHIFT32) ^ c1 ^ k0), p1 & _MASK32, \
+                         ((p0 >> _SHIFT32) ^ c3 ^ k1), p0 & _MASK32
+        k0 = (k0 + _W0) & _MASK32
+        k1 = (k1 + _W1) & _MASK32
+    return c0, c1, c2, c3
+
+
+@njit(inline="always", cache=True)
+def stream_words(ctr_lo, ctr_hi, t, k0, k1):
+    """The four words at stream index t past the 128-bit counter (ctr_lo, ctr_hi)."""
+    lo = ctr_lo + t
+    hi = ctr_hi + (uint64(1) if lo < ctr_lo else uint64(0))
+    return philox4x32_10(lo & _MASK32, lo >> _SHIFT32, hi & _MASK32, hi >> _SHIFT32, k0, k1)
+
+
+@njit(cache=True)
+def philox_block(counters_lo, counters_hi, k0, k1):
+    """Raw Philox output for arrays of 128-bit counters; for known-answer tests."""
+    n = counters_lo.shape[0]
+    out = np.empty((n, 4), dtype=np.uint32)
+    for i in range(n):
+        lo = counters_lo[i]
+        hi = counters_hi[i]
+        w = philox4x32_10(lo & _MASK32, lo >> _SHIFT32, hi & _MASK32, hi >> _SHIFT32,
+                          uint64(k0), uint64(k1))
+        for lane in range(4):
+            out[i, lane] = w[lane]
+    return out
+
+
+@njit(inline="always", cache=True)
+def unit_open(x):
+    """A 32-bit word mapped to (0, 1), never 0 or 1."""
+    return (np.float64(x) + 0.5) * _INV_2_32
+
+
+# Box-Muller with log, sin and cos written as polynomials, so the loop
+# vectorises (libm calls do not) and a CUDA kernel can repeat the same
+# arithmetic.  Accurate to a few ulp; the sample never reaches 0.
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_SQRT2 = 1.4142135623730951
+_PI_2 = np.pi / 2
+_MANTISSA = 0x000FFFFFFFFFFFFF
+_INV_2_52 = 1.0 / 4503599627370496.0
+
+
+@njit(inline="always", cache=True)
+def log_of_bits(bits):
+    """Natural log of the positive normal float64 whose IEEE bits are ``bits``."""
+    e = ((bits >> 52) & 0x7FF) - 1023
+    f = 1.0 + np.float64(bits & _MANTISSA) * _INV_2_52
+    if f > _SQRT2:
+        f *= 0.5
+        e += 1
+    s = (f - 1.0) / (f + 1.0)
+    z = s * s
+    series = 1.0 + z * (1 / 3 + z * (1 / 5 + z * (1 / 7 + z * (1 / 9 + z * (1 / 11 + z * (
+        1 / 13 + z * (1 / 15 + z * (1 / 17 + z * (1 / 19 + z * (1 / 21))))))))))
+    ef = np.float64(e)
+    return ef * _LN2_HI + (2.0 * s * series + ef * _LN2_LO)
+
+
+@njit(inline="always", cache=True)
+def cos_sin_turn(u):
+    """(cos(2 pi u), sin(2 pi u)) for u in [0, 1)."""
+    t = 4.0 * u
+    n = np.floor(t + 0.5)
+    g = (t - n) * _PI_2          # |g| <= pi/4
+    g2 = g * g
+    sn = g * (1.0 + g2 * (-1 / 6 + g2 * (1 / 120 + g2 * (-1 / 5040 + g2 * (1 / 362880 + g2 * (
+        -1 / 39916800 + g2 * (1 / 6227020800 + g2 * (-1 / 1307674368000))))))))
+    cs = 1.0 + g2 * (-1 / 2 + g2 * (1 / 24 + g2 * (-1 / 720 + g2 * (1 / 40320 + g2 * (
+        -1 / 3628800 + g2 * (1 / 479001600 + g2 * (-1 / 87178291200 + g2 * (
+            1 / 20922789888000))))))))
+    quadrant = np.int64(n) & 3
+    if quadrant == 0:
+        return cs, sn
+    if quadrant == 1:
+        return -sn, cs
+    if quadrant == 2:
+        return -cs, -sn
+    return sn, -cs
+
+
+@njit(inline="always", cache=True)
+def entry_from_word(dist, w):
+    """One entry of a Rademacher or uniform operator from one word."""
+    if dist == RADEMACHER:
+        return 1.0 - 2.0 * np.float64(w >> uint64(31))
+    return _SQRT3 * (2.0 * unit_open(w) - 1.0)
+
+
+@njit(inline="always", cache=True)
+def quad_into(buf, pos, dist, ctr_lo, ctr_hi, t, k0, k1):
+    """Write the four lanes of stream index t to buf[pos:pos+4].
+
+    Gaussian lanes are left as uniforms for ``box_muller_pairs``.
+    """
+    w0, w1, w2, w3 = stream_words(ctr_lo, ctr_hi, t, k0, k1)
+    if dist == GAUSSIAN:
+        buf[pos] = unit_open(w0)
+        buf[pos + 1] = unit_open(w1)
+        buf[pos + 2] = unit_open(w2)
+        buf[pos + 3] = unit_open(w3)
+    else:
+        buf[pos] = entry_from_word(dist, w0)
+        buf[pos + 1] = entry_from_word(dist, w1)
+        buf[pos + 2] = entry_from_word(dist, w2)
+        buf[pos + 3] = entry_from_word(dist, w3)
+
+
+@njit(inline="always", cache=True)
+def box_muller_pairs(buf):
+    """Replace each uniform pair (u, v) in buf by two standard normals."""
+    bits = buf.view(np.int64)
+    for p in range(buf.shape[0] // 2):
+        r = np.sqrt(-2.0 * log_of_bits(bits[2 * p]))
+        c, s = cos_sin_turn(buf[2 * p + 1])
+        buf[2 * p] = r * c
+        buf[2 * p + 1] = r * s
+
+
+@njit(parallel=True, cache=True)
+def fill_dense(out, dist, minor0, major0, n_major, ctr_lo, ctr_hi, k0, k1, scale):
+    """out[a, b] = scale * entry(minor0 + a, major0 + b) of a dense operator.
+
+    Each row is built from whole Philox outputs in a scratch buffer (the
+    quads covering the requested columns), then copied out, so partial
+    blocks see exactly the entries of the full operator.
+    """
+    n_rows, n_cols = out.shape
+    per_vector = (n_major + 3) // 4
+    q_first = major0 // 4
+    n_quads = (major0 + n_cols - 1) // 4 - q_first + 1
+    skip = major0 - 4 * q_first
+    for a in prange(n_rows):
+        base = uint64((minor0 + a) * per_vector + q_first)
+        buf = np.empty(4 * n_quads, dtype=np.float64)
+        for q in range(n_quads):
+            quad_into(buf, 4 * q, dist, ctr_lo, ctr_hi, base + uint64(q), k0, k1)
+        if dist == GAUSSIAN:
+            box_muller_pairs(buf)
+        for b in range(n_cols):
+            out[a, b] = scale * buf[skip + b]
+
+
+@njit(parallel=True, cache=True)
+def sparse_vectors(positions, values, n_short, first, ctr_lo, ctr_hi, k0, k1, scale, distinct):
+    """Sparse vectors first, first+1, ...: k positions in [0, n_short) and signed values.
+
+    ``distinct`` picks the k positions without replacement (Floyd's algorithm,
+    as a SASO needs) or with replacement (as a LASO needs).
+    """
+    n_vectors, k = positions.shape
+    per_vector = (2 * k + 3) // 4
+    for a in prange(n_vectors):
+        base = uint64((first + a) * per_vector)
+        for q in range(per_vector):
+            w = stream_words(ctr_lo, ctr_hi, base + uint64(q), k0, k1)
+            for lane in range(4):
+                word = 4 * q + lane
+                if word < k:
+                    if distinct:
+                        top = n_short - k + word
+                        pick = np.int64((w[lane] * uint64(top + 1)) >> _SHIFT32)
+                        for earlier in range(word):
+                            if positions[a, earlier] == pick:
+                                pick = top
+                                break
+                    else:
+                        pick = np.int64((w[lane] * uint64(n_short)) >> _SHIFT32)
+                    positions[a, word] = pick
+                elif word < 2 * k:
+                    values[a, word - k] = scale if (w[lane] >> uint64(31)) == 0 else -scale
+
+
+@njit(parallel=True, cache=True)
+def signs(out, first, ctr_lo, ctr_hi, k0, k1):
+    """out[a] = +-1 for entries first + a of a one-word-per-entry sign vector."""
+    n = out.shape[0]
+    q_first = first // 4
+    q_last = (first + n - 1) // 4
+    for q in prange(q_first, q_last + 1):
+        w = stream_words(ctr_lo, ctr_hi, uint64(q), k0, k1)
+        for lane in range(4):
+            a = 4 * q + lane - first
+            if 0 <= a < n:
+                out[a] = 1.0 if (w[lane] >> uint64(31)) == 0 else -1.0
+
+
+@njit(cache=True)
+def sample_without_replacement(d, m, ctr_lo, ctr_hi, k0, k1):
+    """d distinct indices of range(m), sorted (Floyd's algorithm, one word each)."""
+    taken = np.zeros(m, dtype=np.bool_)
+    for step in range((d + 3) // 4):
+        w = stream_words(ctr_lo, ctr_hi, uint64(step), k0, k1)
+        for lane in range(4):
+            word = 4 * step + lane
+            if word < d:
+                top = m - d + word
+                pick = np.int64((w[lane] * uint64(top + 1)) >> _SHIFT32)
+                if taken[pick]:
+                    pick = top
+                taken[pick] = True
+    return np.flatnonzero(taken)
+
+
+@njit(parallel=True, cache=True)
+def saso_apply_rows(out, a, positions, values, block):
+    """out += S @ a for a row-major a (m x n), S given by its columns.
+
+    Threads own disjoint column blocks of the output, so no thread keeps a
+    private copy of it; ``block`` columns of the d-row output stay in cache.
+    """
+    m, n = a.shape
+    k = positions.shape[1]
+    n_blocks = (n + block - 1) // block
+    for blk in prange(n_blocks):
+        c0 = blk * block
+        c1 = min(n, c0 + block)
+        for j in range(m):
+            for l in range(k):
+                r = positions[j, l]
+                v = values[j, l]
+                for c in range(c0, c1):
+                    out[r, c] += v * a[j, c]
+
+
+@njit(parallel=True, cache=True)
+def saso_apply_columns(out, a, positions, values):
+    """out += S @ a for a column-major a (m x n); threads own output columns."""
+    m, n = a.shape
+    k = positions.shape[1]
+    for c in prange(n):
+        for j in range(m):
+            x = a[j, c]
+            for l in range(k):
+                out[positions[j, l], c] += values[j, l] * x

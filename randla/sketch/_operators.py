@@ -1,0 +1,594 @@
+"""Level 0: sketching operators as small immutable values.
+
+An operator is fully described by its family, shape ``(d, m)``, scale and
+:class:`RNGState`; its entries are generated on demand from Philox4x32-10, so
+any block can be materialised alone and equals that block of the whole.
+
+Operators are wide, ``d x m``: ``S @ A`` compresses the m rows of A, and
+``A @ S.T`` compresses the m columns of A (see ``_apply.py``).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._rng import RNGState, as_rng_state
+
+__all__ = ["SketchingOperator", "DenseOperator", "SASO", "LASO", "RowSampling", "SRTT"]
+
+# Largest dense panel (entries) generated at once when an operator is applied blockwise.
+PANEL_ENTRIES = 1 << 22
+
+
+def _kernels():
+    # numba is imported on first generation only: `import randla` stays fast.
+    from . import _cpu_kernels
+    return _cpu_kernels
+
+
+def check_size(name: str, value) -> int:
+    """A positive integer argument, or a clear error naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def _check_float_dtype(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def _block_range(key, length: int, axis: str) -> tuple[int, int]:
+    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+        index = int(key) + length if key < 0 else int(key)
+        if not 0 <= index < length:
+            raise IndexError(f"{axis} index {key} out of range for length {length}")
+        return index, index + 1
+    if not isinstance(key, slice):
+        raise TypeError(f"operator blocks are indexed by integers or slices, got {key!r}")
+    start, stop, step = key.indices(length)
+    if step != 1:
+        raise ValueError("operator blocks need slices with step 1")
+    return start, max(start, stop)
+
+
+@dataclass(frozen=True, init=False)
+class SketchingOperator:
+    """Base of all sketching operators: a d x m matrix drawn from a distribution.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(d, m)``.
+    state : RNGState
+        Key and starting counter of the operator's entries.
+    scale : float
+        Factor applied to the raw entries; the default makes
+        ``E[S.T @ S] = I``.
+    dtype : numpy.dtype
+        Precision of :meth:`todense`; applications follow the data's precision.
+    """
+
+    shape: tuple[int, int]
+    state: RNGState
+    scale: float
+    dtype: np.dtype = field(compare=True)
+
+    distribution = "abstract"
+    __array_ufunc__ = None   # make numpy defer `A @ S.T` to TransposedOperator
+
+    def _init(self, d, m, rng, dtype, scale, default_scale):
+        d = check_size("d", d)
+        m = check_size("m", m)
+        object.__setattr__(self, "shape", (d, m))
+        object.__setattr__(self, "state", as_rng_state(rng))
+        object.__setattr__(self, "dtype", _check_float_dtype(dtype))
+        if scale is None:
+            scale = default_scale(d, m)
+        if not isinstance(scale, numbers.Real) or not math.isfinite(scale):
+            raise ValueError(f"scale must be a finite real number, got {scale!r}")
+        object.__setattr__(self, "scale", float(scale))
+
+    @property
+    def d(self) -> int:
+        """Number of rows: the sketch dimension."""
+        return self.shape[0]
+
+    @property
+    def m(self) -> int:
+        """Number of columns: the dimension being compressed."""
+        return self.shape[1]
+
+    @property
+    def key(self) -> int:
+        return self.state.key
+
+    @property
+    def counter(self) -> int:
+        return self.state.counter
+
+    @property
+    def n_counters(self) -> int:
+        """How many Philox counters the operator's entries use."""
+        raise NotImplementedError
+
+    @property
+    def next_state(self) -> RNGState:
+        """The state just past this operator's counters: draw the next operator from it."""
+        return self.state.advance(self.n_counters)
+
+    @property
+    def T(self) -> "TransposedOperator":
+        """The transpose, for right sketches ``A @ S.T``."""
+        return TransposedOperator(self)
+
+    def _words(self, state: RNGState | None = None):
+        ctr_lo, ctr_hi = (state or self.state).counter_words
+        k0, k1 = self.state.key_words
+        return np.uint64(ctr_lo), np.uint64(ctr_hi), np.uint64(k0), np.uint64(k1)
+
+    def block(self, rows=slice(None), cols=slice(None), dtype=None) -> np.ndarray:
+        """Materialise ``S[rows, cols]`` as a dense numpy array.
+
+        Parameters
+        ----------
+        rows, cols : slice or int
+            Contiguous ranges (step 1).  The block equals that block of
+            :meth:`todense` exactly.
+        dtype : float32 or float64, optional
+            Defaults to the operator's dtype.
+        """
+        r0, r1 = _block_range(rows, self.d, "row")
+        c0, c1 = _block_range(cols, self.m, "column")
+        dtype = self.dtype if dtype is None else _check_float_dtype(dtype)
+        out = np.zeros((r1 - r0, c1 - c0), dtype=dtype)
+        if out.size:
+            self._fill_block(out, r0, c0)
+        return out
+
+    def __getitem__(self, key) -> np.ndarray:
+        if not isinstance(key, tuple):
+            key = (key, slice(None))
+        if len(key) != 2:
+            raise IndexError("operators are two-dimensional")
+        return self.block(key[0], key[1])
+
+    def todense(self, dtype=None) -> np.ndarray:
+        """The whole operator as a dense d x m numpy array."""
+        return self.block(dtype=dtype)
+
+    def __matmul__(self, other):
+        from ._apply import left_sketch
+        return left_sketch(self, other)
+
+    def __rmatmul__(self, other):
+        raise TypeError("A @ S is not a sketch: use A @ S.T (right_sketch) to compress "
+                        "the columns of A")
+
+    # Subclasses implement these on host data (2-D, real, working precision).
+    def _fill_block(self, out, r0, c0):
+        raise NotImplementedError
+
+    def _left_dense(self, a: np.ndarray) -> np.ndarray:
+        """S @ a for a dense real 2-D numpy array a (float32 or float64)."""
+        return self._left_by_panels(a)
+
+    def _left_sparse(self, a) -> np.ndarray:
+        """S @ a for a real scipy.sparse matrix a; dense result."""
+        return self._left_by_panels(a.tocsr())
+
+    def _left_by_panels(self, a) -> np.ndarray:
+        # S @ a = sum over column panels P of S of P @ a[panel rows].
+        dtype = np.dtype(a.dtype)
+        d, m = self.shape
+        width = max(1, PANEL_ENTRIES // d)
+        out = None
+        for c0 in range(0, m, width):
+            c1 = min(m, c0 + width)
+            panel = self.block(slice(None), slice(c0, c1), dtype=dtype)
+            if isinstance(a, np.ndarray):
+                part = panel @ a[c0:c1]
+            else:   # sparse rows: (a_rows.T @ panel.T).T keeps the product sparse-dense
+                part = np.asarray(a[c0:c1].T @ panel.T).T
+            if out is None:
+                out = part
+            else:
+                out += part
+        return out
+
+
+def _gaussian_like_scale(d, m):
+    return 1.0 / math.sqrt(d)
+
+
+@dataclass(frozen=True, init=False)
+class DenseOperator(SketchingOperator):
+    """Dense operator with i.i.d. Gaussian, Rademacher or uniform entries.
+
+    Parameters
+    ----------
+    d, m : int
+        Shape of the operator (any positive sizes).
+    distribution : {"gaussian", "rademacher", "uniform"}
+        Entry distribution, each with mean 0 and variance 1 before scaling
+        (uniform on ``[-sqrt(3), sqrt(3)]``).
+    rng : None, int, numpy.random.Generator or RNGState
+        Source of the key (SPEC 7).
+    dtype : float32 or float64
+    scale : float, optional
+        Defaults to ``1/sqrt(d)``, so that ``E[S.T @ S] = I``.
+
+    Notes
+    -----
+    Entries are laid out along the long axis: for ``d <= m`` row ``i`` uses
+    counters ``i*ceil(m/4)`` onwards, so a ``d1 x m`` operator equals the
+    first ``d1`` rows of a ``(d1 + d2) x m`` one with the same state and scale.
+    Gaussian entries use Box-Muller on 32-bit uniforms (tails cut at 6.7).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from randla.sketch import DenseOperator
+    >>> S = DenseOperator(50, 1000, rng=0)
+    >>> A = np.ones((1000, 3))
+    >>> (S @ A).shape
+    (50, 3)
+    >>> np.array_equal(S[10:20, 100:200], S.todense()[10:20, 100:200])
+    True
+    """
+
+    distribution: str = "gaussian"
+    _CODES = {"gaussian": 0, "rademacher": 1, "uniform": 2}
+
+    def __init__(self, d, m, distribution="gaussian", *, rng=None, dtype=np.float64,
+                 scale=None):
+        if distribution not in self._CODES:
+            raise ValueError("distribution must be one of 'gaussian', 'rademacher', "
+                             f"'uniform', got {distribution!r}")
+        object.__setattr__(self, "distribution", distribution)
+        self._init(d, m, rng, dtype, scale, _gaussian_like_scale)
+
+    @property
+    def n_counters(self) -> int:
+        return min(self.shape) * math.ceil(max(self.shape) / 4)
+
+    def _fill_block(self, out, r0, c0):
+        d, m = self.shape
+        args = (self._CODES[self.distribution],)
+        words = self._words()
+        if m >= d:   # rows are the long vectors
+            _kernels().fill_dense(out, *args, r0, c0, m, *words, self.scale)
+        else:
+            _kernels().fill_dense(out.T, *args, c0, r0, d, *words, self.scale)
+
+    def _left_dense(self, a):
+        if self.d * self.m <= PANEL_ENTRIES:
+            return self.todense(a.dtype) @ a
+        return self._left_by_panels(a)
+
+
+class _SparseVectors:
+    """Mixin: operators whose long-axis or short-axis vectors have k nonzeros."""
+
+    def _vectors(self, first, count, n_short, dtype, distinct):
+        positions = np.empty((count, self.k), dtype=np.int32)
+        values = np.empty((count, self.k), dtype=dtype)
+        _kernels().sparse_vectors(positions, values, n_short, first, *self._words(),
+                                  self.scale, distinct)
+        return positions, values
+
+
+@dataclass(frozen=True, init=False)
+class SASO(_SparseVectors, SketchingOperator):
+    """Short-axis sparse operator (sparse sign embedding, OSNAP).
+
+    Every column of the d x m operator has exactly ``k`` nonzeros, at distinct
+    rows chosen uniformly, with values ``+-1/sqrt(k)``.  ``k = 1`` is
+    CountSketch.
+
+    Parameters
+    ----------
+    d, m : int
+        Shape, ``k <= d <= m``.
+    k : int, default 8
+        Nonzeros per column.
+    rng : None, int, numpy.random.Generator or RNGState
+    dtype : float32 or float64
+    scale : float, optional
+        Value of the nonzeros before their sign, default ``1/sqrt(k)``.
+
+    Notes
+    -----
+    Column j uses counters ``j*ceil(k/2)`` onwards, so a d x m1 SASO is the
+    first m1 columns of a d x m2 one with the same key.  Rows are drawn with
+    Floyd's algorithm from 32-bit words (bias below d / 2**32).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from randla.sketch import SASO
+    >>> S = SASO(200, 10000, k=8, rng=1)
+    >>> (S.todense() != 0).sum(axis=0).max()
+    8
+    """
+
+    k: int = 8
+
+    def __init__(self, d, m, k=8, *, rng=None, dtype=np.float64, scale=None):
+        k = check_size("k", k)
+        self._init(d, m, rng, dtype, scale, lambda d, m: 1.0 / math.sqrt(k))
+        if k > self.d:
+            raise ValueError(f"k must not exceed d: k={k}, d={self.d}")
+        if self.d > self.m:
+            raise ValueError(f"a SASO embeds m into d <= m dimensions; got d={self.d} > "
+                             f"m={self.m}")
+        object.__setattr__(self, "k", k)
+
+    distribution = "saso"
+
+    @property
+    def n_counters(self) -> int:
+        return self.m * math.ceil(self.k / 2)
+
+    def columns(self, first=0, count=None, dtype=None):
+        """Row positions and values of columns ``first, ..., first+count-1``.
+
+        Returns
+        -------
+        positions : (count, k) int32 array
+        values : (count, k) float array
+        """
+        count = self.m - first if count is None else count
+        return self._vectors(first, count, self.d, dtype or self.dtype, True)
+
+    def tosparse(self, dtype=None):
+        """The operator as a ``scipy.sparse.csc_array``."""
+        import scipy.sparse as sp
+        positions, values = self.columns(dtype=dtype)
+        indptr = np.arange(0, self.m * self.k + 1, self.k, dtype=np.int64)
+        return sp.csc_array((values.ravel(), positions.ravel(), indptr), shape=self.shape)
+
+    def _fill_block(self, out, r0, c0):
+        positions, values = self.columns(c0, out.shape[1], out.dtype)
+        inside = (positions >= r0) & (positions < r0 + out.shape[0])
+        cols = np.broadcast_to(np.arange(out.shape[1])[:, None], positions.shape)
+        out[positions[inside] - r0, cols[inside]] = values[inside]
+
+    def _left_dense(self, a):
+        positions, values = self.columns(dtype=a.dtype)
+        if a.flags.c_contiguous:
+            out = np.zeros((self.d, a.shape[1]), dtype=a.dtype)
+            # Column blocks whose d-row slab of the output stays in L2 cache.
+            block = max(8, min(256, (1 << 18) // (self.d * a.itemsize) // 8 * 8))
+            _kernels().saso_apply_rows(out, a, positions, values, block)
+        else:
+            out = np.zeros((self.d, a.shape[1]), dtype=a.dtype, order="F")
+            _kernels().saso_apply_columns(out, np.asfortranarray(a), positions, values)
+        return out
+
+    def _left_sparse(self, a):
+        return np.asarray((self.tosparse(a.dtype) @ a).toarray())
+
+
+@dataclass(frozen=True, init=False)
+class LASO(_SparseVectors, SketchingOperator):
+    """Long-axis sparse operator (LESS-uniform sketch).
+
+    Every row of the d x m operator has ``k`` nonzeros, ``+-1``, at columns
+    sampled uniformly with replacement (repeats add up); scaled by
+    ``sqrt(m / (d k))``.  ``k = 1`` is signed uniform row sampling.
+
+    Parameters
+    ----------
+    d, m : int
+        Shape, ``d <= m``.
+    k : int, default 8
+        Samples per row, ``1 <= k <= m``.
+    rng : None, int, numpy.random.Generator or RNGState
+    dtype : float32 or float64
+    scale : float, optional
+        Default ``sqrt(m / (d k))``, so that ``E[S.T @ S] = I``.
+
+    Notes
+    -----
+    Row i uses counters ``i*ceil(k/2)`` onwards: a d1-row LASO with the same
+    key and scale is the first d1 rows of a larger one.
+    """
+
+    k: int = 8
+
+    def __init__(self, d, m, k=8, *, rng=None, dtype=np.float64, scale=None):
+        k = check_size("k", k)
+        self._init(d, m, rng, dtype, scale, lambda d, m: math.sqrt(m / (d * k)))
+        if self.d > self.m:
+            raise ValueError(f"a LASO embeds m into d <= m dimensions; got d={self.d} > "
+                             f"m={self.m}")
+        if k > self.m:
+            raise ValueError(f"k must not exceed m: k={k}, m={self.m}")
+        object.__setattr__(self, "k", k)
+
+    distribution = "laso"
+
+    @property
+    def n_counters(self) -> int:
+        return self.d * math.ceil(self.k / 2)
+
+    def rows(self, first=0, count=None, dtype=None):
+        """Column positions and values of rows ``first, ..., first+count-1``."""
+        count = self.d - first if count is None else count
+        return self._vectors(first, count, self.m, dtype or self.dtype, False)
+
+    def tosparse(self, dtype=None):
+        """The operator as a ``scipy.sparse.csr_array`` (repeated columns summed)."""
+        import scipy.sparse as sp
+        positions, values = self.rows(dtype=dtype)
+        indptr = np.arange(0, self.d * self.k + 1, self.k, dtype=np.int64)
+        s = sp.csr_array((values.ravel(), positions.ravel(), indptr), shape=self.shape)
+        s.sum_duplicates()
+        return s
+
+    def _fill_block(self, out, r0, c0):
+        positions, values = self.rows(r0, out.shape[0], out.dtype)
+        inside = (positions >= c0) & (positions < c0 + out.shape[1])
+        rows = np.broadcast_to(np.arange(out.shape[0])[:, None], positions.shape)
+        np.add.at(out, (rows[inside], positions[inside] - c0), values[inside])
+
+    def _left_dense(self, a):
+        return np.asarray(self.tosparse(a.dtype) @ a)
+
+    def _left_sparse(self, a):
+        return np.asarray((self.tosparse(a.dtype) @ a).toarray())
+
+
+@dataclass(frozen=True, init=False)
+class RowSampling(SketchingOperator):
+    """Uniform sampling of d distinct rows out of m, scaled by ``sqrt(m/d)``.
+
+    Row i of S is ``sqrt(m/d) * e_{p_i}`` where ``p_0 < p_1 < ...`` are the
+    sampled indices (:attr:`indices`).
+
+    Parameters
+    ----------
+    d, m : int
+        Shape, ``d <= m``.
+    rng : None, int, numpy.random.Generator or RNGState
+    dtype : float32 or float64
+    scale : float, optional
+        Default ``sqrt(m/d)``, so that ``E[S.T @ S] = I``.
+    """
+
+    def __init__(self, d, m, *, rng=None, dtype=np.float64, scale=None):
+        self._init(d, m, rng, dtype, scale, lambda d, m: math.sqrt(m / d))
+        if self.d > self.m:
+            raise ValueError(f"cannot sample d={self.d} distinct rows out of m={self.m}")
+
+    distribution = "row_sampling"
+
+    @property
+    def n_counters(self) -> int:
+        return math.ceil(self.d / 4)
+
+    @property
+    def indices(self) -> np.ndarray:
+        """The sampled row indices, sorted."""
+        return _kernels().sample_without_replacement(self.d, self.m, *self._words())
+
+    def _fill_block(self, out, r0, c0):
+        picked = self.indices[r0:r0 + out.shape[0]]
+        inside = (picked >= c0) & (picked < c0 + out.shape[1])
+        out[np.flatnonzero(inside), picked[inside] - c0] = self.scale
+
+    def _left_dense(self, a):
+        return (a[self.indices] * a.dtype.type(self.scale))
+
+    def _left_sparse(self, a):
+        return np.asarray((a.tocsr()[self.indices] * a.dtype.type(self.scale)).toarray())
+
+
+@dataclass(frozen=True, init=False)
+class SRTT(SketchingOperator):
+    """Subsampled randomized trigonometric transform ``sqrt(m/d) R F D``.
+
+    D is a diagonal of random signs, F the orthonormal DCT-II of length m and
+    R the sampling of d distinct rows.  Applying it costs O(m n log m) through
+    ``scipy.fft`` with all its worker threads.
+
+    Parameters
+    ----------
+    d, m : int
+        Shape, ``d <= m``.
+    rng : None, int, numpy.random.Generator or RNGState
+    dtype : float32 or float64
+    scale : float, optional
+        Default ``sqrt(m/d)``, so that ``E[S.T @ S] = I``.
+
+    Notes
+    -----
+    The signs use counters ``0 .. ceil(m/4)-1`` past the state, the row
+    sample (a :class:`RowSampling`) the next ``ceil(d/4)``.
+    """
+
+    def __init__(self, d, m, *, rng=None, dtype=np.float64, scale=None):
+        self._init(d, m, rng, dtype, scale, lambda d, m: math.sqrt(m / d))
+        if self.d > self.m:
+            raise ValueError(f"an SRTT keeps d <= m rows of the transform; got d={self.d} "
+                             f"> m={self.m}")
+
+    distribution = "srtt"
+
+    @property
+    def n_counters(self) -> int:
+        return math.ceil(self.m / 4) + math.ceil(self.d / 4)
+
+    def signs(self, first=0, count=None, dtype=None) -> np.ndarray:
+        """The diagonal of D, entries ``first .. first+count-1``."""
+        count = self.m - first if count is None else count
+        out = np.empty(count, dtype=dtype or self.dtype)
+        _kernels().signs(out, first, *self._words())
+        return out
+
+    @property
+    def indices(self) -> np.ndarray:
+        """The d sampled rows of the transform, sorted."""
+        return RowSampling(self.d, self.m, rng=self.state.advance(math.ceil(self.m / 4))).indices
+
+    def _fill_block(self, out, r0, c0):
+        m = self.m
+        freq = self.indices[r0:r0 + out.shape[0]].astype(np.int64)
+        cols = np.arange(c0, c0 + out.shape[1], dtype=np.int64)
+        # DCT-II entry F[f, j] = w_f cos(pi f (2j + 1) / (2m)); reduce the integer
+        # phase modulo 4m first so the cosine argument stays small and exact.
+        phase = np.outer(freq, 2 * cols + 1) % (4 * m)
+        weight = np.where(freq == 0, math.sqrt(1.0 / m), math.sqrt(2.0 / m))
+        dct = np.cos(np.pi * phase / (2.0 * m)) * weight[:, None]
+        out[...] = self.scale * dct * self.signs(c0, out.shape[1], np.float64)
+
+    def _transform_rows(self, a):
+        """scale * R F D a for a dense block a whose rows are all m rows."""
+        import scipy.fft
+        y = a * self.signs(dtype=a.dtype)[:, None]
+        scipy.fft.dct(y, type=2, norm="ortho", axis=0, overwrite_x=True, workers=-1)
+        return y[self.indices] * a.dtype.type(self.scale)
+
+    def _left_dense(self, a):
+        return self._transform_rows(a)
+
+    def _left_sparse(self, a):
+        a = a.tocsc()
+        width = max(1, PANEL_ENTRIES // self.m)
+        out = np.empty((self.d, a.shape[1]), dtype=a.dtype)
+        for c0 in range(0, a.shape[1], width):
+            c1 = min(a.shape[1], c0 + width)
+            out[:, c0:c1] = self._transform_rows(a[:, c0:c1].toarray())
+        return out
+
+
+@dataclass(frozen=True)
+class TransposedOperator:
+    """``S.T``: an m x d view of an operator, for right sketches ``A @ S.T``."""
+
+    operator: SketchingOperator
+    __array_ufunc__ = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.operator.shape[::-1]
+
+    @property
+    def T(self) -> SketchingOperator:
+        return self.operator
+
+    def __rmatmul__(self, other):
+        from ._apply import right_sketch
+        return right_sketch(other, self.operator)
+
+    def __matmul__(self, other):
+        raise TypeError("S.T @ Y is not a sketch: use S @ A or A @ S.T, or "
+                        "S.todense().T @ Y for the explicit product")

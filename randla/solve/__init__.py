@@ -1,0 +1,1 @@
+"""Randomized least squares (to come: see the project issues)."""
