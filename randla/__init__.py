@@ -10,3 +10,14 @@ from . import eig, sketch, solve
 
 __version__ = "0.1.0"
 __all__ = ["sketch", "solve", "eig", "__version__"]
+
+# Drop-ins and drivers exported at the top level, loaded on first use.
+_TOP_LEVEL = {"lstsq": "solve", "svds": "eig", "eigsh": "eig", "trace": "eig",
+              "diag_estimate": "eig"}
+
+
+def __getattr__(name):
+    if name in _TOP_LEVEL:
+        import importlib
+        return getattr(importlib.import_module(f"{__name__}.{_TOP_LEVEL[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
