@@ -315,7 +315,7 @@ class SASO(_SparseVectors, SketchingOperator):
     >>> import numpy as np
     >>> from randla.sketch import SASO
     >>> S = SASO(200, 10000, k=8, rng=1)
-    >>> (S.todense() != 0).sum(axis=0).max()
+    >>> int((S.todense() != 0).sum(axis=0).max())
     8
     """
 
@@ -364,10 +364,8 @@ class SASO(_SparseVectors, SketchingOperator):
     def _left_dense(self, a):
         positions, values = self.columns(dtype=a.dtype)
         if a.flags.c_contiguous:
-            out = np.zeros((self.d, a.shape[1]), dtype=a.dtype)
-            # Column blocks whose d-row slab of the output stays in L2 cache.
-            block = max(8, min(256, (1 << 18) // (self.d * a.itemsize) // 8 * 8))
-            _kernels().saso_apply_rows(out, a, positions, values, block)
+            out = np.empty((self.d, a.shape[1]), dtype=a.dtype)
+            _kernels().saso_apply_rows(out, a, positions, values)
         else:
             out = np.zeros((self.d, a.shape[1]), dtype=a.dtype, order="F")
             _kernels().saso_apply_columns(out, np.asfortranarray(a), positions, values)

@@ -1,0 +1,138 @@
+"""Levels 1-2: applications equal the explicit dense products."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.linalg import aslinearoperator
+
+from randla.sketch import (DenseOperator, SASO, left_sketch, make_operator, right_sketch,
+                           two_sided_sketch)
+
+ALL_KINDS = ["gaussian", "rademacher", "uniform", "saso", "countsketch", "laso",
+             "row_sampling", "srtt"]
+M, N, D = 900, 23, 70
+
+
+def _bound(dense_s, a, eps):
+    # Componentwise forward error bound of a product: m * u * |S| |A|, with
+    # a factor 4 for the FFT and the split real/imaginary parts.
+    return 4 * dense_s.shape[1] * eps * (np.abs(dense_s) @ np.abs(a))
+
+
+def _data(dtype, order, rng=0):
+    g = np.random.default_rng(rng)
+    a = g.standard_normal((M, N))
+    if np.dtype(dtype).kind == "c":
+        a = a + 1j * g.standard_normal((M, N))
+    return np.asarray(a.astype(dtype), order=order)
+
+
+def _operands(a):
+    return {"dense": a, "csr": sp.csr_array(a), "csc": sp.csc_matrix(a),
+            "linop": aslinearoperator(a)}
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_left_sketch_matches_dense_product(kind, dtype, order):
+    op = make_operator(kind, D, M, rng=4)
+    a = _data(dtype, order)
+    real = np.float32 if dtype == np.float32 else np.float64
+    s = op.todense(real).astype(np.float64)
+    exact = s @ a.astype(np.complex128 if np.dtype(dtype).kind == "c" else np.float64)
+    bound = _bound(s, np.abs(a).astype(np.float64), np.finfo(real).eps)
+    for name, operand in _operands(a).items():
+        result = left_sketch(op, operand)
+        assert result.shape == (D, N), name
+        assert result.dtype == np.result_type(dtype, real), (name, result.dtype)
+        assert np.all(np.abs(result - exact) <= bound), (name, np.abs(result - exact).max())
+    np.testing.assert_array_equal(op @ a, left_sketch(op, a))
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_right_sketch_matches_dense_product(kind, order):
+    op = make_operator(kind, 15, N, rng=5)
+    a = _data(np.float64, order)
+    s = op.todense()
+    exact = a @ s.T
+    bound = _bound(np.abs(a), np.abs(s.T), np.finfo(float).eps)
+    for name, operand in _operands(a).items():
+        result = right_sketch(operand, op)
+        assert result.shape == (M, 15)
+        assert np.all(np.abs(result - exact) <= bound), name
+    np.testing.assert_array_equal(a @ op.T, right_sketch(a, op))
+    np.testing.assert_allclose(sp.csr_array(a) @ op.T, exact, rtol=0, atol=bound.max())
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "saso", "srtt"])
+def test_two_sided_sketch(kind):
+    a = _data(np.float64, "C")
+    s1 = make_operator(kind, 40, M, rng=1)
+    s2 = make_operator("gaussian", 11, N, rng=2)
+    exact = s1.todense() @ a @ s2.todense().T
+    for operand in _operands(a).values():
+        np.testing.assert_allclose(two_sided_sketch(s1, operand, s2), exact,
+                                   rtol=1e-10, atol=1e-10 * np.abs(exact).max())
+    # Wide data: the right side is applied first; the answer is the same.
+    wide = np.random.default_rng(3).standard_normal((50, 2000))
+    t1, t2 = DenseOperator(5, 50, rng=1), SASO(30, 2000, rng=2)
+    np.testing.assert_allclose(two_sided_sketch(t1, wide, t2),
+                               t1.todense() @ wide @ t2.todense().T, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_vectors_and_integer_data(kind):
+    op = make_operator(kind, D, M, rng=2)
+    b = np.arange(M) % 7 - 3                      # integers are cast to float64
+    result = op @ b
+    assert result.shape == (D,) and result.dtype == np.float64
+    np.testing.assert_allclose(result, op.todense() @ b, atol=1e-10)
+    np.testing.assert_allclose(right_sketch(b, op), result, atol=1e-10)
+    np.testing.assert_allclose(op @ list(b), result, atol=1e-10)
+
+
+def test_large_dense_operators_are_applied_in_panels(monkeypatch):
+    # Force several panels; the answer must not change.
+    import randla.sketch._operators as ops
+    op = DenseOperator(40, 3000, rng=9)
+    a = np.random.default_rng(1).standard_normal((3000, 5))
+    whole = op @ a
+    monkeypatch.setattr(ops, "PANEL_ENTRIES", 40 * 128)
+    np.testing.assert_allclose(op @ a, whole, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(op @ sp.csr_array(a), whole, rtol=1e-12, atol=1e-12)
+
+
+def test_inputs_are_not_modified_and_nan_propagates():
+    a = _data(np.float64, "C")
+    keep = a.copy()
+    op = SASO(D, M, rng=3)
+    op @ a
+    a @ DenseOperator(4, N, rng=1).T
+    np.testing.assert_array_equal(a, keep)
+    a[5, 2] = np.nan
+    a[7, 3] = np.inf
+    out = op @ a
+    assert np.isnan(out[:, 2]).sum() == 8 and np.isinf(out[:, 3]).sum() == 8
+
+
+def test_empty_columns():
+    op = SASO(D, M, rng=3)
+    assert (op @ np.empty((M, 0))).shape == (D, 0)
+    assert (op @ sp.csr_array((M, 0))).shape == (D, 0)
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda op: op @ np.ones((M + 1, 3)), ValueError, r"A must have 900 rows"),
+    (lambda op: np.ones((3, M - 1)) @ op.T, ValueError, r"A must have 900 columns"),
+    (lambda op: op @ np.ones((M, 2, 2)), ValueError, "1-D or 2-D"),
+    (lambda op: op @ np.array(["a"] * M), TypeError, "must hold numbers"),
+    (lambda op: left_sketch(np.eye(3), np.ones(3)), TypeError, "S must be a randla"),
+    (lambda op: two_sided_sketch(op, np.ones((M, 4)), SASO(2, 5, k=1, rng=0)), ValueError,
+     "A must be 900 x 5"),
+    (lambda op: np.ones((2, M)) @ op, TypeError, "A @ S.T"),
+    (lambda op: op.T @ np.ones((D, 2)), TypeError, "not a sketch"),
+])
+def test_bad_operands(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call(SASO(D, M, rng=0))
