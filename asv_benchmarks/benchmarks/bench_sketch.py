@@ -20,6 +20,7 @@ Large arrays are made in ``setup`` and kept in a module-level cache, because
 asv re-runs ``setup`` before every timed sample; no benchmark writes to them.
 """
 import math
+import os
 import tracemalloc
 
 import numpy as np
@@ -116,10 +117,16 @@ class SASOMemory:
     O(m*k) index storage (int32 row and float64 value per nonzero: 12*m*k =
     9.6e6 bytes at the issue size).
 
-    ``track_saso_extra_bytes`` measures the same thing without the RSS noise:
-    the tracemalloc peak during S @ A (numpy registers its array buffers with
-    tracemalloc) minus the output's size.  It does not see memory numba
-    allocates inside a kernel; the peakmem pair does.
+    ``track_saso_extra_rss`` measures that difference inside one process: the
+    peak RSS after S @ A minus the RSS just before it (Linux only).  It sees
+    memory numba allocates inside a kernel; it would be an upper bound if the
+    process had peaked higher earlier, which it does not here (making A
+    allocates no temporaries).
+
+    ``track_saso_extra_bytes`` is the same figure without the RSS noise, minus
+    the output: the tracemalloc peak during S @ A (numpy registers its array
+    buffers with tracemalloc) minus the output's size.  It does not see memory
+    numba allocates inside a kernel (per-task scratch); the RSS figures do.
     """
 
     params = SIZES
@@ -138,6 +145,19 @@ class SASOMemory:
 
     def peakmem_saso_apply(self, size):
         self.S @ self.A
+
+    def track_saso_extra_rss(self, size):
+        try:
+            with open("/proc/self/statm") as statm:
+                resident_pages = int(statm.read().split()[1])
+        except OSError:
+            raise NotImplementedError("needs /proc/self/statm (Linux)") from None
+        import resource   # Unix only, like /proc
+        before = resident_pages * os.sysconf("SC_PAGE_SIZE")
+        self.S @ self.A
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+
+    track_saso_extra_rss.unit = "bytes"
 
     def _extra_bytes(self):
         tracemalloc.start()
