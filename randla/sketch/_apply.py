@@ -2,16 +2,15 @@
 
 ``left_sketch(S, A) = S @ A``, ``right_sketch(A, S) = A @ S.T`` and
 ``two_sided_sketch(S1, A, S2) = S1 @ A @ S2.T`` for A a dense array (any
-layout, real or complex), a scipy.sparse matrix or a LinearOperator.  The
-result is a dense array in A's working precision (float32 data stays
-float32, integers become float64).  Right sketches reuse the left-sketch
-kernels on ``A.T``, a free view.
+layout, real or complex), a sparse matrix or a LinearOperator, on the host
+(numpy/scipy) or the GPU (CuPy/cupyx).  The result is a dense array of A's
+kind in A's working precision (float32 data stays float32, integers become
+float64).  Right sketches reuse the left-sketch kernels on ``A.T``, a free
+view.
 """
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.linalg import LinearOperator
 
 from .._backend import get_backend, working_float
 from ._operators import PANEL_ENTRIES, SketchingOperator
@@ -24,18 +23,20 @@ def _check_operator(S, name):
         raise TypeError(f"{name} must be a randla sketching operator, got {type(S).__name__}")
 
 
-def _as_host_operand(A, name):
-    """A as a dense ndarray, sparse matrix or LinearOperator, with a numeric dtype."""
-    if get_backend(A).is_gpu:
-        raise NotImplementedError("sketching CuPy arrays needs the GPU kernels, which are "
-                                  "not part of this build yet")
-    if isinstance(A, LinearOperator) or sp.issparse(A):
+def _is_linear_operator(A, backend):
+    return isinstance(A, backend.sparse_linalg.LinearOperator)
+
+
+def _as_operand(A, name):
+    """A as a dense array, sparse matrix or LinearOperator, with a numeric dtype."""
+    backend = get_backend(A)
+    if _is_linear_operator(A, backend) or backend.issparse(A):
         kind = np.dtype(A.dtype)
     else:
         try:
-            A = np.asarray(A)
+            A = backend.xp.asarray(A)
         except Exception as exc:
-            raise TypeError(f"{name} must be an array, a scipy.sparse matrix or a "
+            raise TypeError(f"{name} must be an array, a sparse matrix or a "
                             f"LinearOperator, got {type(A).__name__}") from exc
         kind = A.dtype
         if A.ndim not in (1, 2):
@@ -47,38 +48,39 @@ def _as_host_operand(A, name):
 
 
 def _left(S, A):
-    """S @ A for a validated 2-D host operand with A.shape[0] == S.m."""
+    """S @ A for a validated 2-D operand with A.shape[0] == S.m."""
+    backend = get_backend(A)
     real = working_float(A.dtype)
-    if isinstance(A, LinearOperator):
-        return _left_linear_operator(S, A, real)
+    if _is_linear_operator(A, backend):
+        return _left_linear_operator(S, A, real, backend.xp)
     if np.dtype(A.dtype).kind == "c":
         # S is real: sketch the real and imaginary parts with the same kernel.
         return _left(S, A.real) + 1j * _left(S, A.imag)
-    if sp.issparse(A):
+    if backend.issparse(A):
         return S._left_sparse(A.astype(real, copy=False))
     return S._left_dense(A.astype(real, copy=False))
 
 
-def _left_linear_operator(S, A, real):
+def _left_linear_operator(S, A, real, xp):
     # S @ A = (A^H S^T)^H, with S^T formed in row blocks of S.
     result = np.result_type(A.dtype, real)
-    out = np.empty((S.d, A.shape[1]), dtype=result)
+    out = xp.empty((S.d, A.shape[1]), dtype=result)
     rows = max(1, PANEL_ENTRIES // S.m)
     for r0 in range(0, S.d, rows):
         r1 = min(S.d, r0 + rows)
-        block = S.block(slice(r0, r1), dtype=real)
-        out[r0:r1] = np.asarray(A.rmatmat(block.T)).conj().T
+        block = S.block(slice(r0, r1), dtype=real, xp=xp)
+        out[r0:r1] = xp.asarray(A.rmatmat(block.T)).conj().T
     return out
 
 
-def _right_linear_operator(A, S, real):
+def _right_linear_operator(A, S, real, xp):
     # A @ S.T, with S^T formed in row blocks of S.
     result = np.result_type(A.dtype, real)
-    out = np.empty((A.shape[0], S.d), dtype=result)
+    out = xp.empty((A.shape[0], S.d), dtype=result)
     rows = max(1, PANEL_ENTRIES // S.m)
     for r0 in range(0, S.d, rows):
         r1 = min(S.d, r0 + rows)
-        out[:, r0:r1] = np.asarray(A.matmat(S.block(slice(r0, r1), dtype=real).T))
+        out[:, r0:r1] = xp.asarray(A.matmat(S.block(slice(r0, r1), dtype=real, xp=xp).T))
     return out
 
 
@@ -89,15 +91,16 @@ def left_sketch(S: SketchingOperator, A) -> np.ndarray:
     ----------
     S : SketchingOperator
         A d x m operator.
-    A : array_like, scipy.sparse matrix or LinearOperator
-        m x n data, or a length-m vector.  Dense arrays may be C- or
-        F-ordered, real or complex; integers are cast to float64.
+    A : array_like, sparse matrix or LinearOperator
+        m x n data, or a length-m vector: numpy/scipy on the host or
+        CuPy/cupyx on the GPU.  Dense arrays may be C- or F-ordered, real or
+        complex; integers are cast to float64.
 
     Returns
     -------
-    numpy.ndarray
-        d x n (or length d for a vector), float32 for float32/complex64 data
-        and float64 otherwise (complex if A is).
+    numpy.ndarray or cupy.ndarray
+        d x n (or length d for a vector), of A's kind; float32 for
+        float32/complex64 data and float64 otherwise (complex if A is).
 
     Raises
     ------
@@ -120,7 +123,7 @@ def left_sketch(S: SketchingOperator, A) -> np.ndarray:
     (200, 20)
     """
     _check_operator(S, "S")
-    A = _as_host_operand(A, "A")
+    A = _as_operand(A, "A")
     if A.shape[0] != S.m:
         raise ValueError(f"S @ A: S has shape {S.shape} but A has shape {A.shape}; "
                          f"A must have {S.m} rows")
@@ -158,14 +161,15 @@ def right_sketch(A, S: SketchingOperator) -> np.ndarray:
     (30, 10)
     """
     _check_operator(S, "S")
-    A = _as_host_operand(A, "A")
+    A = _as_operand(A, "A")
     if A.shape[-1] != S.m:
         raise ValueError(f"A @ S.T: A has shape {A.shape} but S has shape {S.shape}; "
                          f"A must have {S.m} columns")
     if A.ndim == 1:
         return _left(S, A.reshape(-1, 1))[:, 0]
-    if isinstance(A, LinearOperator):
-        return _right_linear_operator(A, S, working_float(A.dtype))
+    backend = get_backend(A)
+    if _is_linear_operator(A, backend):
+        return _right_linear_operator(A, S, working_float(A.dtype), backend.xp)
     return _left(S, A.T).T
 
 
@@ -198,7 +202,7 @@ def two_sided_sketch(S1: SketchingOperator, A, S2: SketchingOperator) -> np.ndar
     """
     _check_operator(S1, "S1")
     _check_operator(S2, "S2")
-    A = _as_host_operand(A, "A")
+    A = _as_operand(A, "A")
     if A.ndim != 2 or A.shape != (S1.m, S2.m):
         raise ValueError(f"S1 @ A @ S2.T: S1 has shape {S1.shape}, A has shape {A.shape} "
                          f"and S2 has shape {S2.shape}; A must be {S1.m} x {S2.m}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._backend import get_backend
 from ._rng import RNGState, as_rng_state
 
 __all__ = ["SketchingOperator", "DenseOperator", "SASO", "LASO", "RowSampling", "SRTT"]
@@ -23,10 +24,20 @@ __all__ = ["SketchingOperator", "DenseOperator", "SASO", "LASO", "RowSampling", 
 PANEL_ENTRIES = 1 << 22
 
 
-def _kernels():
-    # numba is imported on first generation only: `import randla` stays fast.
+def _kernels(like=None):
+    """The kernel module for arrays like ``like``: numba on the host, CUDA for CuPy.
+
+    Both are imported on first use, so ``import randla`` loads neither.
+    """
+    if like is not None and get_backend(like).is_gpu:
+        from . import _gpu_kernels
+        return _gpu_kernels
     from . import _cpu_kernels
     return _cpu_kernels
+
+
+def _namespace(xp):
+    return np if xp is None else xp
 
 
 def check_size(name: str, value) -> int:
@@ -134,8 +145,8 @@ class SketchingOperator:
         k0, k1 = self.state.key_words
         return np.uint64(ctr_lo), np.uint64(ctr_hi), np.uint64(k0), np.uint64(k1)
 
-    def block(self, rows=slice(None), cols=slice(None), dtype=None) -> np.ndarray:
-        """Materialise ``S[rows, cols]`` as a dense numpy array.
+    def block(self, rows=slice(None), cols=slice(None), dtype=None, xp=None):
+        """Materialise ``S[rows, cols]`` as a dense array.
 
         Parameters
         ----------
@@ -144,11 +155,15 @@ class SketchingOperator:
             :meth:`todense` exactly.
         dtype : float32 or float64, optional
             Defaults to the operator's dtype.
+        xp : module, optional
+            ``numpy`` (default) or ``cupy``: where to generate the block.
+            Both give the same entries (the SRTT's cosines may differ in the
+            last bit between the two math libraries).
         """
         r0, r1 = _block_range(rows, self.d, "row")
         c0, c1 = _block_range(cols, self.m, "column")
         dtype = self.dtype if dtype is None else _check_float_dtype(dtype)
-        out = np.zeros((r1 - r0, c1 - c0), dtype=dtype)
+        out = _namespace(xp).zeros((r1 - r0, c1 - c0), dtype=dtype)
         if out.size:
             self._fill_block(out, r0, c0)
         return out
@@ -160,9 +175,9 @@ class SketchingOperator:
             raise IndexError("operators are two-dimensional")
         return self.block(key[0], key[1])
 
-    def todense(self, dtype=None) -> np.ndarray:
-        """The whole operator as a dense d x m numpy array."""
-        return self.block(dtype=dtype)
+    def todense(self, dtype=None, xp=None):
+        """The whole operator as a dense d x m array (numpy unless ``xp`` says)."""
+        return self.block(dtype=dtype, xp=xp)
 
     def __matmul__(self, other):
         from ._apply import left_sketch
@@ -174,29 +189,33 @@ class SketchingOperator:
 
     # Subclasses implement these on host data (2-D, real, working precision).
     def _fill_block(self, out, r0, c0):
+        """Write the block whose top-left entry is (r0, c0) into the zeroed ``out``."""
         raise NotImplementedError
 
-    def _left_dense(self, a: np.ndarray) -> np.ndarray:
-        """S @ a for a dense real 2-D numpy array a (float32 or float64)."""
-        return self._left_by_panels(a)
+    # Subclasses implement these for 2-D real data in working precision, on
+    # the host (numpy, scipy.sparse) or the GPU (cupy, cupyx.scipy.sparse).
+    def _left_dense(self, a):
+        """S @ a for a dense real 2-D array a (float32 or float64)."""
+        return self._left_by_panels(a, sparse=False)
 
-    def _left_sparse(self, a) -> np.ndarray:
-        """S @ a for a real scipy.sparse matrix a; dense result."""
-        return self._left_by_panels(a.tocsr())
+    def _left_sparse(self, a):
+        """S @ a for a real sparse matrix a; dense result."""
+        return self._left_by_panels(a.tocsr(), sparse=True)
 
-    def _left_by_panels(self, a) -> np.ndarray:
+    def _left_by_panels(self, a, sparse):
         # S @ a = sum over column panels P of S of P @ a[panel rows].
+        backend = get_backend(a)
         dtype = np.dtype(a.dtype)
         d, m = self.shape
         width = max(1, PANEL_ENTRIES // d)
         out = None
         for c0 in range(0, m, width):
             c1 = min(m, c0 + width)
-            panel = self.block(slice(None), slice(c0, c1), dtype=dtype)
-            if isinstance(a, np.ndarray):
+            panel = self.block(slice(None), slice(c0, c1), dtype=dtype, xp=backend.xp)
+            if sparse:   # (a_rows.T @ panel.T).T keeps the product sparse-times-dense
+                part = backend.xp.asarray(a[c0:c1].T @ panel.T).T
+            else:
                 part = panel @ a[c0:c1]
-            else:   # sparse rows: (a_rows.T @ panel.T).T keeps the product sparse-dense
-                part = np.asarray(a[c0:c1].T @ panel.T).T
             if out is None:
                 out = part
             else:
@@ -264,25 +283,39 @@ class DenseOperator(SketchingOperator):
         args = (self._CODES[self.distribution],)
         words = self._words()
         if m >= d:   # rows are the long vectors
-            _kernels().fill_dense(out, *args, r0, c0, m, *words, self.scale)
+            _kernels(out).fill_dense(out, *args, r0, c0, m, *words, self.scale)
         else:
-            _kernels().fill_dense(out.T, *args, c0, r0, d, *words, self.scale)
+            _kernels(out).fill_dense(out.T, *args, c0, r0, d, *words, self.scale)
 
     def _left_dense(self, a):
         if self.d * self.m <= PANEL_ENTRIES:
-            return self.todense(a.dtype) @ a
-        return self._left_by_panels(a)
+            return self.todense(a.dtype, xp=get_backend(a).xp) @ a
+        return self._left_by_panels(a, sparse=False)
 
 
 class _SparseVectors:
     """Mixin: operators whose long-axis or short-axis vectors have k nonzeros."""
 
-    def _vectors(self, first, count, n_short, dtype, distinct):
-        positions = np.empty((count, self.k), dtype=np.int32)
-        values = np.empty((count, self.k), dtype=dtype)
-        _kernels().sparse_vectors(positions, values, n_short, first, *self._words(),
-                                  self.scale, distinct)
+    def _vectors(self, first, count, n_short, dtype, distinct, xp):
+        xp = _namespace(xp)
+        positions = xp.empty((count, self.k), dtype=np.int32)
+        values = xp.empty((count, self.k), dtype=dtype)
+        _kernels(positions).sparse_vectors(positions, values, n_short, first, *self._words(),
+                                           self.scale, distinct)
         return positions, values
+
+    def _sparse_matrix(self, n_vectors, dtype, xp, by_columns):
+        """The operator as a CSC (vectors are columns) or CSR (rows) sparse matrix."""
+        positions, values = (self.columns if by_columns else self.rows)(dtype=dtype, xp=xp)
+        xp = _namespace(xp)
+        indptr = xp.arange(0, n_vectors * self.k + 1, self.k, dtype=np.int32)
+        args = ((values.ravel(), positions.ravel(), indptr), self.shape)
+        if xp is np:
+            import scipy.sparse as sparse
+            return sparse.csc_array(*args) if by_columns else sparse.csr_array(*args)
+        import cupyx.scipy.sparse as sparse
+        matrix = sparse.csc_matrix(*args) if by_columns else sparse.csr_matrix(*args)
+        return matrix.tocsr()
 
 
 @dataclass(frozen=True, init=False)
@@ -337,7 +370,7 @@ class SASO(_SparseVectors, SketchingOperator):
     def n_counters(self) -> int:
         return self.m * math.ceil(self.k / 2)
 
-    def columns(self, first=0, count=None, dtype=None):
+    def columns(self, first=0, count=None, dtype=None, xp=None):
         """Row positions and values of columns ``first, ..., first+count-1``.
 
         Returns
@@ -346,22 +379,22 @@ class SASO(_SparseVectors, SketchingOperator):
         values : (count, k) float array
         """
         count = self.m - first if count is None else count
-        return self._vectors(first, count, self.d, dtype or self.dtype, True)
+        return self._vectors(first, count, self.d, dtype or self.dtype, True, xp)
 
-    def tosparse(self, dtype=None):
-        """The operator as a ``scipy.sparse.csc_array``."""
-        import scipy.sparse as sp
-        positions, values = self.columns(dtype=dtype)
-        indptr = np.arange(0, self.m * self.k + 1, self.k, dtype=np.int64)
-        return sp.csc_array((values.ravel(), positions.ravel(), indptr), shape=self.shape)
+    def tosparse(self, dtype=None, xp=None):
+        """The operator as a ``scipy.sparse.csc_array`` (CuPy: a cupyx CSR matrix)."""
+        return self._sparse_matrix(self.m, dtype, xp, by_columns=True)
 
     def _fill_block(self, out, r0, c0):
-        positions, values = self.columns(c0, out.shape[1], out.dtype)
+        xp = get_backend(out).xp
+        positions, values = self.columns(c0, out.shape[1], out.dtype, xp=xp)
         inside = (positions >= r0) & (positions < r0 + out.shape[0])
-        cols = np.broadcast_to(np.arange(out.shape[1])[:, None], positions.shape)
+        cols = xp.broadcast_to(xp.arange(out.shape[1])[:, None], positions.shape)
         out[positions[inside] - r0, cols[inside]] = values[inside]
 
     def _left_dense(self, a):
+        if get_backend(a).is_gpu:   # cuSPARSE SpMM on the operator in CSR form
+            return self.tosparse(a.dtype, xp=get_backend(a).xp) @ a
         positions, values = self.columns(dtype=a.dtype)
         if a.flags.c_contiguous:
             out = np.empty((self.d, a.shape[1]), dtype=a.dtype)
@@ -372,7 +405,7 @@ class SASO(_SparseVectors, SketchingOperator):
         return out
 
     def _left_sparse(self, a):
-        return np.asarray((self.tosparse(a.dtype) @ a).toarray())
+        return (self.tosparse(a.dtype, xp=get_backend(a).xp) @ a).toarray()
 
 
 @dataclass(frozen=True, init=False)
@@ -418,31 +451,32 @@ class LASO(_SparseVectors, SketchingOperator):
     def n_counters(self) -> int:
         return self.d * math.ceil(self.k / 2)
 
-    def rows(self, first=0, count=None, dtype=None):
+    def rows(self, first=0, count=None, dtype=None, xp=None):
         """Column positions and values of rows ``first, ..., first+count-1``."""
         count = self.d - first if count is None else count
-        return self._vectors(first, count, self.m, dtype or self.dtype, False)
+        return self._vectors(first, count, self.m, dtype or self.dtype, False, xp)
 
-    def tosparse(self, dtype=None):
-        """The operator as a ``scipy.sparse.csr_array`` (repeated columns summed)."""
-        import scipy.sparse as sp
-        positions, values = self.rows(dtype=dtype)
-        indptr = np.arange(0, self.d * self.k + 1, self.k, dtype=np.int64)
-        s = sp.csr_array((values.ravel(), positions.ravel(), indptr), shape=self.shape)
+    def tosparse(self, dtype=None, xp=None):
+        """The operator as a ``scipy.sparse.csr_array`` (CuPy: cupyx CSR matrix).
+
+        Repeated columns within a row are summed.
+        """
+        s = self._sparse_matrix(self.d, dtype, xp, by_columns=False)
         s.sum_duplicates()
         return s
 
     def _fill_block(self, out, r0, c0):
-        positions, values = self.rows(r0, out.shape[0], out.dtype)
+        xp = get_backend(out).xp
+        positions, values = self.rows(r0, out.shape[0], out.dtype, xp=xp)
         inside = (positions >= c0) & (positions < c0 + out.shape[1])
-        rows = np.broadcast_to(np.arange(out.shape[0])[:, None], positions.shape)
-        np.add.at(out, (rows[inside], positions[inside] - c0), values[inside])
+        rows = xp.broadcast_to(xp.arange(out.shape[0])[:, None], positions.shape)
+        xp.add.at(out, (rows[inside], positions[inside] - c0), values[inside])
 
     def _left_dense(self, a):
-        return np.asarray(self.tosparse(a.dtype) @ a)
+        return self.tosparse(a.dtype, xp=get_backend(a).xp) @ a
 
     def _left_sparse(self, a):
-        return np.asarray((self.tosparse(a.dtype) @ a).toarray())
+        return (self.tosparse(a.dtype, xp=get_backend(a).xp) @ a).toarray()
 
 
 @dataclass(frozen=True, init=False)
@@ -475,19 +509,26 @@ class RowSampling(SketchingOperator):
 
     @property
     def indices(self) -> np.ndarray:
-        """The sampled row indices, sorted."""
-        return _kernels().sample_without_replacement(self.d, self.m, *self._words())
+        """The sampled row indices, sorted (a numpy array)."""
+        return self.sample(np)
+
+    def sample(self, xp=None):
+        """The sampled row indices, sorted, as an array of ``xp`` (numpy default)."""
+        like = _namespace(xp).empty(0)
+        return _kernels(like).sample_without_replacement(self.d, self.m, *self._words())
 
     def _fill_block(self, out, r0, c0):
-        picked = self.indices[r0:r0 + out.shape[0]]
+        xp = get_backend(out).xp
+        picked = self.sample(xp)[r0:r0 + out.shape[0]]
         inside = (picked >= c0) & (picked < c0 + out.shape[1])
-        out[np.flatnonzero(inside), picked[inside] - c0] = self.scale
+        out[xp.flatnonzero(inside), picked[inside] - c0] = self.scale
 
     def _left_dense(self, a):
-        return (a[self.indices] * a.dtype.type(self.scale))
+        return a[self.sample(get_backend(a).xp)] * a.dtype.type(self.scale)
 
     def _left_sparse(self, a):
-        return np.asarray((a.tocsr()[self.indices] * a.dtype.type(self.scale)).toarray())
+        rows = self.sample(get_backend(a).xp)
+        return (a.tocsr()[rows] * a.dtype.type(self.scale)).toarray()
 
 
 @dataclass(frozen=True, init=False)
@@ -525,35 +566,41 @@ class SRTT(SketchingOperator):
     def n_counters(self) -> int:
         return math.ceil(self.m / 4) + math.ceil(self.d / 4)
 
-    def signs(self, first=0, count=None, dtype=None) -> np.ndarray:
+    def signs(self, first=0, count=None, dtype=None, xp=None):
         """The diagonal of D, entries ``first .. first+count-1``."""
         count = self.m - first if count is None else count
-        out = np.empty(count, dtype=dtype or self.dtype)
-        _kernels().signs(out, first, *self._words())
+        out = _namespace(xp).empty(count, dtype=dtype or self.dtype)
+        _kernels(out).signs(out, first, *self._words())
         return out
+
+    @property
+    def _rows(self) -> RowSampling:
+        return RowSampling(self.d, self.m, rng=self.state.advance(math.ceil(self.m / 4)))
 
     @property
     def indices(self) -> np.ndarray:
         """The d sampled rows of the transform, sorted."""
-        return RowSampling(self.d, self.m, rng=self.state.advance(math.ceil(self.m / 4))).indices
+        return self._rows.indices
 
     def _fill_block(self, out, r0, c0):
+        xp = get_backend(out).xp
         m = self.m
-        freq = self.indices[r0:r0 + out.shape[0]].astype(np.int64)
-        cols = np.arange(c0, c0 + out.shape[1], dtype=np.int64)
+        freq = self._rows.sample(xp)[r0:r0 + out.shape[0]].astype(np.int64)
+        cols = xp.arange(c0, c0 + out.shape[1], dtype=np.int64)
         # DCT-II entry F[f, j] = w_f cos(pi f (2j + 1) / (2m)); reduce the integer
         # phase modulo 4m first so the cosine argument stays small and exact.
-        phase = np.outer(freq, 2 * cols + 1) % (4 * m)
-        weight = np.where(freq == 0, math.sqrt(1.0 / m), math.sqrt(2.0 / m))
-        dct = np.cos(np.pi * phase / (2.0 * m)) * weight[:, None]
-        out[...] = self.scale * dct * self.signs(c0, out.shape[1], np.float64)
+        phase = xp.outer(freq, 2 * cols + 1) % (4 * m)
+        weight = xp.where(freq == 0, math.sqrt(1.0 / m), math.sqrt(2.0 / m))
+        dct = xp.cos(np.pi * phase / (2.0 * m)) * weight[:, None]
+        out[...] = self.scale * dct * self.signs(c0, out.shape[1], np.float64, xp=xp)
 
     def _transform_rows(self, a):
         """scale * R F D a for a dense block a whose rows are all m rows."""
-        import scipy.fft
-        y = a * self.signs(dtype=a.dtype)[:, None]
-        scipy.fft.dct(y, type=2, norm="ortho", axis=0, overwrite_x=True, workers=-1)
-        return y[self.indices] * a.dtype.type(self.scale)
+        backend = get_backend(a)
+        y = a * self.signs(dtype=a.dtype, xp=backend.xp)[:, None]
+        workers = {} if backend.is_gpu else {"workers": -1}
+        y = backend.fft.dct(y, type=2, norm="ortho", axis=0, overwrite_x=True, **workers)
+        return y[self._rows.sample(backend.xp)] * a.dtype.type(self.scale)
 
     def _left_dense(self, a):
         return self._transform_rows(a)
@@ -561,7 +608,7 @@ class SRTT(SketchingOperator):
     def _left_sparse(self, a):
         a = a.tocsc()
         width = max(1, PANEL_ENTRIES // self.m)
-        out = np.empty((self.d, a.shape[1]), dtype=a.dtype)
+        out = get_backend(a).xp.empty((self.d, a.shape[1]), dtype=a.dtype)
         for c0 in range(0, a.shape[1], width):
             c1 = min(a.shape[1], c0 + width)
             out[:, c0:c1] = self._transform_rows(a[:, c0:c1].toarray())
