@@ -4,6 +4,7 @@ import math
 import numba
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from scipy import stats
 
 from randla.sketch import (LASO, SASO, SRTT, DenseOperator, RNGState, RowSampling,
@@ -216,3 +217,20 @@ def test_dense_tall_operator_blocks():
     full = op.todense()
     np.testing.assert_array_equal(op[10:40, 2:6], full[10:40, 2:6])
     assert op.n_counters == 7 * math.ceil(50 / 4)
+
+
+
+@settings(max_examples=60, deadline=None)
+@given(kind=st.sampled_from(ALL_KINDS), d=st.integers(1, 40), extra=st.integers(0, 300),
+       seed=st.integers(0, 2**63), data=st.data())
+def test_any_block_equals_the_whole(kind, d, extra, seed, data):
+    m = d + extra
+    if kind == "saso":
+        op = SASO(d, m, k=min(d, 8), rng=seed)
+    else:
+        op = make_operator(kind, d, m, rng=seed)
+    r0 = data.draw(st.integers(0, d))
+    r1 = data.draw(st.integers(r0, d))
+    c0 = data.draw(st.integers(0, m))
+    c1 = data.draw(st.integers(c0, m))
+    np.testing.assert_array_equal(op[r0:r1, c0:c1], op.todense()[r0:r1, c0:c1])
