@@ -1,0 +1,334 @@
+"""EPSI and Lazy-EPSI: error-powered sketched inverse iteration (ALGORITHMS.md §4).
+
+The target is a symmetric PSD M: ``M = AᵀA`` (right singular vectors of A,
+each product one pass with A and one with Aᵀ) or a symmetric PSD A itself.
+``Â = Z Zᵀ`` is a cheap low-rank approximation of M (from a randomized SVD of
+A, or a Nyström approximation of A), shrunk by a factor ``rho`` so that
+``σ̂I − Â`` stays positive definite near the target.  One step for a vector u
+with Rayleigh quotient σ̂ is
+
+    g = σ̂u − Mu,   δ = (σ̂I − Â)⁻¹g,   u ← (u − δ)/‖u − δ‖,
+
+inverse iteration applied to the sketching error M − Â.  The solve is the
+Woodbury formula ``(σI − ZZᵀ)⁻¹g = (g + Z(σI − ZᵀZ)⁻¹Zᵀg)/σ`` with one
+ℓ x ℓ Cholesky factorization, which doubles as the definiteness guard: if it
+fails the factor is shrunk further, and after that the vector is left as it
+is for the Rayleigh–Ritz step (counted in ``fallbacks``).  Convergence is
+judged on true residuals ``‖Mu − θu‖`` only, so a failed update can slow the
+iteration down but never produce a wrong answer reported as converged.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+
+from ..sketch import as_rng_state
+from ._lowrank import _check_count, _project_out, nystrom, randomized_svd
+from ._operand import Operand, gaussian
+
+__all__ = ["EPSIResult", "epsi", "lazy_epsi"]
+
+# How often, and by how much, the shrink is tightened when the guard fails.
+_SHRINK_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class EPSIResult:
+    """Top eigenpairs of M (or singular triplets of A) from (Lazy-)EPSI.
+
+    Attributes
+    ----------
+    values : ndarray, shape (k,)
+        Descending: singular values of A (``hermitian=False``) or eigenvalues
+        of A (``hermitian=True``).
+    vectors : ndarray, shape (n, k)
+        Orthonormal right singular vectors / eigenvectors.
+    left_vectors : ndarray, shape (m, k) or None
+        Left singular vectors ``A v / σ`` (``hermitian=False`` only).
+    residuals : ndarray, shape (k,)
+        Eigen-residuals ``‖M v_j − θ_j v_j‖ / θ_1`` of the returned vectors,
+        with θ the eigenvalues of M (``M = AᵀA`` for singular vectors).
+    converged : ndarray of bool, shape (k,)
+        ``residuals <= tol``.
+    sweeps : int
+        EPSI sweeps done (each followed by a Rayleigh–Ritz step).
+    passes : int
+        Block products with A or Aᵀ, the initial sketch included.
+    matvecs : int
+        Vectors multiplied by A or Aᵀ.
+    fallbacks : int
+        Updates skipped because ``σ̂I − Â`` was not positive definite even
+        after extra shrinking.
+    """
+
+    values: np.ndarray
+    vectors: np.ndarray
+    left_vectors: np.ndarray | None
+    residuals: np.ndarray
+    converged: np.ndarray
+    sweeps: int
+    passes: int
+    matvecs: int
+    fallbacks: int
+
+
+class _Target:
+    """M applied through the operand, with Rayleigh–Ritz and residuals."""
+
+    def __init__(self, op: Operand, hermitian: bool):
+        self.op = op
+        self.hermitian = hermitian
+
+    def rayleigh_ritz(self, Q):
+        """Ritz pairs of M on span(Q) (orthonormal), descending, with M·vectors."""
+        if self.hermitian:
+            MQ = self.op.matmat(Q)
+            H = Q.T @ MQ
+            theta, T = np.linalg.eigh((H + H.T) / 2)
+            T, theta = T[:, ::-1], theta[::-1]
+            return Q @ T, theta, MQ @ T, None, theta
+        AQ = self.op.matmat(Q)
+        left, s, Tt = np.linalg.svd(AQ, full_matrices=False)
+        V = Q @ Tt.T
+        MV = self.op.rmatmat(left * s)
+        return V, s ** 2, MV, left, s
+
+
+def _residuals(V, theta, MV):
+    scale = max(float(theta[0]), np.finfo(np.float64).tiny)
+    return np.linalg.norm(MV - V * theta, axis=0).astype(np.float64) / scale
+
+
+def _sweep(V, theta, MV, WL, gram, rho, stats):
+    """One Lazy-EPSI sweep over the columns of V; returns the new basis P."""
+    n, k = V.shape
+    P = np.empty_like(V)
+    C = np.empty((k, WL.shape[1]), dtype=WL.dtype)    # C = Pᵀ WL, row by row
+    for j in range(k):
+        u, sigma = V[:, j], float(theta[j])
+        g = sigma * u - MV[:, j]
+        Pj, Cj = P[:, :j], C[:j]
+        w = None
+        if sigma > 0:
+            ZtZ = gram - Cj.T @ Cj
+            Ztg = WL.T @ g - Cj.T @ (Pj.T @ g)
+            r = rho
+            for _ in range(_SHRINK_RETRIES + 1):
+                try:
+                    # Guard: Cholesky of σI − r·ZᵀZ exists iff σI − Â is definite here.
+                    factor = sla.cho_factor(sigma * np.eye(len(gram)) - r * ZtZ)
+                    break
+                except np.linalg.LinAlgError:
+                    r *= rho
+            else:
+                factor = None
+            if factor is not None:
+                y = r * sla.cho_solve(factor, Ztg)
+                delta = (g + WL @ y - Pj @ (Cj @ y)) / sigma
+                w = _project_out(Pj, u - delta)
+        if w is None or not np.all(np.isfinite(w)) or np.linalg.norm(w) == 0:
+            stats["fallbacks"] += 1
+            w = _project_out(Pj, u)
+        norm = np.linalg.norm(w)
+        if norm == 0:
+            w = _project_out(Pj, np.roll(u, 1))
+            norm = np.linalg.norm(w)
+        P[:, j] = w / norm
+        C[j] = P[:, j] @ WL
+    return np.linalg.qr(P)[0]
+
+
+def _check_tol(tol):
+    if not isinstance(tol, numbers.Real) or not (tol > 0 and math.isfinite(tol)):
+        raise ValueError(f"tol must be a positive finite number, got {tol!r}")
+    return float(tol)
+
+
+def _check_rho(shrink):
+    if shrink is None:
+        return None
+    if not isinstance(shrink, numbers.Real) or not 0 < shrink <= 1:
+        raise ValueError(f"shrink must lie in (0, 1], got {shrink!r}")
+    return float(shrink)
+
+
+def _default_shrink(values_hat, k):
+    """Shrink factor for Â: just enough margin below the k-th sketched eigenvalue.
+
+    The margin is the gap the sketch resolves between the k-th and the next
+    value, capped so Â keeps at least 90 % of itself.
+    """
+    lam = np.asarray(values_hat, dtype=np.float64)
+    gap = (lam[k - 1] - lam[k]) / lam[0] if len(lam) > k else 0.1
+    return 1.0 - min(0.1, max(gap, 1e-3) * lam[k - 1] / lam[0])
+
+
+def _initial(op, k, hermitian, sketch_size, power_iters, rng, v0):
+    """Start vectors and the low-rank factor WL of Â (Â = WL WLᵀ before shrinking)."""
+    state = as_rng_state(rng)
+    if hermitian:
+        res = nystrom(op.A, sketch_size, oversample=0, rng=state)
+        lam = res.eigenvalues.astype(np.float64)
+        keep = lam > 0
+        WL = res.U[:, keep] * np.sqrt(lam[keep]).astype(op.dtype)
+        lam = lam[keep]
+        start = res.U[:, :k]
+    else:
+        res = randomized_svd(op.A, sketch_size, oversample=0, power_iters=power_iters,
+                             rng=state)
+        WL = res.Vt.T * res.s
+        lam = res.s.astype(np.float64) ** 2
+        start = res.Vt[:k].T
+    op.passes += res.passes
+    op.matvecs += res.matvecs
+    if v0 is not None:
+        start = np.linalg.qr(np.asarray(v0, dtype=op.dtype))[0]
+    return np.ascontiguousarray(start), np.ascontiguousarray(WL), lam
+
+
+def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = None,
+              power_iters: int = 1, shrink: float | None = None, tol: float = 1e-10,
+              maxiter: int = 50, v0=None, rng=None) -> EPSIResult:
+    """Top-k singular vectors of A (or eigenvectors of a PSD A) by Lazy-EPSI.
+
+    A randomized SVD (or Nyström) sketch of width ``sketch_size`` gives the
+    start vectors and Â.  Each sweep updates the vectors one after the other
+    by an EPSI step against ``P⊥ÂP⊥`` (P: the vectors already updated in
+    this sweep), then a Rayleigh–Ritz step on their span restores the best
+    vectors and values.  Iteration stops when every eigen-residual
+    ``‖Mv_j − θ_jv_j‖ <= tol · θ_1``.
+
+    Parameters
+    ----------
+    A : array_like, scipy.sparse matrix or LinearOperator
+        Real m x n matrix; with ``hermitian=True`` symmetric positive
+        semidefinite (assumed, not checked).
+    k : int
+        Number of vectors, ``1 <= k < min(m, n)``.
+    hermitian : bool, default False
+        False: singular vectors, ``M = AᵀA`` (one pass with A and one with Aᵀ
+        per sweep).  True: eigenvectors of A, Â from Nyström (one pass per
+        sweep).
+    sketch_size : int, optional
+        Rank ℓ of Â, ``k < ℓ <= min(m, n)``; default ``min(2k + 10, min(m, n))``.
+    power_iters : int, default 1
+        Subspace iterations of the initial randomized SVD (``hermitian=False``).
+    shrink : float in (0, 1], optional
+        Factor ρ applied to Â.  Default: one minus the relative gap the sketch
+        sees after the k-th value, between 0.001 and 0.1.  ``shrink=1``
+        disables it (then σ̂I − Â may be indefinite: see the notes).
+    tol : float, default 1e-10
+        Relative eigen-residual to reach.
+    maxiter : int, default 50
+        Maximum number of sweeps.
+    v0 : array_like, shape (n, k), optional
+        Start vectors instead of the sketch's.
+    rng : None, int, numpy.random.Generator or RNGState
+
+    Returns
+    -------
+    EPSIResult
+
+    Notes
+    -----
+    An update whose shifted system fails the Cholesky guard even after
+    shrinking Â three more times is skipped (the vector goes into the
+    Rayleigh–Ritz step unchanged).  If that keeps happening the iteration
+    stops at ``maxiter`` with ``converged`` False; it never reports an
+    unconverged vector as converged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from randla.eig import lazy_epsi
+    >>> rng = np.random.default_rng(0)
+    >>> U, _ = np.linalg.qr(rng.standard_normal((300, 100)))
+    >>> V, _ = np.linalg.qr(rng.standard_normal((100, 100)))
+    >>> s = 1.0 / np.arange(1, 101)
+    >>> res = lazy_epsi((U * s) @ V.T, 5, rng=0)
+    >>> bool(res.converged.all()), np.allclose(res.values, s[:5], rtol=1e-12)
+    (True, True)
+    """
+    op = Operand(A)
+    m, n = op.shape
+    if hermitian and m != n:
+        raise ValueError(f"hermitian=True needs a square A, got shape {op.shape}")
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 0 < k < min(m, n):
+        raise ValueError(f"k must be an integer with 0 < k < min(A.shape) = {min(m, n)}, "
+                         f"got {k!r}")
+    k = int(k)
+    if sketch_size is None:
+        sketch_size = min(2 * k + 10, min(m, n))
+    sketch_size = _check_count("sketch_size", sketch_size, k + 1)
+    if sketch_size > min(m, n):
+        raise ValueError(f"sketch_size must not exceed min(A.shape) = {min(m, n)}, "
+                         f"got {sketch_size}")
+    power_iters = _check_count("power_iters", power_iters, 0)
+    rho = _check_rho(shrink)
+    tol = _check_tol(tol)
+    maxiter = _check_count("maxiter", maxiter, 0)
+    if v0 is not None and np.shape(v0) != (n, k):
+        raise ValueError(f"v0 must have shape {(n, k)}, got {np.shape(v0)}")
+
+    start, WL, lam = _initial(op, k, hermitian, sketch_size, power_iters, rng, v0)
+    if rho is None:
+        rho = _default_shrink(lam, k)
+    target = _Target(op, hermitian)
+    V, theta, MV, left, values = target.rayleigh_ritz(start)
+    residuals = _residuals(V, theta, MV)
+    gram = WL.T @ WL
+    stats = {"fallbacks": 0}
+    sweeps = 0
+    while sweeps < maxiter and residuals.max() > tol:
+        P = _sweep(V, theta, MV, WL, gram, rho, stats)
+        V, theta, MV, left, values = target.rayleigh_ritz(P)
+        residuals = _residuals(V, theta, MV)
+        sweeps += 1
+    return EPSIResult(values.astype(op.dtype), V, left, residuals, residuals <= tol, sweeps,
+                      op.passes, op.matvecs, stats["fallbacks"])
+
+
+def epsi(A, *, hermitian: bool = False, sketch_size: int = 20, power_iters: int = 1,
+         shrink: float | None = None, tol: float = 1e-10, maxiter: int = 100, v0=None,
+         rng=None) -> EPSIResult:
+    """Top singular vector of A (or eigenvector of a PSD A) by EPSI.
+
+    EPSI is Lazy-EPSI with k = 1: each sweep is one step
+    ``u ← (σ̂I − Â)⁻¹(M − Â)u`` (normalised); for one vector the Rayleigh–Ritz
+    step only recomputes σ̂ and the product Mu for the next step.
+
+    Parameters
+    ----------
+    A, hermitian, power_iters, shrink, tol, maxiter, rng
+        As in :func:`lazy_epsi`.
+    sketch_size : int, default 20
+        Rank ℓ of Â (capped at ``min(A.shape)``).
+    v0 : array_like, shape (n,), optional
+        Start vector instead of the sketch's.
+
+    Returns
+    -------
+    EPSIResult
+        With k = 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from randla.eig import epsi
+    >>> rng = np.random.default_rng(1)
+    >>> A = rng.standard_normal((200, 50)) * np.linspace(1, 0.1, 50)
+    >>> res = epsi(A, rng=0)
+    >>> bool(res.converged[0]), bool(np.isclose(res.values[0], np.linalg.norm(A, 2)))
+    (True, True)
+    """
+    n = np.shape(A)[1] if len(np.shape(A)) == 2 else 0
+    if v0 is not None:
+        v0 = np.reshape(np.asarray(v0), (-1, 1))
+    limit = min(np.shape(A)) if len(np.shape(A)) == 2 else 2
+    return lazy_epsi(A, 1, hermitian=hermitian, sketch_size=min(sketch_size, max(limit, 2)),
+                     power_iters=power_iters, shrink=shrink, tol=tol, maxiter=maxiter,
+                     v0=v0 if n else None, rng=rng)

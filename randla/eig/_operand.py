@@ -1,0 +1,95 @@
+"""The matrix an eig routine works on, seen only through products.
+
+:class:`Operand` wraps a dense array, a scipy.sparse matrix or a
+LinearOperator and counts block passes (calls) and vector products (columns)
+with A and Aᵀ, so every driver can report its cost exactly.  It is private and
+mutable only in its counters; results copy the counts out.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator, aslinearoperator
+
+from .._backend import get_backend, working_float
+from ..sketch import DenseOperator
+
+__all__ = ["Operand", "gaussian"]
+
+
+class Operand:
+    """A real m x n matrix applied as ``A @ X`` and ``A.T @ X``.
+
+    Parameters
+    ----------
+    A : array_like, scipy.sparse matrix or LinearOperator
+    name : str
+        Argument name used in error messages.
+    """
+
+    def __init__(self, A, name: str = "A"):
+        if get_backend(A).is_gpu:
+            raise NotImplementedError(f"{name}: CuPy input needs the GPU kernels, which are "
+                                      "not part of this build yet")
+        if isinstance(A, LinearOperator):
+            kind = np.dtype(A.dtype) if A.dtype is not None else np.dtype(np.float64)
+        elif sp.issparse(A):
+            kind = np.dtype(A.dtype)
+        else:
+            try:
+                A = np.asarray(A)
+            except Exception as exc:
+                raise TypeError(f"{name} must be an array, a scipy.sparse matrix or a "
+                                f"LinearOperator, got {type(A).__name__}") from exc
+            kind = A.dtype
+        if len(A.shape) != 2:
+            raise ValueError(f"{name} must be 2-D, got shape {A.shape}")
+        if kind.kind not in "biuf":
+            if kind.kind == "c":
+                raise TypeError(f"{name} is complex ({kind}); randla.eig works on real data")
+            raise TypeError(f"{name} must hold real numbers, got dtype {kind}")
+        if min(A.shape) == 0:
+            raise ValueError(f"{name} must not be empty, got shape {A.shape}")
+        self.dtype = working_float(kind)
+        if isinstance(A, np.ndarray) or sp.issparse(A):
+            A = A.astype(self.dtype, copy=False)
+        self.A = A
+        self.shape = tuple(int(s) for s in A.shape)
+        self.passes = 0
+        self.matvecs = 0
+
+    def _count(self, X):
+        self.passes += 1
+        self.matvecs += X.shape[1]
+
+    def matmat(self, X: np.ndarray) -> np.ndarray:
+        """``A @ X`` for an n x b array X, in the working precision."""
+        self._count(X)
+        X = np.asarray(X, dtype=self.dtype)
+        if isinstance(self.A, LinearOperator):
+            return np.asarray(self.A.matmat(X), dtype=self.dtype)
+        return np.asarray(self.A @ X, dtype=self.dtype)
+
+    def rmatmat(self, X: np.ndarray) -> np.ndarray:
+        """``A.T @ X`` for an m x b array X, in the working precision."""
+        self._count(X)
+        X = np.asarray(X, dtype=self.dtype)
+        if isinstance(self.A, LinearOperator):
+            return np.asarray(self.A.rmatmat(X), dtype=self.dtype)
+        return np.asarray(self.A.T @ X, dtype=self.dtype)
+
+    def transposed(self) -> "Operand":
+        """The operand of ``A.T``, sharing the counters' starting values (zero)."""
+        At = Operand.__new__(Operand)
+        At.dtype = self.dtype
+        At.A = self.A.T if not isinstance(self.A, LinearOperator) else aslinearoperator(self.A).T
+        At.shape = (self.shape[1], self.shape[0])
+        At.passes = self.passes
+        At.matvecs = self.matvecs
+        return At
+
+
+def gaussian(n: int, b: int, state, dtype):
+    """An n x b standard Gaussian test matrix and the state after it."""
+    S = DenseOperator(b, n, rng=state, scale=1.0, dtype=dtype)
+    return S.todense().T, S.next_state
