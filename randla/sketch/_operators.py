@@ -421,7 +421,7 @@ class LASO(_SparseVectors, SketchingOperator):
     d, m : int
         Shape, ``d <= m``.
     k : int, default 8
-        Samples per row, ``1 <= k <= m``.
+        Samples per row (with replacement, so any ``k >= 1``).
     rng : None, int, numpy.random.Generator or RNGState
     dtype : float32 or float64
     scale : float, optional
@@ -441,8 +441,6 @@ class LASO(_SparseVectors, SketchingOperator):
         if self.d > self.m:
             raise ValueError(f"a LASO embeds m into d <= m dimensions; got d={self.d} > "
                              f"m={self.m}")
-        if k > self.m:
-            raise ValueError(f"k must not exceed m: k={k}, m={self.m}")
         object.__setattr__(self, "k", k)
 
     distribution = "laso"
