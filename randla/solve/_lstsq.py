@@ -1,0 +1,201 @@
+"""``randla.lstsq``: scipy.linalg.lstsq's contract, randomized where that is faster."""
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator
+
+from .._backend import get_backend
+from ._drivers import (fossils, iterative_sketching, min_norm, sketch_and_precondition,
+                       sketch_and_solve, spir)
+
+__all__ = ["lstsq", "prefers_randomized"]
+
+_DRIVERS = {
+    "spir": spir,
+    "fossils": fossils,
+    "sketch_and_solve": sketch_and_solve,
+    "lsqr": lambda A, b, **kw: sketch_and_precondition(A, b, solver="lsqr", **kw),
+    "cg": lambda A, b, **kw: sketch_and_precondition(A, b, solver="cg", **kw),
+    "iterative_sketching": iterative_sketching,
+}
+_METHODS = ("auto", "lapack", "randomized") + tuple(_DRIVERS)
+
+# Cost model (seconds) of prefers_randomized, from the 2-core CI machine
+# (MEASURED.md): gelsd solves 40000 x 1000 in 1.9 s and 100000 x 2000 in 13 s.
+_GELSD_SECONDS_PER_MN2 = 4.0e-11
+_SKETCH_SECONDS_PER_MN = 6.0e-9        # sparse sign sketch, 8 nonzeros per column
+_PASS_SECONDS_PER_MN = 8.0 / 3.0e10    # one streaming read of float64 A
+_GEMM_FLOPS_PER_S = 1.5e11
+_FACTOR_FLOPS_PER_S = 1.0e11
+
+
+def prefers_randomized(m: int, n: int, nrhs: int = 1) -> bool:
+    """The cost model behind ``method="auto"``: is the randomized solver faster?
+
+    LAPACK's gelsd costs about ``4e-11 * m * n^2`` seconds on the reference
+    machine.  The randomized solver costs a sketch (``6e-9 * m * n``), an SVD of
+    the ``8n x n`` sketch (``26 n^3`` flops at 1e11 flop/s) and about 30 passes
+    over A (``8 m n`` bytes at 30 GB/s each, or two GEMMs per pass for more than
+    two right-hand sides).  The randomized path is chosen only for tall
+    problems (``m >= 4 n``) where it is modelled at least 1.5 times faster, so
+    for one right-hand side it needs n of about 700 or more (measured
+    crossover: n of about 650); small and square problems stay with LAPACK.
+
+    Examples
+    --------
+    >>> from randla.solve import prefers_randomized
+    >>> prefers_randomized(2000, 50), prefers_randomized(1000, 1000)
+    (False, False)
+    >>> prefers_randomized(40000, 1000)
+    True
+    """
+    if m < 4 * n or n == 0:
+        return False
+    lapack = _GELSD_SECONDS_PER_MN2 * m * n * n
+    per_pass = max(_PASS_SECONDS_PER_MN * m * n * (1 if nrhs <= 2 else 2),
+                   4.0 * m * n * nrhs / _GEMM_FLOPS_PER_S)
+    randomized = (_SKETCH_SECONDS_PER_MN * m * n + 26.0 * n ** 3 / _FACTOR_FLOPS_PER_S
+                  + 30 * per_pass)
+    return 1.5 * randomized < lapack
+
+
+def _validated(a, check_finite):
+    """np.asarray(a), refusing what scipy.linalg refuses."""
+    if np.ma.isMaskedArray(a):
+        raise ValueError("masked arrays are not supported")
+    arr = np.asarray_chkfinite(a) if check_finite else np.asarray(a)
+    if arr.dtype == object:
+        raise ValueError("object arrays are not supported")
+    return arr
+
+
+def _check_sparse_finite(A):
+    if sp.issparse(A) and not np.all(np.isfinite(A.data)):
+        raise ValueError("array must not contain infs or NaNs")
+
+
+def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=True,
+          lapack_driver=None, *, rng=None, method="auto", tol=None):
+    """Least-squares solution of ``a @ x = b``, a drop-in for scipy.linalg.lstsq.
+
+    Same signature, return tuple and exceptions as :func:`scipy.linalg.lstsq`.
+    With ``method="auto"`` a cost model (:func:`prefers_randomized`) sends tall,
+    large problems to the backward-stable randomized solver :func:`spir` and
+    everything else (small, square, wide dense, complex, batched, or any
+    ``lapack_driver`` given) to scipy's LAPACK path unchanged.
+
+    Parameters
+    ----------
+    a : (M, N) array_like, scipy.sparse matrix or LinearOperator
+        Sparse matrices and LinearOperators always take the randomized path.
+    b : (M,) or (M, K) array_like
+    cond : float, optional
+        Singular values below ``cond * largest_singular_value`` are treated as
+        zero.  On the randomized path the singular values are those of the
+        sketch ``S a`` (equal to a's within a factor ``1 +- O(sqrt(N/d))``);
+        the default there is ``30 * eps`` instead of LAPACK's ``eps``.
+    overwrite_a, overwrite_b : bool
+        Passed to LAPACK; the randomized path never writes to its inputs.
+    check_finite : bool, default True
+        Refuse infs and NaNs with ValueError (for LinearOperators no check is
+        possible).
+    lapack_driver : {"gelsd", "gelsy", "gelss"}, optional
+        Given: scipy.linalg.lstsq with that driver, whatever ``method`` says.
+    rng : None, int or numpy.random.Generator, keyword-only
+        Seed of the sketch (SPEC 7).
+    method : str, keyword-only, default "auto"
+        ``"auto"``, ``"lapack"``, ``"randomized"`` (= ``"spir"``), or a driver:
+        ``"spir"``, ``"fossils"``, ``"sketch_and_solve"``, ``"lsqr"``,
+        ``"cg"`` (sketch-and-precondition), ``"iterative_sketching"``.
+        Wide problems on the randomized path use :func:`min_norm`.
+    tol : float, optional, keyword-only
+        Target backward error of the iterative drivers (default 4 eps).
+
+    Returns
+    -------
+    x : (N,) or (N, K) ndarray
+        Least-squares solution (minimum norm for rank-deficient or wide a).
+    residues : (K,) ndarray or float
+        Squared 2-norms of the columns of ``b - a x`` if ``M > N`` and
+        ``rank == N`` (a scalar for 1-D b), else an empty array.
+    rank : int
+        Effective rank of a (of its sketch on the randomized path).
+    s : (min(M, N),) ndarray or None
+        Singular values of a from LAPACK's gelsd/gelss; None on the
+        randomized path, as with gelsy.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, non-finite data with ``check_finite``, unknown method.
+    numpy.linalg.LinAlgError
+        If LAPACK's SVD does not converge.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import randla
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.standard_normal((4000, 60)); b = rng.standard_normal(4000)
+    >>> x, res, rank, s = randla.lstsq(A, b, method="randomized", rng=1)
+    >>> bool(np.allclose(x, np.linalg.lstsq(A, b, rcond=None)[0])), rank, s is None
+    (True, 60, True)
+    """
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    if get_backend(a, b).is_gpu:
+        raise NotImplementedError("randla.lstsq does not run on CuPy arrays yet")
+    operator_input = sp.issparse(a) or isinstance(a, LinearOperator)
+    if not operator_input and (lapack_driver is not None or method == "lapack"):
+        return sla.lstsq(a, b, cond, overwrite_a, overwrite_b, check_finite, lapack_driver)
+    if operator_input:
+        if lapack_driver is not None or method == "lapack":
+            raise ValueError("LAPACK needs a dense array: sparse matrices and "
+                             "LinearOperators take the randomized path only")
+        if check_finite:
+            _check_sparse_finite(a)
+        a1 = a
+    else:
+        a1 = _validated(a, check_finite)
+    b1 = _validated(b, check_finite)
+    if a1.ndim != 2 or b1.ndim not in (1, 2):
+        if method == "auto" and not operator_input:
+            return sla.lstsq(a1, b1, cond, overwrite_a, overwrite_b, False, None)
+        if a1.ndim != 2:
+            raise ValueError("Input array a should be 2D")
+        raise ValueError(f"b must be 1-D or 2-D, got shape {b1.shape}")
+    m, n = a1.shape
+    if m != b1.shape[0]:
+        raise ValueError("Shape mismatch: a and b should have the same number"
+                         f" of rows ({m} != {b1.shape[0]}).")
+    complex_data = np.dtype(a1.dtype).kind == "c" or b1.dtype.kind == "c"
+    nrhs = b1.shape[1] if b1.ndim == 2 else 1
+    if not operator_input and (m == 0 or n == 0 or nrhs == 0 or complex_data
+                               or (method == "auto" and not prefers_randomized(m, n, nrhs))):
+        return sla.lstsq(a1, b1, cond, overwrite_a, overwrite_b, False, None)
+    if complex_data:
+        raise TypeError("the randomized drivers are real: complex data needs "
+                        "method='lapack' (dense a)")
+    if m == 0 or n == 0 or nrhs == 0:
+        raise ValueError(f"empty problem: a has shape {a1.shape}, b has shape {b1.shape}")
+    # LAPACK computes in the common precision of a and b; so do we.
+    dtype = np.result_type(np.float32, a1.dtype, b1.dtype)
+    if not operator_input:
+        a1 = a1.astype(dtype, copy=False)
+    b1 = b1.astype(dtype, copy=False)
+    if m < n:
+        result = min_norm(a1, b1, tol=tol, rng=rng)
+    else:
+        name = "spir" if method in ("auto", "randomized") else method
+        result = _DRIVERS[name](a1, b1, cond=cond, rng=rng,
+                                **({} if name == "sketch_and_solve" else {"tol": tol}))
+    x = result.x.astype(dtype, copy=False)
+    if m > n and result.rank == n:
+        residues = np.asarray(result.residual_norm, dtype=dtype) ** 2
+        if b1.ndim == 1:
+            residues = residues[()]
+    else:
+        residues = np.asarray([], dtype=dtype)
+    return x, residues, result.rank, None

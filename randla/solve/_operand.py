@@ -1,0 +1,154 @@
+"""The matrix of a least-squares problem, seen only through products.
+
+:class:`Operand` wraps a dense array, a scipy.sparse matrix or a
+LinearOperator and offers the few products the solvers need, counting every
+read of A (``passes``).  For dense A the two products an iteration needs,
+``A.T @ (A @ z)`` and ``(r, A.T @ r)`` with ``r = b - A @ x``, are computed in
+ONE sweep over cache-sized row panels of A (row i only needs ``a_i @ z``), so
+an iteration streams A from memory once instead of twice.  A is never copied
+(except an integer A, which must be cast to float like scipy does).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator
+
+from .._backend import get_backend, working_float
+
+__all__ = ["Operand", "as_operand"]
+
+# Row panels of about this many entries (1 MiB of float64) stay in L2 cache.
+_PANEL_ENTRIES = 1 << 17
+# Up to this many right-hand sides the fused GEMV sweep beats two GEMMs.
+_FUSED_MAX_COLUMNS = 2
+
+
+class Operand:
+    """A real m x n matrix with counted products, optionally damped.
+
+    With ``damp > 0`` the products are those of the stacked matrix
+    ``[A; damp*I]`` (ridge regression): the normal operator is
+    ``A.T A + damp^2 I`` and the gradient ``A.T r - damp^2 x``.
+    """
+
+    def __init__(self, A, dtype, damp=0.0):
+        self.A = A
+        self.shape = tuple(A.shape)
+        self.dtype = np.dtype(dtype)
+        self.damp = float(damp)
+        self.dense = isinstance(A, np.ndarray)
+        self.passes = 0
+
+    @property
+    def T(self) -> "Operand":
+        """The transposed operand (a view; passes are counted separately)."""
+        At = self.A.T if not isinstance(self.A, LinearOperator) else self.A.adjoint()
+        return Operand(At, self.dtype, self.damp)
+
+    def sketch(self, S) -> np.ndarray:
+        """S @ A, one pass."""
+        from ..sketch import left_sketch
+        self.passes += 1
+        return np.asarray(left_sketch(S, self.A), dtype=self.dtype)
+
+    def matmat(self, X) -> np.ndarray:
+        """A @ X for X of shape (n, k), one pass."""
+        self.passes += 1
+        if isinstance(self.A, LinearOperator):
+            return np.asarray(self.A.matmat(X), dtype=self.dtype)
+        return np.asarray(self.A @ X)
+
+    def rmatmat(self, Y) -> np.ndarray:
+        """A.T @ Y for Y of shape (m, k), one pass."""
+        self.passes += 1
+        if isinstance(self.A, LinearOperator):
+            return np.asarray(self.A.rmatmat(Y), dtype=self.dtype)
+        return np.asarray(self.A.T @ Y)
+
+    def _panels(self):
+        m, n = self.shape
+        rows = max(16, _PANEL_ENTRIES // max(n, 1))
+        for i0 in range(0, m, rows):
+            yield i0, min(m, i0 + rows)
+
+    def normal(self, Z) -> np.ndarray:
+        """(A.T A + damp^2 I) Z for Z of shape (n, k)."""
+        if self.dense and Z.shape[1] <= _FUSED_MAX_COLUMNS:
+            self.passes += 1
+            out = np.zeros_like(Z)
+            part = np.empty_like(Z)
+            for i0, i1 in self._panels():
+                panel = self.A[i0:i1]
+                np.matmul(panel.T, panel @ Z, out=part)
+                out += part
+        else:
+            out = self.rmatmat(self.matmat(Z))
+        if self.damp:
+            out += self.damp ** 2 * Z
+        return out
+
+    def residual(self, X, B) -> tuple[np.ndarray, np.ndarray]:
+        """R = B - A X and the gradient G = A.T R - damp^2 X, in one pass when dense."""
+        if self.dense and X.shape[1] <= _FUSED_MAX_COLUMNS:
+            self.passes += 1
+            R = np.empty(B.shape, dtype=self.dtype)
+            G = np.zeros_like(X)
+            part = np.empty_like(X)
+            for i0, i1 in self._panels():
+                panel = self.A[i0:i1]
+                np.subtract(B[i0:i1], panel @ X, out=R[i0:i1])
+                np.matmul(panel.T, R[i0:i1], out=part)
+                G += part
+        else:
+            R = (B - self.matmat(X)).astype(self.dtype, copy=False)
+            G = self.rmatmat(R)
+        if self.damp:
+            G -= self.damp ** 2 * X
+        return R, G
+
+    def frobenius_norm(self) -> float | None:
+        """||A||_F when it is cheap to get exactly (dense or sparse), else None."""
+        if self.dense:
+            return float(np.linalg.norm(self.A))
+        if sp.issparse(self.A):
+            return float(sp.linalg.norm(self.A))
+        return None
+
+
+def as_operand(A, name: str = "A", damp: float = 0.0) -> Operand:
+    """Validate A (dense, scipy.sparse or LinearOperator) and wrap it.
+
+    Dense data keeps its layout and precision (float32 stays float32);
+    integers and booleans are cast to float64 as scipy does.  Complex data is
+    refused: the randomized drivers are real.
+    """
+    if get_backend(A).is_gpu:
+        raise NotImplementedError("randla.solve does not run on CuPy arrays yet")
+    if isinstance(A, LinearOperator) or sp.issparse(A):
+        if len(A.shape) != 2:
+            raise ValueError(f"{name} must be 2-D, got shape {A.shape}")
+        if A.dtype is None:
+            raise TypeError(f"{name} must have a dtype")
+        dtype = np.dtype(A.dtype)
+        if dtype.kind == "c":
+            raise TypeError(f"{name} is complex; the randomized drivers are real "
+                            "(use scipy.linalg.lstsq or method='lapack')")
+        real = working_float(dtype)
+        if sp.issparse(A):
+            A = A.tocsr().astype(real, copy=False)
+        return Operand(A, real, damp)
+    try:
+        A = np.asarray(A)
+    except Exception as exc:
+        raise TypeError(f"{name} must be an array, a scipy.sparse matrix or a "
+                        f"LinearOperator, got {type(A).__name__}") from exc
+    if A.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {A.shape}")
+    if A.dtype.kind not in "biuf":
+        if A.dtype.kind == "c":
+            raise TypeError(f"{name} is complex; the randomized drivers are real "
+                            "(use scipy.linalg.lstsq or method='lapack')")
+        raise TypeError(f"{name} must hold real numbers, got dtype {A.dtype}")
+    real = working_float(A.dtype)
+    return Operand(A.astype(real, copy=False), real, damp)

@@ -1,0 +1,118 @@
+"""The standard least-squares test problem and exact error metrics
+(ALGORITHMS.md section 3), for tests, benchmarks and the demo."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.linalg as sla
+
+__all__ = ["StandardProblem", "standard_problem", "backward_error", "forward_error"]
+
+
+class StandardProblem(NamedTuple):
+    """A, b = A x + r with r orthogonal to range(A), and the exact solution x."""
+
+    A: np.ndarray
+    b: np.ndarray
+    x: np.ndarray
+    r: np.ndarray
+
+
+def _haar(rng, rows, cols):
+    # Q of a Gaussian matrix with the signs of diag(R) divided out is Haar distributed.
+    Q, R = np.linalg.qr(rng.standard_normal((rows, cols)))
+    return Q * np.sign(np.diag(R))
+
+
+def standard_problem(m: int, n: int, cond: float = 1e10, residual: float = 1e-6,
+                     rng=None, dtype=np.float64) -> StandardProblem:
+    """The stability literature's test problem with chosen conditioning and residual.
+
+    ``A = U[:, :n] diag(logspace(0, -log10(cond), n)) V^T`` with U (m x (n+1)) and
+    V (n x n) Haar, x a random unit vector, ``r = residual * U[:, n]`` and
+    ``b = A x + r``, so x is the exact least-squares solution and ``||r|| = residual``.
+
+    Parameters
+    ----------
+    m, n : int
+        Shape of A, ``m > n``.
+    cond : float, default 1e10
+        Condition number of A (>= 1).
+    residual : float, default 1e-6
+        Norm of the optimal residual.
+    rng : None, int or numpy.random.Generator
+    dtype : float32 or float64
+        Precision A and b are returned in (they are built in float64).
+
+    Returns
+    -------
+    StandardProblem
+        Named tuple ``(A, b, x, r)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from randla.solve import standard_problem
+    >>> A, b, x, r = standard_problem(200, 10, cond=1e6, residual=1e-3, rng=0)
+    >>> s = np.linalg.svd(A, compute_uv=False)
+    >>> bool(np.isclose(s[0] / s[-1], 1e6)), bool(np.isclose(np.linalg.norm(b - A @ x), 1e-3))
+    (True, True)
+    """
+    if not (isinstance(m, (int, np.integer)) and isinstance(n, (int, np.integer))
+            and 0 < n < m):
+        raise ValueError(f"need integers 0 < n < m, got m={m!r}, n={n!r}")
+    if not cond >= 1:
+        raise ValueError(f"cond must be >= 1, got {cond!r}")
+    if not residual >= 0:
+        raise ValueError(f"residual must be >= 0, got {residual!r}")
+    rng = np.random.default_rng(rng)
+    U = _haar(rng, m, n + 1)
+    V = _haar(rng, n, n)
+    sigma = np.logspace(0, -np.log10(cond), n)
+    A = (U[:, :n] * sigma) @ V.T
+    x = rng.standard_normal(n)
+    x /= np.linalg.norm(x)
+    r = residual * U[:, n]
+    b = A @ x + r
+    dtype = np.dtype(dtype)
+    return StandardProblem(np.ascontiguousarray(A, dtype=dtype), b.astype(dtype), x, r)
+
+
+def backward_error(A, b, x) -> float:
+    """Exact normwise backward error of x for ``min ||A x - b||``, relative to ``||A||_F``.
+
+    Walden, Karlson & Sun's formula: with ``r = b - A x`` and ``phi = ||r||/||x||``,
+    ``BE = min(phi, sigma_min([A, phi (I - r r^T/||r||^2)]))``.  Costs an SVD of an
+    m x (m + n) matrix: for small tests only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from randla.solve import backward_error, standard_problem
+    >>> A, b, x, _ = standard_problem(100, 5, cond=10, residual=1e-2, rng=0)
+    >>> backward_error(A, b, np.linalg.lstsq(A, b, rcond=None)[0]) < 1e-15
+    True
+    """
+    A = np.asarray(A, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    r = b - A @ x
+    r_norm, x_norm = np.linalg.norm(r), np.linalg.norm(x)
+    a_norm = np.linalg.norm(A)
+    if r_norm == 0:
+        return 0.0
+    if x_norm == 0:
+        return float(np.linalg.norm(A.T @ r) / r_norm / a_norm)
+    phi = r_norm / x_norm
+    u = r / r_norm
+    M = np.hstack([A, phi * (np.eye(A.shape[0]) - np.outer(u, u))])
+    smallest = sla.svdvals(M, check_finite=False)[-1]
+    return float(min(phi, smallest) / a_norm)
+
+
+def forward_error(x, x_true) -> float:
+    """``||x - x_true|| / ||x_true||``."""
+    x_true = np.asarray(x_true, dtype=np.float64)
+    return float(np.linalg.norm(np.asarray(x, dtype=np.float64) - x_true)
+                 / np.linalg.norm(x_true))
