@@ -1,0 +1,345 @@
+"""Randomized trace and diagonal estimation from block products with A.
+
+``trace`` runs one of the estimators of ``_trace_estimators.py`` with a fixed
+budget of matrix-vector products, or adaptively until its error estimate meets
+a tolerance.  ``diag_estimate`` uses the same probes for the diagonal.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..sketch import as_rng_state
+from ._trace_estimators import ESTIMATORS, PROBES, CountedOperator, ProbeStream, _extend_basis
+
+__all__ = ["trace", "diag_estimate", "TraceResult", "DiagResult"]
+
+_METHODS = ("auto",) + tuple(ESTIMATORS)
+_DEFAULT_MATVECS = 100
+_DEFAULT_MAX_MATVECS = 1000
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    """Result of :func:`trace`.
+
+    Attributes
+    ----------
+    estimate : float
+        The trace estimate; equals ``samples.mean()``.
+    stderr : float
+        Error estimate: the standard error ``samples.std(ddof=1) / sqrt(len(samples))``.
+        About 95 % of runs lie within ``2 * stderr`` of the trace where the
+        samples are close to normal (see the Notes of :func:`trace`).
+    matvecs : int
+        Number of vectors A was applied to, counted exactly.
+    method : str
+        The estimator that ran (``"auto"`` resolved).
+    samples : numpy.ndarray
+        Per-probe samples ``T_i``: quadratic forms for Hutchinson, low-rank
+        trace plus one deflated quadratic form for Hutch++ and Nystrom++,
+        leave-one-out estimates for XTrace and XNysTrace.
+    converged : bool
+        False only when a requested ``rtol``/``atol`` was not met within
+        ``max_matvecs``.
+    """
+
+    estimate: float
+    stderr: float
+    matvecs: int
+    method: str
+    samples: np.ndarray = field(repr=False, compare=False)
+    converged: bool = True
+
+
+@dataclass(frozen=True)
+class DiagResult:
+    """Result of :func:`diag_estimate`.
+
+    Attributes
+    ----------
+    estimate : numpy.ndarray
+        Estimate of ``diag(A)``, length n.
+    stderr : numpy.ndarray
+        Entrywise standard error of the estimate.
+    matvecs : int
+        Number of vectors A was applied to, counted exactly.
+    method : str
+    """
+
+    estimate: np.ndarray = field(compare=False)
+    stderr: np.ndarray = field(repr=False, compare=False)
+    matvecs: int
+    method: str
+
+
+def _check_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def _check_tolerance(name, value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
+    return float(value)
+
+
+def _check_probes(probes):
+    if probes not in PROBES:
+        raise ValueError(f"probes must be one of {PROBES}, got {probes!r}")
+    return probes
+
+
+def _choose_method(method, psd, matvecs):
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    if psd not in (None, True, False):
+        raise TypeError(f"psd must be None, True or False, got {psd!r}")
+    if method == "auto":
+        if psd:
+            return "xnystrace"
+        return "xtrace" if matvecs is None or matvecs % 2 == 0 else "hutch++"
+    if psd is False and getattr(ESTIMATORS[method], "psd", False):
+        raise ValueError(f"method={method!r} needs a positive semidefinite A, but psd=False")
+    return method
+
+
+def _budget_limits(cls, n, name, m):
+    if m < cls.min_matvecs:
+        raise ValueError(f"{name}={m} is too small: method {cls.name!r} needs at least "
+                         f"{cls.min_matvecs} matvecs")
+    if m > cls.max_matvecs(n):
+        raise ValueError(f"{name}={m} is too large: method {cls.name!r} can use at most "
+                         f"{cls.max_matvecs(n)} matvecs on an n={n} matrix")
+    if m % cls.step:
+        raise ValueError(f"{name}={m}: method {cls.name!r} spends matvecs in multiples of "
+                         f"{cls.step}")
+
+
+def _summary(samples):
+    estimate = float(np.mean(samples))
+    stderr = float(np.std(samples, ddof=1) / math.sqrt(len(samples)))
+    return estimate, stderr
+
+
+def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
+          atol: float | None = None, method: str = "auto", psd: bool | None = None,
+          probes: str = "rademacher", rng=None, max_matvecs: int | None = None,
+          n: int | None = None) -> TraceResult:
+    """Estimate tr(A) from block products with A.
+
+    Parameters
+    ----------
+    A : array_like, scipy.sparse matrix, LinearOperator or callable
+        A real square n x n operand.  Only products ``A @ X`` with n x b
+        blocks X are used, one call per block.  A callable must map an n x b
+        array to the n x b array ``A @ X`` (then pass ``n``).
+    matvecs : int, optional
+        Fixed budget: A is applied to exactly this many vectors.  With
+        ``rtol``/``atol`` it is the first budget of the adaptive loop.
+        Default 100 (or the most the method can use on a small matrix).
+    rtol, atol : float, optional
+        Adaptive mode: add probes in blocks until
+        ``stderr <= max(atol, rtol * |estimate|)``.
+    method : {"auto", "hutchinson", "hutch++", "nystrom++", "xtrace", "xnystrace"}
+        ``"auto"`` picks XNysTrace when ``psd=True``, else XTrace (Hutch++
+        for an odd fixed budget, since XTrace spends matvecs in pairs).
+    psd : bool, optional
+        Whether A is symmetric positive semidefinite.  The Nystrom methods
+        assume it and raise ``LinAlgError`` when a probe shows it is false.
+    probes : {"rademacher", "gaussian", "sphere"}
+        Probe distribution; ``"sphere"`` is uniform on the sphere of radius
+        sqrt(n).  All have ``E[w w^T] = I``.
+    rng : None, int, numpy.random.Generator or RNGState
+        Seed of the Philox stream all probes come from (SPEC 7).
+    max_matvecs : int, optional
+        Cap of the adaptive loop, default 1000 (or the method's limit for
+        small n).  Reaching it unconverged warns and sets ``converged=False``.
+    n : int, optional
+        Size of A; required when A is a callable.
+
+    Returns
+    -------
+    TraceResult
+        ``estimate``, ``stderr``, ``matvecs``, ``method``, ``samples``,
+        ``converged``.
+
+    Raises
+    ------
+    ValueError
+        Non-square A, a budget below the method's minimum or above what it can
+        use, odd budget for XTrace, or contradictory arguments.
+    numpy.linalg.LinAlgError
+        A Nystrom method (``psd=True``) found A indefinite.
+    TypeError
+        Complex or non-numeric A.
+
+    Notes
+    -----
+    With m matvecs: Hutchinson averages m quadratic forms (error ~ m^-1/2).
+    Hutch++ spends m/3 on a sketch, m/3 on A Q and m/3 on probes deflated by
+    Q; Nystrom++ (PSD) m/2 on a Nystrom sketch and m/2 on probes.  XTrace
+    (m/2 probes, each also a sketch column) and XNysTrace (m probes) average
+    leave-one-out estimates, so every probe deflates all the others; on
+    fast-decaying spectra XNysTrace reaches rounding level.  XNysTrace and
+    Nystrom++ factor ``Omega^T (A + nu I) Omega`` with ``nu = eps ||A Omega||_F``
+    and subtract ``n nu`` again (unshifted, the factorisation loses about ten
+    digits on fast decay).
+
+    All estimators are unbiased.  ``stderr`` is the standard error of the
+    per-probe samples.  How often ``|estimate - tr(A)| <= 2 * stderr`` held in
+    400 seeded runs at n = 1000, m = 100 on the ALGORITHMS.md test spectra
+    (flat, poly, slowexp, fastexp, smallstep, bigstep):
+
+    - Hutchinson, Hutch++, Nystrom++: 93-96 % on all six (independent samples).
+    - XTrace: 84-89 % on the four smooth spectra, but only 32 % on both step
+      spectra (its 50 probes cannot span the 50-dimensional step, and the
+      leave-one-out samples then miss a common bias of the whole run).
+    - XNysTrace: 81-86 % on flat, poly and both steps, 44 % on slowexp and
+      59 % on fastexp (errors there are 4e-5 and 3e-13 relative).
+
+    The leave-one-out samples are not independent, so treat the XTrace and
+    XNysTrace ``stderr`` as an error scale, not a calibrated interval.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import randla
+    >>> A = np.diag(0.7 ** np.arange(500))
+    >>> res = randla.trace(A, matvecs=60, psd=True, rng=0)
+    >>> res.method, res.matvecs
+    ('xnystrace', 60)
+    >>> bool(abs(res.estimate - np.trace(A)) < 1e-8)
+    True
+    """
+    op = CountedOperator(A, n)
+    n = op.n
+    rtol = _check_tolerance("rtol", rtol)
+    atol = _check_tolerance("atol", atol)
+    adaptive = rtol is not None or atol is not None
+    if adaptive and not (rtol or atol):
+        raise ValueError("rtol and atol cannot both be zero")
+    if matvecs is not None:
+        matvecs = _check_int("matvecs", matvecs)
+    method = _choose_method(method, psd, matvecs)
+    cls = ESTIMATORS[method]
+    probes = _check_probes(probes)
+    if matvecs is None:
+        cap = cls.max_matvecs(n)
+        matvecs = min(_DEFAULT_MATVECS, cap - cap % cls.step)
+    _budget_limits(cls, n, "matvecs", matvecs)
+    if adaptive:
+        if max_matvecs is None:
+            max_matvecs = max(matvecs, min(_DEFAULT_MAX_MATVECS, cls.max_matvecs(n)))
+        else:
+            max_matvecs = min(_check_int("max_matvecs", max_matvecs), cls.max_matvecs(n))
+        max_matvecs -= max_matvecs % cls.step
+        if max_matvecs < matvecs:
+            raise ValueError(f"max_matvecs={max_matvecs} is below the starting budget "
+                             f"matvecs={matvecs}")
+    elif max_matvecs is not None:
+        _check_int("max_matvecs", max_matvecs)
+
+    stream = ProbeStream(probes, n, as_rng_state(rng), op.dtype)
+    estimator = cls(op, stream)
+    m, converged = matvecs, True
+    while True:
+        estimator.grow_to(m)
+        samples = estimator.samples()
+        estimate, stderr = _summary(samples)
+        if not adaptive:
+            break
+        target = max(atol or 0.0, (rtol or 0.0) * abs(estimate))
+        if stderr <= target:
+            break
+        if m >= max_matvecs:
+            converged = False
+            warnings.warn(f"trace: stderr {stderr:.3g} above the tolerance {target:.3g} "
+                          f"after max_matvecs={m} matvecs ({method})", RuntimeWarning,
+                          stacklevel=2)
+            break
+        # stderr ~ m^-1/2 for the plain part: aim at the tolerance, grow 1.25x to 2x.
+        factor = min(2.0, max(1.25, (stderr / target) ** 2)) if target > 0 else 2.0
+        m_next = math.ceil(m * factor)
+        m = min(max_matvecs, m_next + (-m_next) % cls.step)
+    return TraceResult(estimate, stderr, op.count, method, samples, converged)
+
+
+def diag_estimate(A, *, matvecs: int = 100, method: str = "hutchinson",
+                  probes: str = "rademacher", rng=None, n: int | None = None) -> DiagResult:
+    """Estimate diag(A) from block products with A.
+
+    Parameters
+    ----------
+    A : array_like, scipy.sparse matrix, LinearOperator or callable
+        A real square n x n operand, as in :func:`trace`.
+    matvecs : int, default 100
+        A is applied to exactly this many vectors.
+    method : {"hutchinson", "diag++"}
+        ``"hutchinson"`` averages ``w * (A w)`` over the probes (unbiased).
+        ``"diag++"`` (A symmetric) spends m/3 on a sketch Q = orth(A Omega),
+        m/3 on A Q, takes ``diag(Q (AQ)^T) = diag(QQ^T A)`` exactly and
+        Hutchinson on ``A - QQ^T A`` with the other m/3.
+    probes : {"rademacher", "gaussian", "sphere"}
+    rng : None, int, numpy.random.Generator or RNGState
+    n : int, optional
+        Size of A; required when A is a callable.
+
+    Returns
+    -------
+    DiagResult
+        ``estimate`` and entrywise ``stderr`` (length n), ``matvecs``, ``method``.
+
+    Raises
+    ------
+    ValueError
+        Non-square A, ``matvecs`` below 2 (4 for ``"diag++"``) or a sketch
+        larger than n.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import randla
+    >>> A = np.diag(np.arange(1.0, 6.0))
+    >>> res = randla.diag_estimate(A, matvecs=4, rng=0)
+    >>> bool(np.allclose(res.estimate, np.arange(1.0, 6.0)))   # exact: Rademacher w*w = 1
+    True
+    """
+    op = CountedOperator(A, n)
+    n = op.n
+    matvecs = _check_int("matvecs", matvecs)
+    if method not in ("hutchinson", "diag++"):
+        raise ValueError(f"method must be 'hutchinson' or 'diag++', got {method!r}")
+    probes = _check_probes(probes)
+    stream = ProbeStream(probes, n, as_rng_state(rng), op.dtype)
+    if method == "hutchinson":
+        if matvecs < 2:
+            raise ValueError(f"matvecs={matvecs} is too small: 'hutchinson' needs at least 2")
+        X = stream.draw(matvecs)
+        samples = X * op(X)
+        base = 0.0
+    else:
+        if matvecs < 4:
+            raise ValueError(f"matvecs={matvecs} is too small: 'diag++' needs at least 4")
+        k = matvecs // 3
+        if k > n:
+            raise ValueError(f"matvecs={matvecs} is too large for n={n}: the sketch "
+                             f"(matvecs // 3) must not exceed n")
+        Q, _ = _extend_basis(None, None, op(stream.draw(k)))
+        Z = op(Q)
+        X = stream.draw(matvecs - 2 * k)
+        base = np.einsum("ij,ij->i", Q, Z)             # diag(Q Z^T) = diag(QQ^T A)
+        samples = X * (op(X) - Q @ (Z.T @ X))         # w * ((I - QQ^T) A w)
+    estimate = base + samples.mean(axis=1)
+    stderr = samples.std(axis=1, ddof=1) / math.sqrt(samples.shape[1])
+    return DiagResult(estimate, stderr, op.count, method)
