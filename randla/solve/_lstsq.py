@@ -172,8 +172,8 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
                          f" of rows ({m} != {b1.shape[0]}).")
     complex_data = np.dtype(a1.dtype).kind == "c" or b1.dtype.kind == "c"
     nrhs = b1.shape[1] if b1.ndim == 2 else 1
-    if not operator_input and (m == 0 or n == 0 or nrhs == 0 or complex_data
-                               or (method == "auto" and not prefers_randomized(m, n, nrhs))):
+    if not operator_input and (m == 0 or n == 0 or nrhs == 0 or (method == "auto" and (
+            complex_data or not prefers_randomized(m, n, nrhs)))):
         return sla.lstsq(a1, b1, cond, overwrite_a, overwrite_b, False, None)
     if complex_data:
         raise TypeError("the randomized drivers are real: complex data needs "

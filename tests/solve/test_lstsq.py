@@ -1,0 +1,223 @@
+"""randla.lstsq keeps scipy.linalg.lstsq's contract (signature, tuple, dtypes, errors)."""
+import inspect
+
+import numpy as np
+import pytest
+import scipy.linalg as sla
+import scipy.sparse as sp
+from scipy.sparse.linalg import aslinearoperator
+
+import randla
+from randla.solve import prefers_randomized, standard_problem
+
+
+def problem(m=2000, n=50, nrhs=None, seed=0):
+    A, b, _, _ = standard_problem(m, n, 1e3, 1e-1, rng=seed)
+    if nrhs is not None:
+        b = np.column_stack([b] + [A @ np.full(n, j) + 0.1 * np.sin(np.arange(m) + j)
+                                   for j in range(1, nrhs)])
+    return A, b
+
+
+def test_signature_extends_scipys():
+    ours = list(inspect.signature(randla.lstsq).parameters.values())
+    theirs = list(inspect.signature(sla.lstsq).parameters.values())
+    assert [(p.name, p.default) for p in ours[:len(theirs)]] == \
+        [(p.name, p.default) for p in theirs]
+    assert all(p.kind is p.KEYWORD_ONLY for p in ours[len(theirs):])
+
+
+def assert_same_tuple(ours, ref, rtol):
+    x, res, rank, s = ours
+    xr, resr, rankr, _ = ref
+    assert x.shape == xr.shape and x.dtype == xr.dtype
+    assert np.allclose(x, xr, rtol=rtol, atol=rtol * np.abs(xr).max())
+    assert np.shape(res) == np.shape(resr) and np.asarray(res).dtype == np.asarray(resr).dtype
+    assert np.allclose(res, resr, rtol=rtol)
+    assert rank == rankr
+    assert s is None
+
+
+@pytest.mark.parametrize("nrhs", (None, 3))
+@pytest.mark.parametrize("dtype", (np.float64, np.float32, np.int64))
+@pytest.mark.parametrize("order", ("C", "F"))
+def test_randomized_tuple_matches_scipy(nrhs, dtype, order):
+    A, b = problem(nrhs=nrhs)
+    if dtype is np.int64:
+        A = np.round(A * 1000).astype(np.int64)
+        b = np.round(b * 1000).astype(np.int64)
+    else:
+        A, b = A.astype(dtype), b.astype(dtype)
+    A = np.asarray(A, order=order)
+    A_before, b_before = A.copy(), b.copy()
+    ours = randla.lstsq(A, b, method="randomized", rng=1)
+    ref = sla.lstsq(A, b)
+    assert_same_tuple(ours, ref, 1e-3 if dtype is np.float32 else 1e-8)
+    assert np.array_equal(A, A_before) and np.array_equal(b, b_before)
+
+
+def test_mixed_precision_follows_scipy():
+    A, b = problem()
+    x, res, _, _ = randla.lstsq(A.astype(np.float32), b, method="randomized", rng=1)
+    assert x.dtype == sla.lstsq(A.astype(np.float32), b)[0].dtype == np.float64
+
+
+@pytest.mark.parametrize("method", ("spir", "fossils", "lsqr", "cg", "iterative_sketching"))
+def test_every_driver_by_name(method):
+    A, b = problem()
+    x = randla.lstsq(A, b, method=method, rng=1)[0]
+    assert np.allclose(x, sla.lstsq(A, b)[0], rtol=1e-8, atol=0)
+
+
+def test_sketch_and_solve_by_name_is_approximate():
+    A, b = problem()
+    x = randla.lstsq(A, b, method="sketch_and_solve", rng=1)[0]
+    xr = sla.lstsq(A, b)[0]
+    assert np.linalg.norm(b - A @ x) <= 1.5 * np.linalg.norm(b - A @ xr)
+
+
+@pytest.mark.parametrize("shape", ((2000, 50), (300, 300), (1, 1), (50, 80)))
+def test_auto_uses_lapack_when_small_and_matches_exactly(shape):
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal(shape)
+    b = rng.standard_normal(shape[0])
+    ours, ref = randla.lstsq(A, b), sla.lstsq(A, b)
+    assert np.array_equal(ours[0], ref[0]) and np.array_equal(ours[1], ref[1])
+    assert ours[2] == ref[2] and np.array_equal(ours[3], ref[3])
+
+
+def test_cost_model_prefers_lapack_for_small_or_square():
+    assert not prefers_randomized(2000, 50)
+    assert not prefers_randomized(1000, 1000)
+    assert not prefers_randomized(100000, 300)
+    assert prefers_randomized(40000, 1000) and prefers_randomized(100000, 2000)
+    assert prefers_randomized(100000, 2000, 16)
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((0, 3), (0,)), ((3, 0), (3,)),
+                                              ((0, 3), (0, 2)), ((4, 0), (4, 2))])
+@pytest.mark.parametrize("method", ("auto", "randomized"))
+def test_empty_inputs_like_scipy(a_shape, b_shape, method):
+    A, b = np.ones(a_shape), np.ones(b_shape)
+    ours, ref = randla.lstsq(A, b, method=method), sla.lstsq(A, b)
+    for u, v in zip(ours[:2] + ours[3:], ref[:2] + ref[3:]):
+        assert np.shape(u) == np.shape(v) and np.array_equal(u, v)
+    assert ours[2] == ref[2]
+
+
+@pytest.mark.parametrize("method", ("auto", "randomized"))
+@pytest.mark.parametrize("bad", (np.nan, np.inf))
+@pytest.mark.parametrize("where", ("a", "b"))
+def test_non_finite_rejected_like_scipy(method, bad, where):
+    A, b = problem()
+    (A if where == "a" else b)[5] = bad
+    with pytest.raises(ValueError):
+        sla.lstsq(A, b)
+    with pytest.raises(ValueError):
+        randla.lstsq(A, b, method=method)
+
+
+@pytest.mark.parametrize("method", ("auto", "randomized"))
+def test_non_finite_unchecked_never_gives_finite_garbage(method):
+    A, b = problem()
+    A[5, 3] = np.nan
+    for solve in (sla.lstsq, lambda *a, **k: randla.lstsq(*a, method=method, **k)):
+        try:
+            x = solve(A, b, check_finite=False)[0]
+        except (ValueError, np.linalg.LinAlgError):
+            continue
+        assert not np.all(np.isfinite(x))
+
+
+@pytest.mark.parametrize("method", ("auto", "randomized"))
+@pytest.mark.parametrize("a_shape, b_shape", [((10,), (10,)), ((10, 3), (9,)),
+                                              ((10, 3), (9, 2))])
+def test_shape_errors_like_scipy(method, a_shape, b_shape):
+    A, b = np.ones(a_shape), np.ones(b_shape)
+    with pytest.raises(ValueError):
+        sla.lstsq(A, b)
+    with pytest.raises(ValueError):
+        randla.lstsq(A, b, method=method)
+
+
+def test_bad_method_and_driver():
+    A, b = problem(200, 5)
+    with pytest.raises(ValueError, match="method"):
+        randla.lstsq(A, b, method="nope")
+    with pytest.raises(ValueError):
+        randla.lstsq(A, b, lapack_driver="nope")
+
+
+@pytest.mark.parametrize("driver", ("gelsd", "gelsy", "gelss"))
+def test_lapack_driver_goes_to_scipy(driver):
+    A, b = problem(300, 20)
+    ours = randla.lstsq(A, b, lapack_driver=driver, method="randomized")
+    ref = sla.lstsq(A, b, lapack_driver=driver)
+    assert np.array_equal(ours[0], ref[0]) and ours[2] == ref[2]
+    assert (ours[3] is None) == (ref[3] is None)
+
+
+def test_complex_goes_to_lapack_on_auto_and_is_refused_otherwise():
+    A, b = problem(200, 5)
+    Ac = A + 1j * A[::-1]
+    assert np.array_equal(randla.lstsq(Ac, b)[0], sla.lstsq(Ac, b)[0])
+    with pytest.raises(TypeError, match="complex"):
+        randla.lstsq(Ac, b, method="randomized")
+
+
+@pytest.mark.parametrize("kind", ("csr", "csc", "operator"))
+def test_sparse_and_operator_inputs(kind):
+    S = sp.random(3000, 40, density=0.05, format="csr", random_state=1) \
+        @ sp.diags(np.logspace(0, 3, 40))
+    b = np.random.default_rng(2).standard_normal(3000)
+    ref = sla.lstsq(S.toarray(), b)
+    A = aslinearoperator(S) if kind == "operator" else S.asformat(kind)
+    x, res, rank, s = randla.lstsq(A, b, rng=3)
+    assert np.allclose(x, ref[0], rtol=1e-9, atol=0) and rank == 40 and s is None
+    assert res == pytest.approx(ref[1], rel=1e-9)
+
+
+def test_sparse_non_finite_rejected():
+    S = sp.random(300, 10, density=0.2, format="csr", random_state=1)
+    S.data[0] = np.nan
+    with pytest.raises(ValueError):
+        randla.lstsq(S, np.ones(300))
+
+
+def test_wide_gives_minimum_norm():
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((40, 2000))
+    b = rng.standard_normal((40, 2))
+    x, res, rank, s = randla.lstsq(A, b, method="randomized", rng=5)
+    assert np.allclose(x, np.linalg.pinv(A) @ b, rtol=1e-10, atol=1e-12)
+    assert res.shape == (0,) and rank == 40
+
+
+def test_rank_deficient_reports_rank_and_empty_residues():
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((3000, 20)) @ rng.standard_normal((20, 40))
+    b = rng.standard_normal(3000)
+    x, res, rank, _ = randla.lstsq(A, b, method="randomized", rng=6)
+    xr, _, rankr, _ = sla.lstsq(A, b, cond=1e-10)
+    assert rank == rankr == 20 and res.shape == (0,)
+    assert np.linalg.norm(x - xr) <= 1e-8 * np.linalg.norm(xr)
+
+
+def test_cond_has_scipys_meaning():
+    # singular values 1 .. 1e-8 with a gap between 1e-2 and 1e-6: a cond in the gap
+    # keeps the same 20 singular values.  randla keeps the top right singular
+    # subspace of the sketch S A, which differs from A's by an angle of about
+    # sigma_21/sigma_20 = 1e-4 (times the embedding distortion): the truncated
+    # solutions agree to that order, not to roundoff.
+    rng = np.random.default_rng(7)
+    U, _ = np.linalg.qr(rng.standard_normal((3000, 30)))
+    V, _ = np.linalg.qr(rng.standard_normal((30, 30)))
+    sigma = np.concatenate([np.logspace(0, -2, 20), np.logspace(-6, -8, 10)])
+    A = (U * sigma) @ V.T
+    b = rng.standard_normal(3000)
+    x, _, rank, _ = randla.lstsq(A, b, cond=1e-4, method="randomized", rng=8)
+    xr, _, rankr, _ = sla.lstsq(A, b, cond=1e-4)
+    assert rank == rankr == 20
+    assert np.linalg.norm(x - xr) <= 1e-4 * np.linalg.norm(xr)
+    x_all = randla.lstsq(A, b, method="randomized", rng=8)[0]
+    assert np.linalg.norm(x_all - xr) >= 1e-2 * np.linalg.norm(xr)   # cond did cut
