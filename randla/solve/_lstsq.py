@@ -111,7 +111,8 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
         ``"cg"`` (sketch-and-precondition), ``"iterative_sketching"``.
         Wide problems on the randomized path use :func:`min_norm`.
     tol : float, optional, keyword-only
-        Target backward error of the iterative drivers (default 4 eps).
+        Target backward error of the iterative drivers relative to ``||a||_F``
+        (default eps).
 
     Returns
     -------
