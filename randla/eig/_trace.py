@@ -163,8 +163,8 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
     rng : None, int, numpy.random.Generator or RNGState
         Seed of the Philox stream all probes come from (SPEC 7).
     max_matvecs : int, optional
-        Cap of the adaptive loop, default 1000 (or the method's limit for
-        small n).  Reaching it unconverged warns and sets ``converged=False``.
+        Cap of the adaptive loop, default 1000; never above what the method
+        can use on an n x n matrix.  Reaching it unconverged warns and sets ``converged=False``.
     n : int, optional
         Size of A; required when A is a callable.
 
@@ -235,8 +235,8 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
     cls = ESTIMATORS[method]
     probes = _check_probes(probes)
     if matvecs is None:
-        cap = cls.max_matvecs(n)
-        matvecs = min(_DEFAULT_MATVECS, cap - cap % cls.step)
+        matvecs = min(_DEFAULT_MATVECS, cls.max_matvecs(n))
+        matvecs -= matvecs % cls.step
     _budget_limits(cls, n, "matvecs", matvecs)
     if adaptive:
         if max_matvecs is None:

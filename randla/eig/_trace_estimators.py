@@ -147,8 +147,7 @@ def _loo_directions(R):
     small = np.abs(d) < floor
     R[small, small] = np.where(d[small] < 0, -floor, floor)
     S = sla.solve_triangular(R, np.eye(R.shape[0], dtype=R.dtype), trans="T")
-    norms = np.linalg.norm(S, axis=0)
-    return S / norms, norms
+    return S / np.linalg.norm(S, axis=0)
 
 
 def _quadratic_forms(X, AX):
@@ -350,7 +349,7 @@ class _XTrace(_Estimator):
 
     def samples(self):
         Q, R, Z, Omega = self.Q, self.R, self.Z, self.Omega
-        S, _ = _loo_directions(R)
+        S = _loo_directions(R)
         H = Q.T @ Z                                  # Q^T A Q
         W = Q.T @ Omega
         # (I - P_i) omega_i = omega_i - Q c_i, with P_i = Q (I - s_i s_i^T) Q^T

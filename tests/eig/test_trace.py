@@ -357,3 +357,11 @@ def test_diag_estimate_bad_inputs():
         randla.diag_estimate(np.eye(5), matvecs=3, method="diag++")
     with pytest.raises(ValueError, match="method"):
         randla.diag_estimate(np.eye(5), method="xdiag")
+
+
+def test_cupy_operand_refused_clearly():
+    fake_gpu_array = type("ndarray", (), {"__module__": "cupy", "shape": (4, 4)})()
+    with pytest.raises(NotImplementedError, match="CuPy"):
+        randla.trace(fake_gpu_array, matvecs=4)
+    with pytest.raises(NotImplementedError, match="CuPy"):
+        randla.diag_estimate(fake_gpu_array, matvecs=4)
