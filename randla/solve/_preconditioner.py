@@ -142,11 +142,15 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd"):
                                         "preconditioner (preconditioner='svd')")
         P = Preconditioner("qr", None, None, R, n, norm_estimate)
         return P, P.apply(Q.T @ SB)
+    # QR of [S A, S B] first: R's SVD is S A's, and Q^T S B comes for free
+    # (cheaper than an SVD of the tall sketch, which would also form its U).
+    k = SB.shape[1]
+    Raug = sla.qr(np.hstack([SA, SB]), mode="r", overwrite_a=True, check_finite=False)[0]
+    R, QtSB = Raug[:n, :n], Raug[:n, n:n + k]
     try:
-        U, s, Vt = sla.svd(SA, full_matrices=False, check_finite=False)
+        U, s, Vt = sla.svd(R, check_finite=False)
     except np.linalg.LinAlgError:
-        U, s, Vt = sla.svd(SA, full_matrices=False, check_finite=False,
-                           lapack_driver="gesvd")
+        U, s, Vt = sla.svd(R, check_finite=False, lapack_driver="gesvd")
     rank = int(np.count_nonzero(s > cutoff * s[0])) if s.size and s[0] > 0 else 0
     P = Preconditioner("svd", Vt[:rank].T, s[:rank], None, rank, norm_estimate)
-    return P, P.apply(U[:, :rank].T @ SB)
+    return P, P.apply(U[:, :rank].T @ QtSB)
