@@ -39,9 +39,11 @@ def prefers_randomized(m: int, n: int, nrhs: int = 1) -> bool:
     the ``8n x n`` sketch (``26 n^3`` flops at 1e11 flop/s) and about 30 passes
     over A (``8 m n`` bytes at 30 GB/s each, or two GEMMs per pass for more than
     two right-hand sides).  The randomized path is chosen only for tall
-    problems (``m >= 4 n``) where it is modelled at least 1.5 times faster, so
-    for one right-hand side it needs n of about 700 or more (measured
-    crossover: n of about 650); small and square problems stay with LAPACK.
+    problems (``m >= 4 n``) where it is modelled at least 1.5 times faster:
+    with one right-hand side that takes n >= 575 at m = 100000 (n >= 925 with
+    16 right-hand sides) and never happens for m <= 20000 (MEASURED.md's
+    crossover for a plain numpy implementation: n of about 650).  Small and
+    square problems stay with LAPACK.
 
     Examples
     --------
