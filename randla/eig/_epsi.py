@@ -28,12 +28,15 @@ import scipy.linalg as sla
 
 from ..sketch import as_rng_state
 from ._lowrank import _check_count, _project_out, nystrom, randomized_svd
-from ._operand import Operand, gaussian
+from ._operand import Operand
 
 __all__ = ["EPSIResult", "epsi", "lazy_epsi"]
 
 # How often, and by how much, the shrink is tightened when the guard fails.
 _SHRINK_RETRIES = 3
+# The iteration stops when the last _STALL_SWEEPS sweeps have not brought the largest
+# residual 10 % below its best before them (the rounding floor, or a stall).
+_STALL_SWEEPS = 4
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,15 @@ def _sweep(V, theta, MV, WL, gram, rho, stats):
     return np.linalg.qr(P)[0]
 
 
+def _sweeps_left(history, maxiter):
+    """Whether another sweep may run, given the largest residual after each so far."""
+    if len(history) > maxiter:
+        return False
+    if len(history) > _STALL_SWEEPS:
+        return min(history[-_STALL_SWEEPS:]) < 0.9 * min(history[:-_STALL_SWEEPS])
+    return True
+
+
 def _check_tol(tol):
     if not isinstance(tol, numbers.Real) or not (tol > 0 and math.isfinite(tol)):
         raise ValueError(f"tol must be a positive finite number, got {tol!r}")
@@ -224,7 +236,9 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
     tol : float, default 1e-10
         Relative eigen-residual to reach.
     maxiter : int, default 50
-        Maximum number of sweeps.
+        Maximum number of sweeps.  The iteration also stops when four sweeps
+        have not lowered the largest residual by 10 % (the rounding floor, or
+        a stall); ``converged`` tells which case it was.
     v0 : array_like, shape (n, k), optional
         Start vectors instead of the sketch's.
     rng : None, int, numpy.random.Generator or RNGState
@@ -282,12 +296,13 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
     residuals = _residuals(V, theta, MV)
     gram = WL.T @ WL
     stats = {"fallbacks": 0}
-    sweeps = 0
-    while sweeps < maxiter and residuals.max() > tol:
+    history = [residuals.max()]
+    while _sweeps_left(history, maxiter) and residuals.max() > tol:
         P = _sweep(V, theta, MV, WL, gram, rho, stats)
         V, theta, MV, left, values = target.rayleigh_ritz(P)
         residuals = _residuals(V, theta, MV)
-        sweeps += 1
+        history.append(residuals.max())
+    sweeps = len(history) - 1
     return EPSIResult(values.astype(op.dtype), V, left, residuals, residuals <= tol, sweeps,
                       op.passes, op.matvecs, stats["fallbacks"])
 

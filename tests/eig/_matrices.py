@@ -1,0 +1,60 @@
+"""Known-spectrum test matrices for tests/eig (ALGORITHMS.md §4), and the BLAS fixture."""
+import functools
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+SPECTRA = {
+    "poly1": lambda r: 1.0 / np.arange(1, r + 1),
+    "poly05": lambda r: np.arange(1, r + 1) ** -0.5,
+    "exp": lambda r: 10.0 ** (-np.arange(r) / 10),
+    # A step down to a plateau just below it: a small gap after 10 values.
+    "step": lambda r: np.r_[np.ones(10), 0.8 * np.ones(r - 10)],
+}
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """One BLAS thread: on the shared 2-core machine two-thread OpenBLAS calls on small
+    matrices run many times slower (MEASURED.md).  Results do not depend on it."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def orthonormal(n, r, rng):
+    return np.linalg.qr(rng.standard_normal((n, r)))[0]
+
+
+def known_svd(m, n, s, seed=0):
+    """A = U diag(s) Vᵀ with random orthonormal U (m x r), V (n x r); returns A, U, s, V.
+
+    Cached: callers must not modify the arrays.
+    """
+    return _known_svd(m, n, tuple(np.asarray(s, dtype=np.float64)), seed)
+
+
+@functools.lru_cache(maxsize=64)
+def _known_svd(m, n, s, seed):
+    rng = np.random.default_rng(seed)
+    s = np.asarray(s)
+    U, V = orthonormal(m, s.size, rng), orthonormal(n, s.size, rng)
+    arrays = ((U * s) @ V.T, U, s, V)
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
+
+
+def known_eig(n, lam, seed=0):
+    """Symmetric A = Q diag(lam) Qᵀ; returns A, Q, lam."""
+    rng = np.random.default_rng(seed)
+    lam = np.asarray(lam, dtype=np.float64)
+    Q = orthonormal(n, lam.size, rng)
+    A = (Q * lam) @ Q.T
+    return (A + A.T) / 2, Q, lam
+
+
+def sin_angle(X, Y):
+    """Largest sine of the principal angles between span(X) and span(Y)."""
+    Qx, Qy = np.linalg.qr(X)[0], np.linalg.qr(Y)[0]
+    return float(np.linalg.norm(Qy - Qx @ (Qx.T @ Qy), 2))

@@ -1,0 +1,163 @@
+"""randla.svds / randla.eigsh against scipy.sparse.linalg (ARPACK)."""
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+import randla
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from _matrices import (SPECTRA, known_eig, known_svd, one_blas_thread,  # noqa: E402,F401
+                       sin_angle)
+
+K = 6
+WRAP = {"dense": lambda A: A, "sparse": sp.csr_array, "linop": spla.aslinearoperator}
+
+
+def matrix(shape, dtype, name="poly1", seed=0):
+    r = min(shape)
+    A = known_svd(max(shape), r, SPECTRA[name](r), seed=seed)[0]
+    A = A if shape[0] >= shape[1] else A.T
+    return np.asarray(A, dtype=dtype)
+
+
+@pytest.mark.parametrize("kind", sorted(WRAP))
+@pytest.mark.parametrize("shape", [(240, 100), (100, 240)])
+def test_svds_float64_agrees_with_arpack(kind, shape):
+    A = matrix(shape, np.float64)
+    u, s, vh = randla.svds(WRAP[kind](A), K, rng=0)
+    U, S, VH = spla.svds(A, K, rng=0)
+    assert u.shape == U.shape and s.shape == S.shape and vh.shape == VH.shape
+    assert np.all(np.diff(s) > 0), "singular values must ascend, as scipy returns them"
+    assert np.abs(s - S).max() <= 1e-10 * S.max()
+    assert sin_angle(u, U) <= 1e-8 and sin_angle(vh.T, VH.T) <= 1e-8
+    # Each triplet, up to sign.
+    for j in range(K):
+        assert min(np.linalg.norm(u[:, j] - U[:, j]), np.linalg.norm(u[:, j] + U[:, j])) < 1e-8
+    np.testing.assert_allclose(A @ vh.T, u * s, atol=1e-12 * S.max())
+
+
+@pytest.mark.parametrize("kind", sorted(WRAP))
+def test_svds_float32_agrees_with_reference(kind):
+    A64 = matrix((240, 100), np.float64, name="exp")
+    A = A64.astype(np.float32)
+    u, s, vh = randla.svds(WRAP[kind](A), K, rng=0)
+    assert u.dtype == s.dtype == vh.dtype == np.float32
+    S32 = spla.svds(A, K, rng=0, return_singular_vectors=False)
+    exact = np.linalg.svd(A64, compute_uv=False)[:K][::-1]
+    # Both float32 solvers land within float32 rounding of the exact values.
+    assert np.abs(s - exact).max() <= 1e-5 * exact.max()
+    assert np.abs(S32 - exact).max() <= 1e-5 * exact.max()
+    U64 = np.linalg.svd(A64, full_matrices=False)[0][:, :K]
+    assert sin_angle(u.astype(np.float64), U64) <= 1e-3
+
+
+def test_svds_return_modes():
+    A = matrix((240, 100), np.float64)
+    u, s, vh = randla.svds(A, K, rng=1)
+    s_only = randla.svds(A, K, rng=1, return_singular_vectors=False)
+    u_only = randla.svds(A, K, rng=1, return_singular_vectors="u")
+    vh_only = randla.svds(A, K, rng=1, return_singular_vectors="vh")
+    assert isinstance(s_only, np.ndarray) and np.array_equal(s_only, s)
+    assert u_only[2] is None and np.array_equal(u_only[0], u) and np.array_equal(u_only[1], s)
+    assert vh_only[0] is None and np.array_equal(vh_only[2], vh)
+    ref = spla.svds(A, K, rng=1, return_singular_vectors="vh")
+    assert ref[0] is None and ref[2].shape == vh_only[2].shape
+
+
+def test_svds_same_rng_same_answer():
+    A = matrix((240, 100), np.float64)
+    a, b = randla.svds(A, K, rng=5), randla.svds(A, K, rng=5)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_svds_tol_controls_accuracy_and_nonconvergence_raises():
+    A = matrix((240, 100), np.float64, name="poly05")
+    exact = np.linalg.svd(A, compute_uv=False)[:K][::-1]
+    s = randla.svds(A, K, tol=1e-4, rng=0, return_singular_vectors=False)
+    assert np.abs(s - exact).max() < 1e-4 * exact.max()
+    with pytest.raises(spla.ArpackNoConvergence):
+        randla.svds(A, K, tol=1e-14, maxiter=1, options={"sketch_size": K + 2}, rng=0)
+
+
+@pytest.mark.parametrize("kwargs", [dict(which="SM"), dict(solver="propack"),
+                                    dict(solver="arpack")])
+def test_svds_hands_over_to_scipy(kwargs):
+    A = matrix((240, 100), np.float64)
+    ours = randla.svds(A, K, rng=0, return_singular_vectors=False, **kwargs)
+    ref = spla.svds(A, K, rng=0, return_singular_vectors=False, **kwargs)
+    np.testing.assert_allclose(ours, ref, rtol=1e-10)
+
+
+def test_svds_complex_goes_to_scipy():
+    A = matrix((240, 100), np.float64) * (1 + 1j)
+    s = randla.svds(A, K, rng=0, return_singular_vectors=False)
+    np.testing.assert_allclose(s, spla.svds(A, K, rng=0, return_singular_vectors=False),
+                               rtol=1e-10)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(k=0), dict(k=-1), dict(k=100), dict(k=2.5), dict(which="LA"), dict(tol=-1.0),
+    dict(tol=np.inf), dict(maxiter=0), dict(return_singular_vectors="x"),
+    dict(ncv=K), dict(v0=np.ones(7)), dict(v0=np.arange(100)), dict(solver="lapack"),
+])
+def test_svds_bad_arguments_raise_like_scipy(kwargs):
+    A = matrix((240, 100), np.float64)
+    with pytest.raises(ValueError) as ours:
+        randla.svds(A, **{"k": K, **kwargs})
+    if kwargs != dict(solver="lapack"):
+        with pytest.raises(ValueError):
+            spla.svds(A, **{"k": K, **kwargs})
+    assert str(ours.value)
+
+
+@pytest.mark.parametrize("kind", sorted(WRAP))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_eigsh_agrees_with_arpack(kind, dtype):
+    lam = np.r_[-1.0, 0.9, -0.8, 0.7, 0.6, -0.5, 0.5 * SPECTRA["poly1"](114)[1:] ** 1.5]
+    A = known_eig(120, lam, seed=3)[0].astype(dtype)
+    w, v = randla.eigsh(WRAP[kind](A), K, rng=0)
+    W, Vref = spla.eigsh(A, K, rng=0)
+    assert w.dtype == v.dtype == dtype and v.shape == Vref.shape
+    assert np.all(np.diff(w) > 0), "ascending algebraic order with eigenvectors"
+    rtol = 1e-10 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(w, W, atol=rtol * abs(W).max())
+    assert sin_angle(v.astype(np.float64), Vref.astype(np.float64)) <= (
+        1e-8 if dtype == np.float64 else 1e-3)
+    only = randla.eigsh(WRAP[kind](A), K, rng=0, return_eigenvectors=False)
+    ref_only = spla.eigsh(A, K, rng=0, return_eigenvectors=False)
+    np.testing.assert_allclose(only, ref_only, atol=rtol * abs(W).max())
+
+
+def test_eigsh_hands_over_to_scipy():
+    A, _, lam = known_eig(120, np.linspace(2, 0.1, 120), seed=4)
+    for kwargs in (dict(which="SA"), dict(which="LA"), dict(sigma=0.5), dict(M=np.eye(120))):
+        ours = randla.eigsh(A, K, rng=0, return_eigenvectors=False, **kwargs)
+        ref = spla.eigsh(A, K, rng=0, return_eigenvectors=False, **kwargs)
+        np.testing.assert_allclose(ours, ref, rtol=1e-10)
+
+
+@pytest.mark.parametrize("A, kwargs", [
+    (np.ones((5, 6)), dict(k=2)), (np.eye(10), dict(k=0)), (np.eye(10), dict(k=2, which="XX")),
+])
+def test_eigsh_bad_arguments_raise_like_scipy(A, kwargs):
+    with pytest.raises(ValueError):
+        randla.eigsh(A, **kwargs)
+    with pytest.raises(ValueError):
+        spla.eigsh(A, **kwargs)
+
+
+def test_eigsh_negative_tol_means_machine_precision_as_in_scipy():
+    A, _, lam = known_eig(120, SPECTRA["exp"](120), seed=4)
+    w = randla.eigsh(A, K, tol=-1.0, rng=0, return_eigenvectors=False)
+    np.testing.assert_allclose(w, spla.eigsh(A, K, tol=-1.0, return_eigenvectors=False),
+                               rtol=1e-10)
+    with pytest.raises(ValueError):
+        randla.eigsh(A, K, tol=np.nan)
+
+
+def test_top_level_names():
+    assert randla.svds is randla.eig.svds and randla.eigsh is randla.eig.eigsh

@@ -1,0 +1,130 @@
+"""EPSI and Lazy-EPSI: convergence on known spectra, honest non-convergence."""
+import dataclasses
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from randla.eig import epsi, lazy_epsi
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from _matrices import (SPECTRA, known_eig, known_svd, one_blas_thread,  # noqa: E402,F401
+                       sin_angle)
+
+M, N, K = 300, 120, 6
+
+
+def true_residuals(A, V, values, hermitian):
+    """‖M v_j − θ_j v_j‖ / θ_1 computed from scratch."""
+    if hermitian:
+        MV, theta = A @ V, values
+    else:
+        MV, theta = A.T @ (A @ V), values ** 2
+    return np.linalg.norm(MV - V * theta, axis=0) / theta[0]
+
+
+@pytest.mark.parametrize("name", ["poly1", "poly05", "exp"])
+def test_lazy_epsi_singular_vectors_converge(name):
+    A, U, s, V = known_svd(M, N, SPECTRA[name](N), seed=1)
+    res = lazy_epsi(A, K, tol=1e-10, rng=0)
+    assert res.converged.all() and res.residuals.max() <= 1e-10
+    np.testing.assert_allclose(res.residuals, true_residuals(A, res.vectors, res.values, False),
+                               rtol=1e-3, atol=1e-15)
+    np.testing.assert_allclose(res.values, s[:K], rtol=1e-10)
+    # Residual r and gap g bound the angle by about r/g (Davis–Kahan).
+    assert sin_angle(res.vectors, V[:, :K]) < 1e-7
+    assert sin_angle(res.left_vectors, U[:, :K]) < 1e-7
+    assert res.vectors.shape == (N, K) and res.left_vectors.shape == (M, K)
+    # Every sweep costs exactly two passes of K vectors.
+    assert res.sweeps >= 1
+
+
+@pytest.mark.parametrize("name", ["poly1", "exp"])
+def test_lazy_epsi_hermitian_with_nystrom_converges(name):
+    A, Q, lam = known_eig(N, SPECTRA[name](N), seed=2)
+    res = lazy_epsi(A, K, hermitian=True, sketch_size=40, tol=1e-10, rng=0)
+    assert res.converged.all()
+    assert res.left_vectors is None
+    np.testing.assert_allclose(res.values, lam[:K], rtol=1e-9)
+    np.testing.assert_allclose(res.residuals, true_residuals(A, res.vectors, res.values, True),
+                               rtol=1e-3, atol=1e-15)
+    assert sin_angle(res.vectors, Q[:, :K]) < 1e-7
+
+
+def test_epsi_single_vector():
+    A, U, s, V = known_svd(M, N, SPECTRA["poly05"](N), seed=4)
+    res = epsi(A, tol=1e-11, rng=3)
+    assert res.converged[0] and res.values.shape == (1,)
+    assert abs(res.values[0] - s[0]) <= 1e-10 * s[0]
+    assert sin_angle(res.vectors, V[:, :1]) < 1e-8
+
+
+def test_lazy_epsi_beats_subspace_iteration_from_same_sketch():
+    # Same start (a randomized SVD of width 40), same number of passes over A:
+    # Lazy-EPSI sweeps against plain subspace iterations on the K start vectors.
+    A, U, s, V = known_svd(M, N, SPECTRA["poly05"](N), seed=5)
+    res = lazy_epsi(A, K, sketch_size=40, tol=1e-12, maxiter=6, rng=7)
+    X = res_start = lazy_epsi(A, K, sketch_size=40, tol=1e-12, maxiter=0, rng=7).vectors
+    assert res_start.shape == (N, K)
+    for _ in range(res.sweeps):
+        X = np.linalg.qr(A.T @ (A @ X))[0]
+    theta = np.linalg.svd(A @ X, compute_uv=False)
+    assert np.abs(res.values - s[:K]).max() < 1e-3 * np.abs(theta - s[:K]).max()
+
+
+def test_nonconvergence_is_reported_when_sketch_makes_system_indefinite():
+    # Start from random vectors with Â unshrunk (shrink=1): the Rayleigh quotients
+    # are far below Â's top eigenvalues, so σ̂I − Â is indefinite, the guard fails
+    # on every update and the iteration must say it did not converge.
+    A, U, s, V = known_svd(M, N, SPECTRA["poly1"](N), seed=6)
+    start = np.random.default_rng(0).standard_normal((N, K))
+    res = lazy_epsi(A, K, shrink=1.0, v0=start, tol=1e-10, maxiter=15, rng=0)
+    assert not res.converged.all()
+    assert res.fallbacks > 0
+    # What it reports is the truth about the vectors it returns.
+    np.testing.assert_allclose(res.residuals, true_residuals(A, res.vectors, res.values, False),
+                               rtol=1e-6)
+    assert np.array_equal(res.converged, res.residuals <= 1e-10)
+
+
+def test_counts_are_exact():
+    A = known_svd(M, N, SPECTRA["exp"](N), seed=8)[0]
+    res = lazy_epsi(A, K, sketch_size=20, power_iters=1, tol=1e-8, rng=0)
+    # Sketch: rsvd(20, q=1) = 4 passes with 20+20+22+22 vectors; start RR: 2 passes of K;
+    # each sweep: 2 passes of K.
+    assert res.passes == 4 + 2 + 2 * res.sweeps
+    assert res.matvecs == 84 + 2 * K + 2 * K * res.sweeps
+
+
+@pytest.mark.parametrize("kind", ["sparse", "float32"])
+def test_input_kinds(kind):
+    A, U, s, V = known_svd(M, N, SPECTRA["exp"](N), seed=9)
+    if kind == "sparse":
+        res = lazy_epsi(sp.csr_array(A), K, tol=1e-10, rng=0)
+        np.testing.assert_allclose(res.values, s[:K], rtol=1e-10)
+    else:
+        res = lazy_epsi(A.astype(np.float32), K, tol=1e-5, rng=0)
+        assert res.values.dtype == res.vectors.dtype == np.float32
+        np.testing.assert_allclose(res.values, s[:K], rtol=1e-5)
+
+
+def test_reproducible_and_frozen():
+    A = known_svd(M, N, SPECTRA["poly1"](N), seed=1)[0]
+    a, b = lazy_epsi(A, K, rng=3), lazy_epsi(A, K, rng=3)
+    assert np.array_equal(a.vectors, b.vectors) and a.sweeps == b.sweeps
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.sweeps = 0
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    (dict(k=0), ValueError), (dict(k=N), ValueError), (dict(k=K, tol=0), ValueError),
+    (dict(k=K, shrink=1.5), ValueError), (dict(k=K, sketch_size=K), ValueError),
+    (dict(k=K, maxiter=-1), ValueError), (dict(k=K, v0=np.ones((N, K + 1))), ValueError),
+    (dict(k=K, hermitian=True), ValueError),
+])
+def test_bad_arguments(kwargs, error):
+    A = known_svd(M, N, SPECTRA["poly1"](N), seed=1)[0]
+    with pytest.raises(error):
+        lazy_epsi(A, **kwargs)

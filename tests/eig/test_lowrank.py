@@ -1,0 +1,179 @@
+"""Range finder, QB, randomized SVD and Nyström on known-spectrum matrices."""
+import dataclasses
+import math
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.linalg import aslinearoperator
+
+from randla.eig import nystrom, qb, randomized_svd, range_finder
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from _matrices import one_blas_thread, SPECTRA, known_eig, known_svd  # noqa: E402,F401
+
+M, N, K, P = 200, 100, 10, 10
+
+
+@pytest.fixture(scope="module", params=sorted(SPECTRA))
+def spectrum_matrix(request):
+    s = SPECTRA[request.param](N)
+    A, _, s, _ = known_svd(M, N, s, seed=3)
+    return request.param, A, s
+
+
+def hmt_deviation_bound(s, k, p, t=math.e, u=4.0):
+    """Halko–Martinsson–Tropp (2011) Thm 10.7 with t = e, u = 4.
+
+    ‖A − QQᵀA‖_F <= (1 + t√(3k/(p+1))) (Σ_{j>k} σ_j²)^½ + u t √(k+p)/(p+1) σ_{k+1}
+    fails with probability at most 5 t^-p + 2 e^{-u²/2} (< 1e-3 for p = 10).
+    """
+    tail = math.sqrt(float(np.sum(s[k:] ** 2)))
+    return (1 + t * math.sqrt(3 * k / (p + 1))) * tail + u * t * math.sqrt(k + p) / (p + 1) * s[k]
+
+
+def test_qb_error_within_hmt_bound(spectrum_matrix):
+    name, A, s = spectrum_matrix
+    bound = hmt_deviation_bound(s, K, P)
+    for seed in range(10):
+        res = qb(A, K, oversample=P, rng=seed)
+        assert np.linalg.norm(A - res.Q @ res.B) <= bound, (name, seed)
+
+
+def test_randomized_svd_truncation_within_hmt_bound(spectrum_matrix):
+    # ‖A − [QB]_k‖² = ‖A − QB‖² + ‖B − B_k‖², and ‖B − B_k‖_F <= tail, so the rank-k
+    # error is at most sqrt(bound² + tail²).
+    name, A, s = spectrum_matrix
+    tail = math.sqrt(float(np.sum(s[K:] ** 2)))
+    bound = math.sqrt(hmt_deviation_bound(s, K, P) ** 2 + tail ** 2)
+    for seed in range(10):
+        res = randomized_svd(A, K, oversample=P, power_iters=0, rng=seed)
+        assert np.linalg.norm(A - (res.U * res.s) @ res.Vt) <= bound, (name, seed)
+        assert res.U.shape == (M, K) and res.s.shape == (K,) and res.Vt.shape == (K, N)
+
+
+@pytest.mark.parametrize("power_iters, method", [(0, "subspace"), (2, "subspace"),
+                                                 (1, "krylov")])
+def test_error_estimate_covers_true_error(spectrum_matrix, power_iters, method):
+    name, A, s = spectrum_matrix
+    trials, covered, ratios = 50, 0, []
+    for seed in range(trials):
+        res = randomized_svd(A, K, power_iters=power_iters, method=method, rng=seed)
+        true = np.linalg.norm(A - (res.U * res.s) @ res.Vt)
+        covered += res.error_estimate >= true
+        ratios.append(res.error_estimate / true)
+    assert covered >= 0.95 * trials, (name, covered)
+    # It errs high, but not wildly: within a factor 3 in the median run.
+    assert np.median(ratios) <= 3.0, (name, np.median(ratios))
+
+
+def test_power_iterations_and_krylov_improve_accuracy():
+    A, _, s, _ = known_svd(M, N, SPECTRA["poly05"](N), seed=4)
+    optimal = math.sqrt(float(np.sum(s[K:] ** 2)))
+    errors = {}
+    for q, method in [(0, "subspace"), (3, "subspace"), (3, "krylov")]:
+        res = randomized_svd(A, K, power_iters=q, method=method, rng=5)
+        errors[q, method] = np.linalg.norm(A - (res.U * res.s) @ res.Vt) / optimal
+    assert errors[3, "subspace"] < errors[0, "subspace"]
+    assert errors[3, "subspace"] < 1.01 and errors[3, "krylov"] < 1.01
+
+
+def test_exact_rank_is_recovered():
+    s = np.r_[np.linspace(3, 1, K)]
+    A, U, s, V = known_svd(M, N, s, seed=7)
+    res = randomized_svd(A, K, power_iters=1, rng=0)
+    np.testing.assert_allclose(res.s, s, rtol=1e-12)
+    np.testing.assert_allclose(np.abs(res.U.T @ U), np.eye(K), atol=1e-10)
+    assert res.error_estimate <= 1e-12 * np.linalg.norm(A)
+    Ar = range_finder(A, K, oversample=0, rng=1)
+    assert np.linalg.norm(A - Ar.Q @ (Ar.Q.T @ A)) <= 1e-12 * np.linalg.norm(A)
+
+
+def test_passes_widths_and_counts():
+    A = known_svd(M, N, SPECTRA["poly1"](N), seed=1)[0]
+    r0 = range_finder(A, K, oversample=P, rng=0)
+    assert (r0.Q.shape[1], r0.passes, r0.matvecs) == (K + P, 1, K + P)
+    r2 = range_finder(A, K, oversample=P, power_iters=2, rng=0)
+    # Two iterations: 1 + 2·2 passes, plus P fresh columns joining the last one.
+    assert (r2.Q.shape[1], r2.passes, r2.matvecs) == (K + 2 * P, 5, 5 * (K + P) + P)
+    rk = range_finder(A, K, oversample=P, power_iters=2, method="krylov", rng=0)
+    assert rk.Q.shape[1] == 3 * (K + P) + P and rk.passes == 5
+    for Q in (r0.Q, r2.Q, rk.Q):
+        np.testing.assert_allclose(Q.T @ Q, np.eye(Q.shape[1]), atol=1e-12)
+    b = qb(A, K, power_iters=2, rng=0)
+    assert b.passes == 6
+    np.testing.assert_allclose(b.B, b.Q.T @ A, atol=1e-13)
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse", "linop"])
+def test_input_kinds_agree_and_float32_stays_float32(kind):
+    A = known_svd(M, N, SPECTRA["exp"](N), seed=2)[0]
+    wrap = {"dense": lambda X: X, "sparse": sp.csr_array, "linop": aslinearoperator}[kind]
+    ref = randomized_svd(A, K, rng=9)
+    res = randomized_svd(wrap(A), K, rng=9)
+    np.testing.assert_allclose(res.s, ref.s, rtol=1e-12)
+    res32 = randomized_svd(wrap(A.astype(np.float32)), K, rng=9)
+    assert res32.U.dtype == res32.s.dtype == res32.Vt.dtype == np.float32
+    np.testing.assert_allclose(res32.s, ref.s, rtol=1e-4)
+
+
+def test_same_rng_same_result_and_results_frozen():
+    A = known_svd(M, N, SPECTRA["poly1"](N), seed=2)[0]
+    a, b = randomized_svd(A, K, rng=11), randomized_svd(A, K, rng=11)
+    assert np.array_equal(a.U, b.U) and np.array_equal(a.s, b.s)
+    assert a.error_estimate == b.error_estimate
+    assert not np.array_equal(a.U, randomized_svd(A, K, rng=12).U)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.s = None
+
+
+def test_input_not_mutated():
+    A = known_svd(M, N, SPECTRA["poly1"](N), seed=2)[0]
+    A_copy = A.copy()
+    randomized_svd(A, K, rng=0)
+    nystrom(A.T @ A, K, rng=0)
+    assert np.array_equal(A, A_copy)
+
+
+def test_nystrom_exact_rank_and_accuracy():
+    lam = np.r_[np.linspace(5, 1, 8), np.zeros(N - 8)]
+    A, Q, lam = known_eig(N, lam, seed=3)
+    res = nystrom(A, 8, rng=0)
+    np.testing.assert_allclose(res.eigenvalues, lam[:8], rtol=1e-10)
+    np.testing.assert_allclose(np.abs(res.U.T @ Q[:, :8]), np.eye(8), atol=1e-8)
+    assert res.passes == 1 and res.matvecs == 18
+    assert res.error_estimate <= 1e-8 * np.linalg.norm(A)
+
+
+@pytest.mark.parametrize("name", ["poly1", "exp", "step"])
+def test_nystrom_error_estimate_covers_true_error(name):
+    A, _, lam = known_eig(N, SPECTRA[name](N), seed=5)
+    trials, covered = 50, 0
+    for seed in range(trials):
+        res = nystrom(A, K, rng=seed)
+        true = np.linalg.norm(A - (res.U * res.eigenvalues) @ res.U.T)
+        covered += res.error_estimate >= true
+        assert np.all(res.eigenvalues >= 0) and np.all(np.diff(res.eigenvalues) <= 0)
+        # Nyström never overestimates: Â ≼ A, so each eigenvalue is at most the true one.
+        assert np.all(res.eigenvalues <= lam[:K] * (1 + 1e-12))
+    assert covered >= 0.95 * trials, covered
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda A: randomized_svd(A, 0), ValueError),
+    (lambda A: randomized_svd(A, N + 1), ValueError),
+    (lambda A: randomized_svd(A, 2.0), TypeError),
+    (lambda A: randomized_svd(A, K, oversample=-1), ValueError),
+    (lambda A: randomized_svd(A, K, power_iters=-1), ValueError),
+    (lambda A: randomized_svd(A, K, method="lanczos"), ValueError),
+    (lambda A: randomized_svd(A + 1j, K), TypeError),
+    (lambda A: randomized_svd(A[0], K), ValueError),
+    (lambda A: nystrom(A, K), ValueError),
+    (lambda A: range_finder(A, K, rng="seed"), TypeError),
+])
+def test_bad_arguments(call, error):
+    A = known_svd(M, N, SPECTRA["poly1"](N), seed=2)[0]
+    with pytest.raises(error):
+        call(A)
