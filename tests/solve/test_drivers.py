@@ -39,9 +39,12 @@ def median_errors(solver, m, n, kappa, rho, seeds=SEEDS):
 
 @pytest.mark.parametrize("kappa", KAPPAS)
 @pytest.mark.parametrize("rho", RHOS)
-def test_default_driver_is_as_accurate_and_stable_as_householder_qr(kappa, rho):
-    (fe, be), (fe_qr, be_qr) = median_errors(lambda A, b, s: spir(A, b, rng=s + 100).x,
-                                             400, 20, kappa, rho)
+@pytest.mark.parametrize("sketch_size", (None, 80))
+def test_default_driver_is_as_accurate_and_stable_as_householder_qr(kappa, rho, sketch_size):
+    # sketch_size None: the cost model's choice (here d = m); 80 = 4n, a small sketch
+    (fe, be), (fe_qr, be_qr) = median_errors(
+        lambda A, b, s: spir(A, b, sketch_size=sketch_size, rng=s + 100).x,
+        400, 20, kappa, rho)
     assert be <= 10 * be_qr, (be, be_qr)
     assert fe <= 10 * fe_qr, (fe, fe_qr)
 
