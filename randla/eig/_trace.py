@@ -44,8 +44,8 @@ class TraceResult:
         trace plus one deflated quadratic form for Hutch++ and Nystrom++,
         leave-one-out estimates for XTrace and XNysTrace.
     converged : bool
-        False only when a requested ``rtol``/``atol`` was not met within
-        ``max_matvecs``.
+        False only when the error bar ``2 * stderr`` did not meet a requested
+        ``rtol``/``atol`` within ``max_matvecs``.
     """
 
     estimate: float
@@ -149,8 +149,9 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
         ``rtol``/``atol`` it is the first budget of the adaptive loop.
         Default 100 (or the most the method can use on a small matrix).
     rtol, atol : float, optional
-        Adaptive mode: add probes in blocks until
-        ``stderr <= max(atol, rtol * |estimate|)``.
+        Adaptive mode: add probes in blocks until the error bar
+        ``2 * stderr <= max(atol, rtol * |estimate|)`` (about 95 % confidence
+        where ``stderr`` is calibrated; see Notes for where it is not).
     method : {"auto", "hutchinson", "hutch++", "nystrom++", "xtrace", "xnystrace"}
         ``"auto"`` picks XNysTrace when ``psd=True``, else XTrace (Hutch++
         for an odd fixed budget, since XTrace spends matvecs in pairs).
@@ -260,16 +261,16 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
         if not adaptive:
             break
         target = max(atol or 0.0, (rtol or 0.0) * abs(estimate))
-        if stderr <= target:
+        if 2 * stderr <= target:
             break
         if m >= max_matvecs:
             converged = False
-            warnings.warn(f"trace: stderr {stderr:.3g} above the tolerance {target:.3g} "
-                          f"after max_matvecs={m} matvecs ({method})", RuntimeWarning,
-                          stacklevel=2)
+            warnings.warn(f"trace: error bar 2*stderr = {2 * stderr:.3g} above the "
+                          f"tolerance {target:.3g} after max_matvecs={m} matvecs "
+                          f"({method})", RuntimeWarning, stacklevel=2)
             break
         # stderr ~ m^-1/2 for the plain part: aim at the tolerance, grow 1.25x to 2x.
-        factor = min(2.0, max(1.25, (stderr / target) ** 2)) if target > 0 else 2.0
+        factor = min(2.0, max(1.25, (2 * stderr / target) ** 2)) if target > 0 else 2.0
         m_next = math.ceil(m * factor)
         m = min(max_matvecs, m_next + (-m_next) % cls.step)
     return TraceResult(estimate, stderr, op.count, method, samples, converged)

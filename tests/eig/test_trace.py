@@ -186,7 +186,7 @@ def test_adaptive_count_and_tolerance(matrices, method):
     res = randla.trace(op, n=N, rtol=rtol, method=method, rng=5)
     assert res.converged
     assert sum(op.widths) == res.matvecs
-    assert res.stderr <= rtol * abs(res.estimate)
+    assert 2 * res.stderr <= rtol * abs(res.estimate)
     assert abs(res.estimate - exact) <= 5 * res.stderr + 1e-12 * exact
     # Blocks are reused: the widths add up without any vector applied twice.
     assert res.matvecs <= 1000
@@ -206,7 +206,7 @@ def test_adaptive_atol_and_growth_reuse(matrices):
     A, exact = matrices["poly"]
     op = CountingCallable(A)
     res = randla.trace(op, n=N, atol=1e-5, matvecs=20, method="xtrace", rng=2)
-    assert res.converged and res.stderr <= 1e-5
+    assert res.converged and 2 * res.stderr <= 1e-5
     assert len(op.widths) > 2            # it grew in several blocks
     assert sum(op.widths) == res.matvecs
 
