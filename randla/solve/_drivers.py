@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from ._operand import as_operand
-from ._preconditioner import Preconditioner, choose_sketch_size, sketch_and_factor
+from ._preconditioner import choose_sketch_size, sketch_and_factor
 
 __all__ = ["LstsqResult", "spir", "fossils", "sketch_and_solve", "sketch_and_precondition",
            "iterative_sketching", "min_norm"]
@@ -615,7 +615,6 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
         iterations += its
         Y = Y + P.apply(W)
     X = opt.matmat(Y)
-    op.passes = opt.passes
     return LstsqResult(x=X[:, 0] if vector else X, iterations=iterations,
                        converged=bool(np.all(done)),
                        backward_error_estimate=float(estimate[0]) if vector else estimate,

@@ -107,14 +107,6 @@ class Operand:
             G -= self.damp ** 2 * X
         return R, G
 
-    def frobenius_norm(self) -> float | None:
-        """||A||_F when it is cheap to get exactly (dense or sparse), else None."""
-        if self.dense:
-            return float(np.linalg.norm(self.A))
-        if sp.issparse(self.A):
-            return float(sp.linalg.norm(self.A))
-        return None
-
 
 def as_operand(A, name: str = "A", damp: float = 0.0) -> Operand:
     """Validate A (dense, scipy.sparse or LinearOperator) and wrap it.
