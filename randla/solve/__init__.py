@@ -12,6 +12,7 @@ fossils                 -- the same refinement with heavy-ball inner solves
 sketch_and_solve        -- one sketch, approximate
 sketch_and_precondition -- LSQR or CG on the preconditioned problem, no refinement
 iterative_sketching     -- iterative sketching with momentum (forward stable)
+sirr                    -- iterative refinement around recursive refinement (Xu & Lu)
 min_norm                -- minimum-norm solution for wide A
 
 Test problems and metrics
@@ -22,8 +23,9 @@ from ._drivers import (LstsqResult, fossils, iterative_sketching, min_norm,
                        sketch_and_precondition, sketch_and_solve, spir)
 from ._lstsq import lstsq, prefers_randomized
 from ._preconditioner import choose_sketch_size
+from ._sirr import sirr
 from ._problems import StandardProblem, backward_error, forward_error, standard_problem
 
 __all__ = ["lstsq", "prefers_randomized", "LstsqResult", "spir", "fossils", "sketch_and_solve", "sketch_and_precondition",
-           "iterative_sketching", "min_norm", "choose_sketch_size", "StandardProblem",
+           "iterative_sketching", "min_norm", "sirr", "choose_sketch_size", "StandardProblem",
            "standard_problem", "backward_error", "forward_error"]

@@ -9,6 +9,7 @@ from scipy.sparse.linalg import LinearOperator
 from .._backend import get_backend
 from ._drivers import (fossils, iterative_sketching, min_norm, sketch_and_precondition,
                        sketch_and_solve, spir)
+from ._sirr import sirr
 
 __all__ = ["lstsq", "prefers_randomized"]
 
@@ -19,6 +20,7 @@ _DRIVERS = {
     "lsqr": lambda A, b, **kw: sketch_and_precondition(A, b, solver="lsqr", **kw),
     "cg": lambda A, b, **kw: sketch_and_precondition(A, b, solver="cg", **kw),
     "iterative_sketching": iterative_sketching,
+    "sirr": sirr,
 }
 _METHODS = ("auto", "lapack", "randomized") + tuple(_DRIVERS)
 
@@ -110,7 +112,7 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     method : str, keyword-only, default "auto"
         ``"auto"``, ``"lapack"``, ``"randomized"`` (= ``"spir"``), or a driver:
         ``"spir"``, ``"fossils"``, ``"sketch_and_solve"``, ``"lsqr"``,
-        ``"cg"`` (sketch-and-precondition), ``"iterative_sketching"``.
+        ``"cg"`` (sketch-and-precondition), ``"iterative_sketching"``, ``"sirr"``.
         Wide problems on the randomized path use :func:`min_norm`.
     tol : float, optional, keyword-only
         Target backward error of the iterative drivers relative to ``||a||_F``

@@ -120,8 +120,9 @@ def _draw_operator(sketch, d, m, rng, dtype):
 def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd"):
     """Sketch A and B, factor S A, and return the preconditioner and x0.
 
-    B may be None (no right-hand side to sketch).  x0 is the sketch-and-solve solution ``argmin ||S(A x - b)||`` (with the
-    damping rows ``[damp I; 0]`` appended to the sketch when damp > 0).
+    B may be None (no right-hand side to sketch).  x0 is the sketch-and-solve
+    solution ``argmin ||S(A x - b)||`` (with the damping rows ``[damp I; 0]``
+    appended to the sketch when damp > 0).
     """
     m, n = op.shape
     S = _draw_operator(sketch, d, m, rng, op.dtype)

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import aslinearoperator
 
 from randla.solve import (LstsqResult, backward_error, fossils, forward_error,
-                          iterative_sketching, min_norm, sketch_and_precondition,
+                          iterative_sketching, min_norm, sirr, sketch_and_precondition,
                           sketch_and_solve, spir, standard_problem)
 
 KAPPAS = (1e0, 1e4, 1e8, 1e12)
@@ -58,6 +58,23 @@ def test_refinement_stable_with_a_small_sketch(driver, kappa, rho):
         lambda A, b, s: driver(A, b, sketch_size=120, rng=s).x, 1000, 30, kappa, rho)
     assert be <= 10 * be_qr, (be, be_qr)
     assert fe <= 10 * fe_qr, (fe, fe_qr)
+
+
+@pytest.mark.parametrize("kappa", (1e0, 1e8, 1e12))
+@pytest.mark.parametrize("rho", (1e-6, 1e0))
+def test_sirr_stable_with_its_default_sketch(kappa, rho):
+    (fe, be), (fe_qr, be_qr) = median_errors(lambda A, b, s: sirr(A, b, rng=s).x,
+                                             1000, 30, kappa, rho)
+    assert be <= 10 * be_qr, (be, be_qr)
+    assert fe <= 10 * fe_qr, (fe, fe_qr)
+
+
+def test_sirr_column_scaling_is_undone():
+    A, b, _, _ = standard_problem(1000, 30, 1e6, 1e-3, rng=1)
+    A = A * np.logspace(0, 3, 30)      # badly scaled columns
+    ref = householder(A, b)
+    for scale in (True, False):
+        assert forward_error(sirr(A, b, scale_columns=scale, rng=2).x, ref) <= 1e-6
 
 
 def test_iterative_sketching_forward_stable_but_not_backward_stable():

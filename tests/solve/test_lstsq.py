@@ -62,7 +62,8 @@ def test_mixed_precision_follows_scipy():
     assert x.dtype == sla.lstsq(A.astype(np.float32), b)[0].dtype == np.float64
 
 
-@pytest.mark.parametrize("method", ("spir", "fossils", "lsqr", "cg", "iterative_sketching"))
+@pytest.mark.parametrize("method", ("spir", "fossils", "lsqr", "cg", "iterative_sketching",
+                                    "sirr"))
 def test_every_driver_by_name(method):
     A, b = problem()
     x = randla.lstsq(A, b, method=method, rng=1)[0]
