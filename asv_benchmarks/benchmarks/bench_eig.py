@@ -1,0 +1,210 @@
+"""Truncated SVD: randla.svds against scipy's svds (ARPACK, PROPACK) and a
+scikit-learn-style randomized SVD, on a dense matrix with singular values 1/i.
+
+Every peer is timed in the same class as randla, so ratios come from one
+``asv run`` on one machine.  Sizes: ``"small"`` (2000 x 500, k = 10, for
+``--quick``) and ``"20000x5000"`` (k = 20, the issue's target).  The matrix is
+``C_m X C_nᵀ`` with C the orthonormal DCT-II matrices and X a signed partial
+permutation carrying the spectrum, so its singular values are exactly 1/i and
+it is built in seconds (a random orthogonal factor of that size takes minutes).
+
+Peers:
+- ``randla``: ``randla.svds(A, k, tol=1e-8)`` (Lazy-EPSI from a randomized SVD),
+  and ``randla_tol0`` with ``tol=0``.
+- ``arpack`` / ``propack``: ``scipy.sparse.linalg.svds`` with tol=0 (the
+  machine-precision answer MEASURED.md quotes) and ``arpack_tol1e-8``.
+- ``sklearn_style``: the randomized SVD of scikit-learn's ``randomized_svd``
+  (oversampling 10, ``n_iter='auto'`` = 7 here, LU re-normalisation), written
+  out below because scikit-learn is not a dependency.
+
+Thread settings: nothing is pinned; OpenBLAS uses its default (2 threads on
+the CI machine).  Set ``OPENBLAS_NUM_THREADS`` before ``asv run`` to measure
+other settings (MEASURED.md's peer timings used one thread).
+
+``RANDLA_BENCH_SIZES`` (comma-separated, e.g. ``small``) restricts the sizes,
+so that ``RANDLA_BENCH_SIZES=small asv run --quick`` stays quick.
+
+track_ benchmarks record the largest relative singular-value error of each
+method, randla's passes and matvecs, the Frobenius error of
+``randla.eig.randomized_svd`` against the scikit-learn-style one at the same
+16 passes over A, and the matvecs Lazy-EPSI and subspace iteration (block
+width = sketch width, from the same sketch) need for eigen-residuals 1e-10.
+"""
+import os
+
+import numpy as np
+import scipy.fft
+import scipy.linalg
+import scipy.sparse.linalg
+
+import randla
+from randla.eig import lazy_epsi, randomized_svd
+
+_SIZES = {"small": (2000, 500, 10), "20000x5000": (20000, 5000, 20)}
+_CACHE = {}
+
+
+def _sizes(names):
+    chosen = os.environ.get("RANDLA_BENCH_SIZES")
+    if not chosen:
+        return list(names)
+    return [name for name in names if name in chosen.split(",")] or list(names)[:1]
+
+
+def _matrix(size):
+    """A (m x n, C-ordered float64) with singular values exactly 1/i, and k."""
+    if size not in _CACHE:
+        _CACHE.clear()
+        m, n, k = _SIZES[size]
+        rng = np.random.default_rng(0)
+        X = np.zeros((m, n))
+        X[rng.choice(m, n, replace=False), rng.permutation(n)] = (
+            rng.choice([-1.0, 1.0], n) / np.arange(1, n + 1))
+        A = scipy.fft.dct(X, axis=0, norm="ortho")
+        del X
+        A = np.ascontiguousarray(scipy.fft.dct(A, axis=1, norm="ortho", overwrite_x=True))
+        _CACHE[size] = (A, k)
+    return _CACHE[size]
+
+
+def sklearn_style_svd(A, k, n_oversamples=10, n_iter=None, seed=0):
+    """scikit-learn's randomized_svd algorithm (Halko et al. with LU normalisation).
+
+    Gaussian start of width k + n_oversamples; n_iter ('auto': 7 if k < 0.1 min(m, n),
+    else 4) rounds of A·Q and Aᵀ·Q, each re-normalised by the L factor of a
+    pivoted LU; a final QR of A·Q; B = QᵀA; SVD of B.  2 n_iter + 2 passes over A.
+    """
+    m, n = A.shape
+    if n_iter is None:
+        n_iter = 7 if k < 0.1 * min(m, n) else 4
+    Q = np.random.default_rng(seed).standard_normal((n, k + n_oversamples))
+    for _ in range(n_iter):
+        Q = scipy.linalg.lu(A @ Q, permute_l=True)[0]
+        Q = scipy.linalg.lu(A.T @ Q, permute_l=True)[0]
+    Q = np.linalg.qr(A @ Q)[0]
+    Ub, s, Vt = np.linalg.svd(Q.T @ A, full_matrices=False)
+    return Q @ Ub[:, :k], s[:k], Vt[:k]
+
+
+def _solve(method, A, k):
+    """Singular values (descending) from one method."""
+    if method == "randla":
+        s = randla.svds(A, k, tol=1e-8, rng=0, return_singular_vectors=False)
+    elif method == "randla_tol0":
+        s = randla.svds(A, k, tol=0, rng=0, return_singular_vectors=False)
+    elif method == "arpack":
+        s = scipy.sparse.linalg.svds(A, k, tol=0, rng=0, return_singular_vectors=False)
+    elif method == "arpack_tol1e-8":
+        s = scipy.sparse.linalg.svds(A, k, tol=1e-8, rng=0, return_singular_vectors=False)
+    elif method == "propack":
+        s = scipy.sparse.linalg.svds(A, k, tol=0, solver="propack", rng=0,
+                                     return_singular_vectors=False)
+    else:
+        s = sklearn_style_svd(A, k)[1]
+    return np.sort(s)[::-1]
+
+
+_METHODS = ["randla", "randla_tol0", "arpack", "arpack_tol1e-8", "propack", "sklearn_style"]
+
+
+class TruncatedSVD:
+    params = [_sizes(_SIZES), _METHODS]
+    param_names = ["size", "method"]
+    number = 1
+    repeat = (1, 3, 120.0)
+    timeout = 600
+
+    def setup(self, size, method):
+        self.A, self.k = _matrix(size)
+        # Warm numba's Philox kernels outside the timing.
+        randla.svds(self.A[:200, :100], 3, rng=0)
+
+    def time_svds(self, size, method):
+        _solve(method, self.A, self.k)
+
+    def track_max_relative_sigma_error(self, size, method):
+        s = _solve(method, self.A, self.k)
+        exact = 1.0 / np.arange(1, self.k + 1)
+        return float(np.max(np.abs(s - exact) / exact))
+
+    track_max_relative_sigma_error.unit = "relative error"
+
+
+class RandlaCounts:
+    """Passes and matvecs of randla.svds (tol=1e-8) and the two accuracy comparisons."""
+
+    params = [_sizes(_SIZES)]
+    param_names = ["size"]
+    timeout = 600
+
+    def setup(self, size):
+        self.A, self.k = _matrix(size)
+
+    def _epsi(self, tol):
+        n = min(self.A.shape)
+        return lazy_epsi(self.A, self.k, sketch_size=min(max(3 * self.k, self.k + 30), n),
+                         tol=tol, rng=0)
+
+    def track_passes_tol1e8(self, size):
+        return self._epsi(1e-8).passes
+
+    def track_matvecs_tol1e8(self, size):
+        return self._epsi(1e-8).matvecs
+
+    def _frobenius(self, U, s, Vt):
+        A = self.A
+        # ‖A − UΣVᵀ‖² = ‖A‖² − ‖UᵀA‖² + ‖UᵀA − ΣVᵀ‖² for orthonormal U.
+        UtA = U.T @ A
+        return float(np.sqrt(max(np.sum(A * A) - np.sum(UtA * UtA), 0.0)
+                             + np.sum((UtA - s[:, None] * Vt) ** 2)))
+
+    def track_frobenius_error_randla_16_passes(self, size):
+        res = randomized_svd(self.A, self.k, power_iters=7, rng=0)
+        assert res.passes == 16
+        return self._frobenius(res.U, res.s, res.Vt)
+
+    def track_frobenius_error_sklearn_style_16_passes(self, size):
+        return self._frobenius(*sklearn_style_svd(self.A, self.k, n_iter=7))
+
+    def track_matvecs_lazy_epsi_to_1e10(self, size):
+        res = self._epsi(1e-10)
+        return res.matvecs if res.converged.all() else float("nan")
+
+    def track_matvecs_subspace_iteration_to_1e10(self, size):
+        # Same sketch as Lazy-EPSI, then block subspace iteration of the sketch width.
+        A, k = self.A, self.k
+        width = min(max(3 * k, k + 30), min(A.shape))
+        start = randomized_svd(A, width, oversample=0, power_iters=1, rng=0)
+        matvecs, X = start.matvecs, start.Vt.T
+        for _ in range(500):
+            AX = A @ X
+            Ut, s, Tt = np.linalg.svd(AX, full_matrices=False)
+            V = X @ Tt.T
+            MV = A.T @ (Ut * s)
+            matvecs += 2 * width
+            res = np.linalg.norm(MV[:, :k] - V[:, :k] * s[:k] ** 2, axis=0) / s[0] ** 2
+            if res.max() <= 1e-10:
+                return matvecs
+            X = np.linalg.qr(MV)[0]
+        return float("nan")
+
+    track_passes_tol1e8.unit = "passes"
+    track_matvecs_tol1e8.unit = "matvecs"
+    track_frobenius_error_randla_16_passes.unit = "Frobenius error"
+    track_frobenius_error_sklearn_style_16_passes.unit = "Frobenius error"
+    track_matvecs_lazy_epsi_to_1e10.unit = "matvecs"
+    track_matvecs_subspace_iteration_to_1e10.unit = "matvecs"
+
+
+class PeakMemory:
+    """Peak memory of randla.svds on the target size: A itself plus O((m + n) k)."""
+
+    params = [_sizes(_SIZES)]
+    param_names = ["size"]
+    timeout = 600
+
+    def setup(self, size):
+        self.A, self.k = _matrix(size)
+
+    def peakmem_svds(self, size):
+        randla.svds(self.A, self.k, tol=1e-8, rng=0)
