@@ -29,7 +29,7 @@ _METHODS = ("auto", "lapack", "randomized") + tuple(_DRIVERS)
 _GELSD_SECONDS_PER_MN2 = 4.0e-11
 _SKETCH_SECONDS_PER_MN = 6.0e-9        # sparse sign sketch, 8 nonzeros per column
 _PASS_SECONDS_PER_MN = 8.0 / 3.0e10    # one streaming read of float64 A
-_GEMM_FLOPS_PER_S = 1.5e11
+_GEMM_FLOPS_PER_S = 5.0e10         # skinny GEMM (16 columns), well below DGEMM's peak
 _FACTOR_FLOPS_PER_S = 1.0e11
 
 
@@ -39,11 +39,12 @@ def prefers_randomized(m: int, n: int, nrhs: int = 1) -> bool:
     LAPACK's gelsd costs about ``4e-11 * m * n^2`` seconds on the reference
     machine.  The randomized solver costs a sketch (``6e-9 * m * n``), an SVD of
     the ``8n x n`` sketch (``26 n^3`` flops at 1e11 flop/s) and about 30 passes
-    over A (``8 m n`` bytes at 30 GB/s each, or two GEMMs per pass for more than
-    two right-hand sides).  The randomized path is chosen only for tall
+    over A (``8 m n`` bytes at 30 GB/s each, or two GEMMs at 5e10 flop/s per
+    pass for more than two right-hand sides).  The randomized path is chosen only for tall
     problems (``m >= 4 n``) where it is modelled at least 1.5 times faster:
-    with one right-hand side that takes n >= 575 at m = 100000 (n >= 925 with
-    16 right-hand sides) and never happens for m <= 20000 (MEASURED.md's
+    with one right-hand side that takes n >= 575 at m = 100000 (n >= 2100 with
+    16 right-hand sides, whose products with A are skinny GEMMs at about
+    5e10 flop/s, while LAPACK's cost hardly grows) and never happens for m <= 20000 (MEASURED.md's
     crossover for a plain numpy implementation: n of about 650).  Small and
     square problems stay with LAPACK.
 
@@ -99,7 +100,8 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
         Singular values below ``cond * largest_singular_value`` are treated as
         zero.  On the randomized path the singular values are those of the
         sketch ``S a`` (equal to a's within a factor ``1 +- O(sqrt(N/d))``);
-        the default there is ``30 * eps`` instead of LAPACK's ``eps``.
+        the default there is ``30 * eps`` instead of LAPACK's ``eps``.  Wide
+        problems on the randomized path assume full row rank and ignore cond.
     overwrite_a, overwrite_b : bool
         Passed to LAPACK; the randomized path never writes to its inputs.
     check_finite : bool, default True
