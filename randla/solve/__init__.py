@@ -23,9 +23,10 @@ from ._drivers import (LstsqResult, fossils, iterative_sketching, min_norm,
                        sketch_and_precondition, sketch_and_solve, spir)
 from ._lstsq import lstsq, prefers_randomized
 from ._preconditioner import choose_sketch_size
-from ._sirr import sirr
 from ._problems import StandardProblem, backward_error, forward_error, standard_problem
+from ._sirr import sirr
 
-__all__ = ["lstsq", "prefers_randomized", "LstsqResult", "spir", "fossils", "sketch_and_solve", "sketch_and_precondition",
-           "iterative_sketching", "min_norm", "sirr", "choose_sketch_size", "StandardProblem",
-           "standard_problem", "backward_error", "forward_error"]
+__all__ = ["lstsq", "prefers_randomized", "LstsqResult", "spir", "fossils", "sirr",
+           "sketch_and_solve", "sketch_and_precondition", "iterative_sketching", "min_norm",
+           "choose_sketch_size", "StandardProblem", "standard_problem", "backward_error",
+           "forward_error"]

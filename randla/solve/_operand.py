@@ -5,8 +5,9 @@ LinearOperator and offers the few products the solvers need, counting every
 read of A (``passes``).  For dense A the two products an iteration needs,
 ``A.T @ (A @ z)`` and ``(r, A.T @ r)`` with ``r = b - A @ x``, are computed in
 ONE sweep over cache-sized row panels of A (row i only needs ``a_i @ z``), so
-an iteration streams A from memory once instead of twice.  A is never copied
-(except an integer A, which must be cast to float like scipy does).
+an iteration streams A from memory once instead of twice.  A is never copied,
+except to cast integers to float (as scipy does) and to convert sparse formats
+other than CSR and CSC to CSR.
 """
 from __future__ import annotations
 
@@ -132,7 +133,9 @@ def as_operand(A, name: str = "A", damp: float = 0.0) -> Operand:
                             "(use scipy.linalg.lstsq or method='lapack')")
         real = working_float(dtype)
         if sp.issparse(A):
-            A = A.tocsr().astype(real, copy=False)
+            if A.format not in ("csr", "csc"):     # CSR and CSC are used as given
+                A = A.tocsr()
+            A = A.astype(real, copy=False)
         return Operand(A, real, damp)
     try:
         A = np.asarray(A)
