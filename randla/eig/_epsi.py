@@ -32,8 +32,8 @@ from ._operand import Operand
 
 __all__ = ["EPSIResult", "epsi", "lazy_epsi"]
 
-# How often, and by how much, the shrink is tightened when the guard fails.
-_SHRINK_RETRIES = 3
+# Extra factors tried on Â, in turn, when the definiteness guard fails.
+_SHRINK_STEPS = (1.0, 0.9, 0.5, 0.1)
 # The iteration stops when the last _STALL_SWEEPS sweeps have not brought the largest
 # residual 10 % below its best before them (the rounding floor, or a stall).
 _STALL_SWEEPS = 4
@@ -119,16 +119,15 @@ def _sweep(V, theta, MV, WL, gram, rho, stats):
         if sigma > 0:
             ZtZ = gram - Cj.T @ Cj
             Ztg = WL.T @ g - Cj.T @ (Pj.T @ g)
-            r = rho
-            for _ in range(_SHRINK_RETRIES + 1):
+            factor = None
+            for step in (_SHRINK_STEPS if rho < 1 else (1.0,)):
+                r = rho * step
                 try:
                     # Guard: Cholesky of σI − r·ZᵀZ exists iff σI − Â is definite here.
                     factor = sla.cho_factor(sigma * np.eye(len(gram)) - r * ZtZ)
                     break
                 except np.linalg.LinAlgError:
-                    r *= rho
-            else:
-                factor = None
+                    continue
             if factor is not None:
                 y = r * sla.cho_solve(factor, Ztg)
                 delta = (g + WL @ y - Pj @ (Cj @ y)) / sigma
@@ -169,14 +168,15 @@ def _check_rho(shrink):
 
 
 def _default_shrink(values_hat, k):
-    """Shrink factor for Â: just enough margin below the k-th sketched eigenvalue.
+    """Shrink factor ρ for Â: a margin of 1 % of the sketched relative gap after value k.
 
-    The margin is the gap the sketch resolves between the k-th and the next
-    value, capped so Â keeps at least 90 % of itself.
+    Â ≼ M already holds for both sketches, so σ̂I − Â is only near-singular at
+    the target; a margin much smaller than the gap keeps it definite without
+    slowing the contraction on the neighbouring directions.
     """
     lam = np.asarray(values_hat, dtype=np.float64)
-    gap = (lam[k - 1] - lam[k]) / lam[0] if len(lam) > k else 0.1
-    return 1.0 - min(0.1, max(gap, 1e-3) * lam[k - 1] / lam[0])
+    gap = (lam[k - 1] - lam[k]) / lam[k - 1] if len(lam) > k and lam[k - 1] > 0 else 0.1
+    return 1.0 - float(np.clip(0.01 * gap, 1e-6, 0.1))
 
 
 def _initial(op, k, hermitian, sketch_size, power_iters, rng, v0):
@@ -230,9 +230,10 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
     power_iters : int, default 1
         Subspace iterations of the initial randomized SVD (``hermitian=False``).
     shrink : float in (0, 1], optional
-        Factor ρ applied to Â.  Default: one minus the relative gap the sketch
-        sees after the k-th value, between 0.001 and 0.1.  ``shrink=1``
-        disables it (then σ̂I − Â may be indefinite: see the notes).
+        Factor ρ applied to Â.  Default: ``1 − ρ`` is 1 % of the relative gap
+        the sketch sees after the k-th value (clipped to [1e-6, 0.1]).
+        ``shrink=1`` disables it (then σ̂I − Â may be indefinite: see the
+        notes).
     tol : float, default 1e-10
         Relative eigen-residual to reach.
     maxiter : int, default 50
@@ -250,8 +251,9 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
     Notes
     -----
     An update whose shifted system fails the Cholesky guard even after
-    shrinking Â three more times is skipped (the vector goes into the
-    Rayleigh–Ritz step unchanged).  If that keeps happening the iteration
+    shrinking Â by 0.9, 0.5 and 0.1 more is skipped (the vector goes into
+    the Rayleigh–Ritz step unchanged); with ``shrink=1`` there is no
+    shrinking at all, retries included.  If that keeps happening the iteration
     stops at ``maxiter`` with ``converged`` False; it never reports an
     unconverged vector as converged.
 
@@ -340,10 +342,11 @@ def epsi(A, *, hermitian: bool = False, sketch_size: int = 20, power_iters: int 
     >>> bool(res.converged[0]), bool(np.isclose(res.values[0], np.linalg.norm(A, 2)))
     (True, True)
     """
-    n = np.shape(A)[1] if len(np.shape(A)) == 2 else 0
+    shape = tuple(A.shape) if hasattr(A, "shape") else np.shape(A)
+    if len(shape) != 2:
+        raise ValueError(f"A must be 2-D, got shape {shape}")
     if v0 is not None:
         v0 = np.reshape(np.asarray(v0), (-1, 1))
-    limit = min(np.shape(A)) if len(np.shape(A)) == 2 else 2
-    return lazy_epsi(A, 1, hermitian=hermitian, sketch_size=min(sketch_size, max(limit, 2)),
-                     power_iters=power_iters, shrink=shrink, tol=tol, maxiter=maxiter,
-                     v0=v0 if n else None, rng=rng)
+    return lazy_epsi(A, 1, hermitian=hermitian, sketch_size=min(sketch_size, min(shape)),
+                     power_iters=power_iters, shrink=shrink, tol=tol, maxiter=maxiter, v0=v0,
+                     rng=rng)

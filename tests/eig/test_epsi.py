@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scipy.sparse.linalg import aslinearoperator
 
 from randla.eig import epsi, lazy_epsi
 
@@ -59,6 +60,12 @@ def test_epsi_single_vector():
     assert res.converged[0] and res.values.shape == (1,)
     assert abs(res.values[0] - s[0]) <= 1e-10 * s[0]
     assert sin_angle(res.vectors, V[:, :1]) < 1e-8
+
+
+def test_epsi_accepts_linear_operator():
+    A, U, s, V = known_svd(M, N, SPECTRA["poly1"](N), seed=4)
+    res = epsi(aslinearoperator(A), tol=1e-11, rng=3)
+    assert res.converged[0] and abs(res.values[0] - s[0]) <= 1e-10 * s[0]
 
 
 def test_lazy_epsi_beats_subspace_iteration_from_same_sketch():
