@@ -165,58 +165,91 @@ def box_muller_pairs(buf):
         buf[2 * p + 1] = r * s
 
 
-@njit(parallel=True, cache=True)
-def fill_dense(out, dist, minor0, major0, n_major, ctr_lo, ctr_hi, k0, k1, scale):
-    """out[a, b] = scale * entry(minor0 + a, major0 + b) of a dense operator.
+# Below this many entries a parallel launch costs more than it saves (and
+# much more when the cores are busy), so callers take the serial kernels.
+SERIAL_BELOW = 1 << 16
 
-    Each row is built from whole Philox outputs in a scratch buffer (the
-    quads covering the requested columns), then copied out, so partial
-    blocks see exactly the entries of the full operator.
+
+@njit(inline="always", cache=True)
+def _dense_row(out, a, dist, minor0, major0, n_major, ctr_lo, ctr_hi, k0, k1, scale):
+    """Row a of a block: built from whole Philox outputs in a scratch buffer.
+
+    The buffer holds the quads covering the requested columns, so a partial
+    block sees exactly the entries of the full operator.
     """
-    n_rows, n_cols = out.shape
-    per_vector = (n_major + 3) // 4
+    n_cols = out.shape[1]
     q_first = major0 // 4
     n_quads = (major0 + n_cols - 1) // 4 - q_first + 1
     skip = major0 - 4 * q_first
-    for a in prange(n_rows):
-        base = uint64((minor0 + a) * per_vector + q_first)
-        buf = np.empty(4 * n_quads, dtype=np.float64)
-        for q in range(n_quads):
-            quad_into(buf, 4 * q, dist, ctr_lo, ctr_hi, base + uint64(q), k0, k1)
-        if dist == GAUSSIAN:
-            box_muller_pairs(buf)
-        for b in range(n_cols):
-            out[a, b] = scale * buf[skip + b]
+    base = uint64((minor0 + a) * ((n_major + 3) // 4) + q_first)
+    buf = np.empty(4 * n_quads, dtype=np.float64)
+    for q in range(n_quads):
+        quad_into(buf, 4 * q, dist, ctr_lo, ctr_hi, base + uint64(q), k0, k1)
+    if dist == GAUSSIAN:
+        box_muller_pairs(buf)
+    for b in range(n_cols):
+        out[a, b] = scale * buf[skip + b]
 
 
 @njit(parallel=True, cache=True)
-def sparse_vectors(positions, values, n_short, first, ctr_lo, ctr_hi, k0, k1, scale, distinct):
-    """Sparse vectors first, first+1, ...: k positions in [0, n_short) and signed values.
+def fill_dense(out, dist, minor0, major0, n_major, ctr_lo, ctr_hi, k0, k1, scale):
+    """out[a, b] = scale * entry(minor0 + a, major0 + b) of a dense operator."""
+    for a in prange(out.shape[0]):
+        _dense_row(out, a, dist, minor0, major0, n_major, ctr_lo, ctr_hi, k0, k1, scale)
+
+
+@njit(cache=True)
+def fill_dense_serial(out, dist, minor0, major0, n_major, ctr_lo, ctr_hi, k0, k1, scale):
+    """fill_dense on the calling thread, for small blocks."""
+    for a in range(out.shape[0]):
+        _dense_row(out, a, dist, minor0, major0, n_major, ctr_lo, ctr_hi, k0, k1, scale)
+
+
+@njit(inline="always", cache=True)
+def _sparse_vector(positions, values, a, n_short, first, ctr_lo, ctr_hi, k0, k1, scale,
+                   distinct):
+    """Sparse vector first + a: k positions in [0, n_short) and signed values.
 
     ``distinct`` picks the k positions without replacement (Floyd's algorithm,
     as a SASO needs) or with replacement (as a LASO needs).
     """
-    n_vectors, k = positions.shape
+    k = positions.shape[1]
     per_vector = (2 * k + 3) // 4
-    for a in prange(n_vectors):
-        base = uint64((first + a) * per_vector)
-        for q in range(per_vector):
-            w = stream_words(ctr_lo, ctr_hi, base + uint64(q), k0, k1)
-            for lane in range(4):
-                word = 4 * q + lane
-                if word < k:
-                    if distinct:
-                        top = n_short - k + word
-                        pick = np.int64((w[lane] * uint64(top + 1)) >> _SHIFT32)
-                        for earlier in range(word):
-                            if positions[a, earlier] == pick:
-                                pick = top
-                                break
-                    else:
-                        pick = np.int64((w[lane] * uint64(n_short)) >> _SHIFT32)
-                    positions[a, word] = pick
-                elif word < 2 * k:
-                    values[a, word - k] = scale if (w[lane] >> uint64(31)) == 0 else -scale
+    base = uint64((first + a) * per_vector)
+    for q in range(per_vector):
+        w = stream_words(ctr_lo, ctr_hi, base + uint64(q), k0, k1)
+        for lane in range(4):
+            word = 4 * q + lane
+            if word < k:
+                if distinct:
+                    top = n_short - k + word
+                    pick = np.int64((w[lane] * uint64(top + 1)) >> _SHIFT32)
+                    for earlier in range(word):
+                        if positions[a, earlier] == pick:
+                            pick = top
+                            break
+                else:
+                    pick = np.int64((w[lane] * uint64(n_short)) >> _SHIFT32)
+                positions[a, word] = pick
+            elif word < 2 * k:
+                values[a, word - k] = scale if (w[lane] >> uint64(31)) == 0 else -scale
+
+
+@njit(parallel=True, cache=True)
+def sparse_vectors(positions, values, n_short, first, ctr_lo, ctr_hi, k0, k1, scale, distinct):
+    """Fill positions and values (n_vectors x k) of sparse vectors first, first+1, ..."""
+    for a in prange(positions.shape[0]):
+        _sparse_vector(positions, values, a, n_short, first, ctr_lo, ctr_hi, k0, k1, scale,
+                       distinct)
+
+
+@njit(cache=True)
+def sparse_vectors_serial(positions, values, n_short, first, ctr_lo, ctr_hi, k0, k1, scale,
+                          distinct):
+    """sparse_vectors on the calling thread, for a few vectors."""
+    for a in range(positions.shape[0]):
+        _sparse_vector(positions, values, a, n_short, first, ctr_lo, ctr_hi, k0, k1, scale,
+                       distinct)
 
 
 @njit(parallel=True, cache=True)

@@ -225,6 +225,10 @@ def _u32(x):
     return np.uint32(x)
 
 
+# A GPU launch is asynchronous and cheap: small blocks take the same kernels.
+SERIAL_BELOW = 0
+
+
 def fill_dense(out, dist, minor0, major0, n_major, ctr_lo, ctr_hi, k0, k1, scale):
     n_rows, n_cols = out.shape
     q_first = major0 // 4

@@ -280,12 +280,14 @@ class DenseOperator(SketchingOperator):
 
     def _fill_block(self, out, r0, c0):
         d, m = self.shape
-        args = (self._CODES[self.distribution],)
-        words = self._words()
+        kernels = _kernels(out)
+        fill = kernels.fill_dense if out.size >= kernels.SERIAL_BELOW else \
+            kernels.fill_dense_serial
+        code = self._CODES[self.distribution]
         if m >= d:   # rows are the long vectors
-            _kernels(out).fill_dense(out, *args, r0, c0, m, *words, self.scale)
+            fill(out, code, r0, c0, m, *self._words(), self.scale)
         else:
-            _kernels(out).fill_dense(out.T, *args, c0, r0, d, *words, self.scale)
+            fill(out.T, code, c0, r0, d, *self._words(), self.scale)
 
     def _left_dense(self, a):
         if self.d * self.m <= PANEL_ENTRIES:
@@ -300,8 +302,10 @@ class _SparseVectors:
         xp = _namespace(xp)
         positions = xp.empty((count, self.k), dtype=np.int32)
         values = xp.empty((count, self.k), dtype=dtype)
-        _kernels(positions).sparse_vectors(positions, values, n_short, first, *self._words(),
-                                           self.scale, distinct)
+        kernels = _kernels(positions)
+        fill = kernels.sparse_vectors if positions.size >= kernels.SERIAL_BELOW else \
+            kernels.sparse_vectors_serial
+        fill(positions, values, n_short, first, *self._words(), self.scale, distinct)
         return positions, values
 
     def _sparse_matrix(self, n_vectors, dtype, xp, by_columns):

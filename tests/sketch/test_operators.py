@@ -18,6 +18,15 @@ def _operator(kind, d=60, m=700, rng=12345, dtype=np.float64):
     return make_operator(kind, d, m, rng=rng, dtype=dtype)
 
 
+def test_serial_and_parallel_kernels_agree():
+    # Small blocks take the serial kernels, the whole operator the parallel ones.
+    from randla.sketch import _cpu_kernels
+    for kind in ALL_KINDS:
+        op = _operator(kind, d=100, m=3000)
+        assert op.d * op.m >= _cpu_kernels.SERIAL_BELOW
+        np.testing.assert_array_equal(op[3:50, 10:400], op.todense()[3:50, 10:400])
+
+
 @pytest.mark.parametrize("kind", ALL_KINDS)
 def test_blocks_equal_the_whole(kind):
     op = _operator(kind)
