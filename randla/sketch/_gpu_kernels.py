@@ -17,16 +17,16 @@ import numpy as np
 from . import _cpu_kernels as cpu
 
 
-def _hex(x: float) -> str:
+def _literal(x: float) -> str:
     # repr gives the shortest decimal that reads back as exactly this double.
     return repr(float(x))
 
 
 def _series(coefficients):
     # Horner form "c0 + z * (c1 + z * (...))", in the order the CPU evaluates it.
-    text = _hex(coefficients[-1])
+    text = _literal(coefficients[-1])
     for c in reversed(coefficients[:-1]):
-        text = f"{_hex(c)} + z * ({text})"
+        text = f"{_literal(c)} + z * ({text})"
     return text
 
 
@@ -191,7 +191,7 @@ def kernel_source() -> str:
     }
     source = _SOURCE
     for name, value in constants.items():
-        source = source.replace(name, f"({_hex(value)})")
+        source = source.replace(name, f"({_literal(value)})")
     return (source.replace("LOG_SERIES", _series(_LOG_SERIES))
             .replace("SIN_SERIES", _series(_SIN_SERIES))
             .replace("COS_SERIES", _series(_COS_SERIES)))
