@@ -8,10 +8,9 @@ mutable only in its counters; results copy the counts out.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
-from .._backend import get_backend, working_float
+from .._operand import real_operand
 from ..sketch import DenseOperator
 
 __all__ = ["Operand", "gaussian"]
@@ -28,31 +27,8 @@ class Operand:
     """
 
     def __init__(self, A, name: str = "A"):
-        if get_backend(A).is_gpu:
-            raise NotImplementedError(f"{name}: CuPy input needs the GPU kernels, which are "
-                                      "not part of this build yet")
-        if isinstance(A, LinearOperator):
-            kind = np.dtype(A.dtype) if A.dtype is not None else np.dtype(np.float64)
-        elif sp.issparse(A):
-            kind = np.dtype(A.dtype)
-        else:
-            try:
-                A = np.asarray(A)
-            except Exception as exc:
-                raise TypeError(f"{name} must be an array, a scipy.sparse matrix or a "
-                                f"LinearOperator, got {type(A).__name__}") from exc
-            kind = A.dtype
-        if len(A.shape) != 2:
-            raise ValueError(f"{name} must be 2-D, got shape {A.shape}")
-        if kind.kind not in "biuf":
-            if kind.kind == "c":
-                raise TypeError(f"{name} is complex ({kind}); randla.eig works on real data")
-            raise TypeError(f"{name} must hold real numbers, got dtype {kind}")
-        if min(A.shape) == 0:
-            raise ValueError(f"{name} must not be empty, got shape {A.shape}")
-        self.dtype = working_float(kind)
-        if isinstance(A, np.ndarray) or sp.issparse(A):
-            A = A.astype(self.dtype, copy=False)
+        A, self.dtype = real_operand(A, name, allow_empty=False,
+                                     complex_hint="randla.eig works on real data")
         self.A = A
         self.shape = tuple(int(s) for s in A.shape)
         self.passes = 0

@@ -18,7 +18,9 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
-from .._backend import get_backend, working_float
+from .._backend import is_cupy_object
+from .._operand import real_operand
+from ..sketch._operators import check_size
 from ..sketch import DenseOperator
 
 __all__ = ["CountedOperator", "ProbeStream", "ESTIMATORS", "PROBES"]
@@ -38,40 +40,19 @@ class CountedOperator:
     """
 
     def __init__(self, A, n=None):
-        if get_backend(A).is_gpu:
-            raise NotImplementedError("trace estimation of CuPy operands needs the GPU "
-                                      "sketch kernels, which are not part of this build yet")
-        if isinstance(A, LinearOperator) or sp.issparse(A):
-            kind = np.dtype(A.dtype)
-            self._apply = A.matmat if isinstance(A, LinearOperator) else A.__matmul__
-            shape = A.shape
-        elif callable(A) and not isinstance(A, np.ndarray):
+        if callable(A) and not isinstance(A, (np.ndarray, LinearOperator)) \
+                and not sp.issparse(A) and not is_cupy_object(A):
             if n is None:
                 raise ValueError("n (the size of A) is required when A is a callable")
-            kind = np.dtype(np.float64)
             self._apply = A
-            shape = (n, n)
+            self.n = check_size("n", n)
+            self.dtype = np.dtype(np.float64)
         else:
-            try:
-                A = np.asarray(A)
-            except Exception as exc:
-                raise TypeError("A must be an array, a scipy.sparse matrix, a "
-                                f"LinearOperator or a callable, got {type(A).__name__}") from exc
-            if A.ndim != 2:
-                raise ValueError(f"A must be a square 2-D matrix, got shape {A.shape}")
-            kind = A.dtype
-            self._apply = A.__matmul__
-            shape = A.shape
-        if len(shape) != 2 or shape[0] != shape[1]:
-            raise ValueError(f"A must be square, got shape {tuple(shape)}")
-        if n is not None and shape[0] != n:
-            raise ValueError(f"n={n} does not match A's shape {tuple(shape)}")
-        if kind.kind not in "biuf":
-            raise TypeError(f"A must hold real numbers, got dtype {kind}")
-        self.n = int(shape[0])
-        if self.n < 1:
-            raise ValueError("A must not be empty")
-        self.dtype = working_float(kind)
+            A, self.dtype = real_operand(A, "A", square=True, allow_empty=False)
+            if n is not None and A.shape[0] != n:
+                raise ValueError(f"n={n} does not match A's shape {tuple(A.shape)}")
+            self._apply = A.matmat if isinstance(A, LinearOperator) else A.__matmul__
+            self.n = int(A.shape[0])
         self.count = 0
 
     def __call__(self, X: np.ndarray) -> np.ndarray:

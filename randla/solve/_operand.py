@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
-from .._backend import get_backend, working_float
+from .._operand import real_operand
 
 __all__ = ["Operand", "as_operand"]
 
@@ -120,34 +120,8 @@ def as_operand(A, name: str = "A", damp: float = 0.0) -> Operand:
     integers and booleans are cast to float64 as scipy does.  Complex data is
     refused: the randomized drivers are real.
     """
-    if get_backend(A).is_gpu:
-        raise NotImplementedError("randla.solve does not run on CuPy arrays yet")
-    if isinstance(A, LinearOperator) or sp.issparse(A):
-        if len(A.shape) != 2:
-            raise ValueError(f"{name} must be 2-D, got shape {A.shape}")
-        if A.dtype is None:
-            raise TypeError(f"{name} must have a dtype")
-        dtype = np.dtype(A.dtype)
-        if dtype.kind == "c":
-            raise TypeError(f"{name} is complex; the randomized drivers are real "
-                            "(use scipy.linalg.lstsq or method='lapack')")
-        real = working_float(dtype)
-        if sp.issparse(A):
-            if A.format not in ("csr", "csc"):     # CSR and CSC are used as given
-                A = A.tocsr()
-            A = A.astype(real, copy=False)
-        return Operand(A, real, damp)
-    try:
-        A = np.asarray(A)
-    except Exception as exc:
-        raise TypeError(f"{name} must be an array, a scipy.sparse matrix or a "
-                        f"LinearOperator, got {type(A).__name__}") from exc
-    if A.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, got shape {A.shape}")
-    if A.dtype.kind not in "biuf":
-        if A.dtype.kind == "c":
-            raise TypeError(f"{name} is complex; the randomized drivers are real "
-                            "(use scipy.linalg.lstsq or method='lapack')")
-        raise TypeError(f"{name} must hold real numbers, got dtype {A.dtype}")
-    real = working_float(A.dtype)
-    return Operand(A.astype(real, copy=False), real, damp)
+    A, real = real_operand(A, name, complex_hint="the randomized drivers are real (use "
+                           "scipy.linalg.lstsq or method='lapack')")
+    if sp.issparse(A):
+        A = A.tocsr()
+    return Operand(A, real, damp)

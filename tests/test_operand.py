@@ -1,0 +1,33 @@
+"""The shared validation of operands that drivers only multiply by."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.linalg import aslinearoperator
+
+from randla._operand import real_operand
+
+
+def test_precision_and_no_copy():
+    a = np.ones((4, 3), dtype=np.float32, order="F")
+    out, dtype = real_operand(a)
+    assert out is a and dtype == np.float32
+    out, dtype = real_operand(np.arange(6).reshape(3, 2))
+    assert out.dtype == np.float64 and dtype == np.float64
+    out, dtype = real_operand(sp.csr_array(np.eye(3, dtype=np.int8)))
+    assert sp.issparse(out) and out.dtype == np.float64
+    op = aslinearoperator(np.eye(3, dtype=np.float32))
+    assert real_operand(op) == (op, np.float32)
+
+
+@pytest.mark.parametrize("value, kwargs, exc, match", [
+    (np.ones(3), {}, ValueError, "A must be 2-D"),
+    (np.ones(3), {"square": True}, ValueError, "square 2-D matrix"),
+    (np.ones((2, 3)), {"square": True}, ValueError, "must be square"),
+    (np.ones((0, 3)), {"allow_empty": False}, ValueError, "must not be empty"),
+    (np.ones((2, 2), dtype=complex), {"complex_hint": "use scipy"}, TypeError,
+     "complex.*use scipy"),
+    (np.array([["a", "b"]]), {}, TypeError, "real numbers"),
+])
+def test_bad_operands(value, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        real_operand(value, **kwargs)
