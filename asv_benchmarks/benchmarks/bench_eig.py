@@ -30,7 +30,6 @@ method, randla's passes and matvecs, the Frobenius error of
 16 passes over A, and the matvecs Lazy-EPSI and subspace iteration (block
 width = sketch width, from the same sketch) need for eigen-residuals 1e-10.
 """
-import os
 
 import numpy as np
 import scipy.fft
@@ -40,15 +39,10 @@ import scipy.sparse.linalg
 import randla
 from randla.eig import lazy_epsi, randomized_svd
 
+from ._sizes import selected_sizes
+
 _SIZES = {"small": (2000, 500, 10), "20000x5000": (20000, 5000, 20)}
 _CACHE = {}
-
-
-def _sizes(names):
-    chosen = os.environ.get("RANDLA_BENCH_SIZES")
-    if not chosen:
-        return list(names)
-    return [name for name in names if name in chosen.split(",")] or list(names)[:1]
 
 
 def _matrix(size):
@@ -108,7 +102,7 @@ _METHODS = ["randla", "randla_tol0", "arpack", "arpack_tol1e-8", "propack", "skl
 
 
 class TruncatedSVD:
-    params = [_sizes(_SIZES), _METHODS]
+    params = [selected_sizes(_SIZES), _METHODS]
     param_names = ["size", "method"]
     number = 1
     repeat = (1, 3, 120.0)
@@ -133,7 +127,7 @@ class TruncatedSVD:
 class RandlaCounts:
     """Passes and matvecs of randla.svds (tol=1e-8) and the two accuracy comparisons."""
 
-    params = [_sizes(_SIZES)]
+    params = [selected_sizes(_SIZES)]
     param_names = ["size"]
     timeout = 600
 
@@ -199,7 +193,7 @@ class RandlaCounts:
 class PeakMemory:
     """Peak memory of randla.svds on the target size: A itself plus O((m + n) k)."""
 
-    params = [_sizes(_SIZES)]
+    params = [selected_sizes(_SIZES)]
     param_names = ["size"]
     timeout = 600
 

@@ -21,7 +21,6 @@ over ||A||_F, the same independent sketch for every solver) and randla's
 iterations and passes over A.  Problems are built in ``setup`` and cached at
 module level (asv re-runs setup before every sample).
 """
-import os
 
 import numpy as np
 import scipy.linalg
@@ -31,16 +30,11 @@ import scipy.sparse.linalg
 import randla
 from randla.solve import spir, standard_problem
 
+from ._sizes import selected_sizes
+
 _SIZES = {"small": (2000, 50, 1), "40000x1000": (40000, 1000, 1),
           "100000x2000": (100000, 2000, 1), "100000x2000x16": (100000, 2000, 16)}
 _CACHE = {}
-
-
-def _sizes(names):
-    chosen = os.environ.get("RANDLA_BENCH_SIZES")
-    if not chosen:
-        return list(names)
-    return [name for name in names if name in chosen.split(",")] or list(names)[:1]
 
 
 def _problem(size):
@@ -76,7 +70,7 @@ def _warm_up():
 
 
 class DenseLstsq:
-    params = [_sizes(_SIZES)]
+    params = [selected_sizes(_SIZES)]
     param_names = ["size"]
     timeout = 600
 
@@ -106,7 +100,7 @@ class DenseLstsq:
 class DenseAccuracy:
     """Backward error (estimate / ||A||_F) and randla's work on the same problems."""
 
-    params = [_sizes(_SIZES)]
+    params = [selected_sizes(_SIZES)]
     param_names = ["size"]
     timeout = 600
 
@@ -151,7 +145,7 @@ def _sparse_problem(m):
 class SparseLstsq:
     """200000 x 500 CSR (--quick: 20000 x 500) against scipy.sparse.linalg.lsqr."""
 
-    params = [_sizes(["small", "200000x500"])]
+    params = [selected_sizes(["small", "200000x500"])]
     param_names = ["size"]
     timeout = 600
 
