@@ -18,9 +18,10 @@ __all__ = ["Backend", "get_backend", "is_cupy_object", "NUMPY"]
 
 
 def is_cupy_object(x) -> bool:
-    """True for CuPy arrays and cupyx sparse matrices, without importing CuPy."""
-    module = type(x).__module__
-    return module == "cupy" or module.startswith(("cupy.", "cupyx."))
+    """True for CuPy arrays, cupyx sparse matrices and cupyx LinearOperators
+    (subclasses included), without importing CuPy."""
+    return any(cls.__module__ == "cupy" or cls.__module__.startswith(("cupy.", "cupyx."))
+               for cls in type(x).__mro__)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,65 @@ class Backend:
     def issparse(self, x) -> bool:
         """True if ``x`` is a sparse matrix or array of this backend."""
         return bool(self.sparse.issparse(x))
+
+    def is_linear_operator(self, x) -> bool:
+        """True if ``x`` is a LinearOperator of this backend."""
+        return isinstance(x, self.sparse_linalg.LinearOperator)
+
+    # Dense factorisations.  The few places where scipy.linalg and CuPy differ
+    # in name or signature are bridged here, so drivers call one spelling.
+
+    def to_host(self, x) -> np.ndarray:
+        """``x`` as a numpy array (a device-to-host copy for CuPy data)."""
+        return self.xp.asnumpy(x) if self.is_gpu else np.asarray(x)
+
+    def qr(self, A, mode: str = "reduced"):
+        """Householder QR of a tall matrix: ``(Q, R)`` economic, or ``R`` alone
+        for ``mode="r"``."""
+        if mode not in ("reduced", "r"):
+            raise ValueError(f"mode must be 'reduced' or 'r', got {mode!r}")
+        if self.is_gpu:
+            return self.xp.linalg.qr(A, mode=mode)
+        if mode == "r":
+            return self.linalg.qr(A, mode="r", check_finite=False)[0]
+        return self.linalg.qr(A, mode="economic", check_finite=False)
+
+    def svd(self, A, compute_uv: bool = True):
+        """Thin SVD ``(U, s, Vt)`` (or ``s`` alone); on the host, falls back
+        from the divide-and-conquer driver to gesvd when gesdd fails."""
+        if self.is_gpu:
+            return self.xp.linalg.svd(A, full_matrices=False, compute_uv=compute_uv)
+        try:
+            return self.linalg.svd(A, full_matrices=False, compute_uv=compute_uv,
+                                   check_finite=False)
+        except np.linalg.LinAlgError:
+            return self.linalg.svd(A, full_matrices=False, compute_uv=compute_uv,
+                                   check_finite=False, lapack_driver="gesvd")
+
+    def eigh(self, A):
+        """Eigenvalues (ascending) and eigenvectors of the symmetric part's lower triangle."""
+        if self.is_gpu:
+            return self.xp.linalg.eigh(A)
+        return self.linalg.eigh(A, check_finite=False)
+
+    def cholesky(self, A):
+        """Upper triangular C with ``CᵀC = A``.
+
+        Raises
+        ------
+        numpy.linalg.LinAlgError
+            If A is not (numerically) positive definite, on either backend.
+        """
+        if self.is_gpu:
+            import cupyx
+            with cupyx.errstate(linalg="raise"):
+                return self.xp.linalg.cholesky(A).T.copy()
+        return self.linalg.cholesky(A, lower=False, check_finite=False)
+
+    def solve_triangular(self, R, B, *, trans: bool = False, lower: bool = False):
+        """``R⁻¹ B`` (or ``R⁻ᵀ B`` with ``trans=True``) for triangular R."""
+        return self.linalg.solve_triangular(R, B, trans=1 if trans else 0, lower=lower,
+                                            check_finite=False)
 
 
 NUMPY = Backend("numpy")

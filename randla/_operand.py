@@ -7,8 +7,6 @@ such an operand may be and in which precision it is used.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.linalg import LinearOperator
 
 from ._backend import get_backend, working_float
 
@@ -21,7 +19,9 @@ def real_operand(A, name: str = "A", *, square: bool = False, allow_empty: bool 
 
     Parameters
     ----------
-    A : array_like, scipy.sparse matrix or LinearOperator
+    A : array_like, sparse matrix or LinearOperator
+        Host (numpy, scipy.sparse, scipy LinearOperator) or GPU (CuPy,
+        cupyx.scipy.sparse, cupyx LinearOperator) data.
     name : str
         Argument name for the error messages.
     square : bool
@@ -33,30 +33,27 @@ def real_operand(A, name: str = "A", *, square: bool = False, allow_empty: bool 
 
     Returns
     -------
-    A : numpy.ndarray, scipy.sparse matrix or LinearOperator
-        Dense and sparse data cast to the working precision (no copy when
-        it already has it; the layout is kept); LinearOperators unchanged.
+    A : ndarray, sparse matrix or LinearOperator
+        Of the input's backend.  Dense and sparse data are cast to the
+        working precision (no copy when they already have it; the layout is
+        kept); LinearOperators are returned unchanged.
     dtype : numpy.dtype
         float32 for float32 data, float64 otherwise (integers are cast like
         scipy casts them).
 
     Raises
     ------
-    NotImplementedError
-        For CuPy data: the drivers run on the host only so far.
     TypeError
         For complex or non-numeric data, or an unsupported operand type.
     ValueError
         For a shape that is not 2-D (or not square when asked).
     """
-    if get_backend(A).is_gpu:
-        raise NotImplementedError(f"{name}: CuPy input is not supported by this routine yet; "
-                                  "only the sketch layer runs on the GPU")
-    if not (isinstance(A, LinearOperator) or sp.issparse(A)):
+    backend = get_backend(A)
+    if not (backend.is_linear_operator(A) or backend.issparse(A)):
         try:
-            A = np.asarray(A)
+            A = backend.xp.asarray(A)
         except Exception as exc:
-            raise TypeError(f"{name} must be an array, a scipy.sparse matrix or a "
+            raise TypeError(f"{name} must be an array, a sparse matrix or a "
                             f"LinearOperator, got {type(A).__name__}") from exc
     if len(A.shape) != 2:
         what = "a square 2-D matrix" if square else "2-D"
@@ -71,6 +68,6 @@ def real_operand(A, name: str = "A", *, square: bool = False, allow_empty: bool 
     if kind.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {kind}")
     dtype = working_float(kind)
-    if not isinstance(A, LinearOperator):
+    if not backend.is_linear_operator(A):
         A = A.astype(dtype, copy=False)
     return A, dtype
