@@ -92,7 +92,7 @@ class Backend:
         if self.is_gpu:
             return self.xp.linalg.qr(A, mode=mode)
         if mode == "r":
-            return self.linalg.qr(A, mode="r", check_finite=False)[0]
+            return self.linalg.qr(A, mode="r", check_finite=False)[0][:min(A.shape)]
         return self.linalg.qr(A, mode="economic", check_finite=False)
 
     def svd(self, A, compute_uv: bool = True):
