@@ -16,6 +16,11 @@ fails the factor is shrunk further, and after that the vector is left as it
 is for the Rayleigh–Ritz step (counted in ``fallbacks``).  Convergence is
 judged on true residuals ``‖Mu − θu‖`` only, so a failed update can slow the
 iteration down but never produce a wrong answer reported as converged.
+
+Host (numpy / scipy) and GPU (CuPy / cupyx) operands run the same code.  The
+column updates of a sweep are sequential by nature: each column costs two
+small device-to-host reads on the GPU (the definiteness guard and the norm
+of the update), and each sweep one more (the residuals for the stopping test).
 """
 from __future__ import annotations
 
@@ -24,8 +29,8 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
 
+from .._backend import get_backend
 from ..sketch import as_rng_state
 from ._lowrank import _check_count, _project_out, nystrom, randomized_svd
 from ._operand import Operand
@@ -47,16 +52,18 @@ class EPSIResult:
     ----------
     values : ndarray, shape (k,)
         Descending: singular values of A (``hermitian=False``) or eigenvalues
-        of A (``hermitian=True``).
+        of A (``hermitian=True``).  ``values``, ``vectors`` and
+        ``left_vectors`` are arrays of A's library (CuPy for GPU input).
     vectors : ndarray, shape (n, k)
         Orthonormal right singular vectors / eigenvectors.
     left_vectors : ndarray, shape (m, k) or None
         Left singular vectors ``A v / σ`` (``hermitian=False`` only).
-    residuals : ndarray, shape (k,)
+    residuals : numpy.ndarray, shape (k,)
         Eigen-residuals ``‖M v_j − θ_j v_j‖ / θ_1`` of the returned vectors,
-        with θ the eigenvalues of M (``M = AᵀA`` for singular vectors).
-    converged : ndarray of bool, shape (k,)
-        ``residuals <= tol``.
+        with θ the eigenvalues of M (``M = AᵀA`` for singular vectors); float64
+        on the host for every input.
+    converged : numpy.ndarray of bool, shape (k,)
+        ``residuals <= tol`` (host).
     sweeps : int
         EPSI sweeps done (each followed by a Rayleigh–Ritz step).
     passes : int
@@ -88,31 +95,39 @@ class _Target:
 
     def rayleigh_ritz(self, Q):
         """Ritz pairs of M on span(Q) (orthonormal), descending, with M·vectors."""
+        bk = self.op.backend
         if self.hermitian:
             MQ = self.op.matmat(Q)
             H = Q.T @ MQ
-            theta, T = np.linalg.eigh((H + H.T) / 2)
+            theta, T = bk.eigh((H + H.T) / 2)
             T, theta = T[:, ::-1], theta[::-1]
             return Q @ T, theta, MQ @ T, None, theta
         AQ = self.op.matmat(Q)
-        left, s, Tt = np.linalg.svd(AQ, full_matrices=False)
+        left, s, Tt = bk.svd(AQ)
         V = Q @ Tt.T
         MV = self.op.rmatmat(left * s)
         return V, s ** 2, MV, left, s
 
 
 def _residuals(V, theta, MV):
+    """Relative eigen-residuals as a host float64 array (one device read)."""
+    xp = get_backend(V).xp
     scale = max(float(theta[0]), np.finfo(np.float64).tiny)
-    return np.linalg.norm(MV - V * theta, axis=0).astype(np.float64) / scale
+    return get_backend(V).to_host(
+        xp.linalg.norm(MV - V * theta, axis=0).astype(np.float64)) / scale
 
 
 def _sweep(V, theta, MV, WL, gram, rho, stats):
     """One Lazy-EPSI sweep over the columns of V; returns the new basis P."""
+    bk = get_backend(V)
+    xp = bk.xp
     n, k = V.shape
-    P = np.empty_like(V)
-    C = np.empty((k, WL.shape[1]), dtype=WL.dtype)    # C = Pᵀ WL, row by row
+    sigmas = bk.to_host(theta).astype(np.float64)
+    identity = xp.eye(len(gram))      # the small shifted systems are solved in float64
+    P = xp.empty_like(V)
+    C = xp.empty((k, WL.shape[1]), dtype=WL.dtype)    # C = Pᵀ WL, row by row
     for j in range(k):
-        u, sigma = V[:, j], float(theta[j])
+        u, sigma = V[:, j], float(sigmas[j])
         g = sigma * u - MV[:, j]
         Pj, Cj = P[:, :j], C[:j]
         w = None
@@ -124,24 +139,27 @@ def _sweep(V, theta, MV, WL, gram, rho, stats):
                 r = rho * step
                 try:
                     # Guard: Cholesky of σI − r·ZᵀZ exists iff σI − Â is definite here.
-                    factor = sla.cho_factor(sigma * np.eye(len(gram)) - r * ZtZ)
+                    factor = bk.cholesky(sigma * identity - r * ZtZ)
                     break
                 except np.linalg.LinAlgError:
                     continue
             if factor is not None:
-                y = r * sla.cho_solve(factor, Ztg)
+                rhs = Ztg.astype(np.float64)[:, None]
+                y = r * bk.solve_triangular(factor, bk.solve_triangular(factor, rhs, trans=True))
+                y = y[:, 0].astype(WL.dtype)
                 delta = (g + WL @ y - Pj @ (Cj @ y)) / sigma
                 w = _project_out(Pj, u - delta)
-        if w is None or not np.all(np.isfinite(w)) or np.linalg.norm(w) == 0:
+        norm = float(xp.linalg.norm(w)) if w is not None else 0.0
+        if not (math.isfinite(norm) and norm > 0):
             stats["fallbacks"] += 1
             w = _project_out(Pj, u)
-        norm = np.linalg.norm(w)
+            norm = float(xp.linalg.norm(w))
         if norm == 0:
-            w = _project_out(Pj, np.roll(u, 1))
-            norm = np.linalg.norm(w)
+            w = _project_out(Pj, xp.roll(u, 1))
+            norm = float(xp.linalg.norm(w))
         P[:, j] = w / norm
         C[j] = P[:, j] @ WL
-    return np.linalg.qr(P)[0]
+    return bk.qr(P)[0]
 
 
 def _sweeps_left(history, maxiter):
@@ -174,32 +192,36 @@ def _default_shrink(values_hat, k):
     the target; a margin much smaller than the gap keeps it definite without
     slowing the contraction on the neighbouring directions.
     """
-    lam = np.asarray(values_hat, dtype=np.float64)
+    lam = np.asarray(values_hat, dtype=np.float64)   # host values
     gap = (lam[k - 1] - lam[k]) / lam[k - 1] if len(lam) > k and lam[k - 1] > 0 else 0.1
     return 1.0 - float(np.clip(0.01 * gap, 1e-6, 0.1))
 
 
 def _initial(op, k, hermitian, sketch_size, power_iters, rng, v0):
-    """Start vectors and the low-rank factor WL of Â (Â = WL WLᵀ before shrinking)."""
+    """Start vectors, the low-rank factor WL of Â (Â = WL WLᵀ before shrinking) and
+    Â's eigenvalues (host)."""
+    bk, xp = op.backend, op.xp
     state = as_rng_state(rng)
     if hermitian:
         res = nystrom(op.A, sketch_size, oversample=0, rng=state)
-        lam = res.eigenvalues.astype(np.float64)
-        keep = lam > 0
-        WL = res.U[:, keep] * np.sqrt(lam[keep]).astype(op.dtype)
-        lam = lam[keep]
+        values = res.eigenvalues.astype(np.float64)
+        lam = bk.to_host(values)
+        # Nyström eigenvalues descend and are >= 0: the positive ones lead.
+        keep = int(np.count_nonzero(lam > 0))
+        WL = res.U[:, :keep] * xp.sqrt(values[:keep]).astype(op.dtype)
+        lam = lam[:keep]
         start = res.U[:, :k]
     else:
         res = randomized_svd(op.A, sketch_size, oversample=0, power_iters=power_iters,
                              rng=state)
         WL = res.Vt.T * res.s
-        lam = res.s.astype(np.float64) ** 2
+        lam = bk.to_host(res.s).astype(np.float64) ** 2
         start = res.Vt[:k].T
     op.passes += res.passes
     op.matvecs += res.matvecs
     if v0 is not None:
-        start = np.linalg.qr(np.asarray(v0, dtype=op.dtype))[0]
-    return np.ascontiguousarray(start), np.ascontiguousarray(WL), lam
+        start = bk.qr(xp.asarray(v0, dtype=op.dtype))[0]
+    return xp.ascontiguousarray(start), xp.ascontiguousarray(WL), lam
 
 
 def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = None,
@@ -216,9 +238,11 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
 
     Parameters
     ----------
-    A : array_like, scipy.sparse matrix or LinearOperator
+    A : array_like, sparse matrix or LinearOperator
         Real m x n matrix; with ``hermitian=True`` symmetric positive
-        semidefinite (assumed, not checked).
+        semidefinite (assumed, not checked).  Host (numpy, scipy.sparse,
+        scipy LinearOperator) or GPU (CuPy, cupyx.scipy.sparse, cupyx
+        LinearOperator) data; the result's arrays are of the same library.
     k : int
         Number of vectors, ``1 <= k < min(m, n)``.
     hermitian : bool, default False
@@ -241,12 +265,17 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
         have not lowered the largest residual by 10 % (the rounding floor, or
         a stall); ``converged`` tells which case it was.
     v0 : array_like, shape (n, k), optional
-        Start vectors instead of the sketch's.
+        Start vectors instead of the sketch's, of A's library.
     rng : None, int, numpy.random.Generator or RNGState
 
     Returns
     -------
     EPSIResult
+
+    Raises
+    ------
+    TypeError
+        If A and v0 are of different libraries (host and GPU).
 
     Notes
     -----
@@ -287,8 +316,11 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
     rho = _check_rho(shrink)
     tol = _check_tol(tol)
     maxiter = _check_count("maxiter", maxiter, 0)
-    if v0 is not None and np.shape(v0) != (n, k):
-        raise ValueError(f"v0 must have shape {(n, k)}, got {np.shape(v0)}")
+    if v0 is not None:
+        get_backend(op.A, v0)
+        v0 = get_backend(v0).xp.asarray(v0)
+        if v0.shape != (n, k):
+            raise ValueError(f"v0 must have shape {(n, k)}, got {v0.shape}")
 
     start, WL, lam = _initial(op, k, hermitian, sketch_size, power_iters, rng, v0)
     if rho is None:
@@ -346,7 +378,8 @@ def epsi(A, *, hermitian: bool = False, sketch_size: int = 20, power_iters: int 
     if len(shape) != 2:
         raise ValueError(f"A must be 2-D, got shape {shape}")
     if v0 is not None:
-        v0 = np.reshape(np.asarray(v0), (-1, 1))
+        xp = get_backend(v0).xp
+        v0 = xp.reshape(xp.asarray(v0), (-1, 1))
     return lazy_epsi(A, 1, hermitian=hermitian, sketch_size=min(sketch_size, min(shape)),
                      power_iters=power_iters, shrink=shrink, tol=tol, maxiter=maxiter, v0=v0,
                      rng=rng)

@@ -10,6 +10,10 @@ columns drawn fresh on the last pass are independent of the rest of the
 basis, so those columns carry the estimate.  The reported number is an
 upper confidence estimate built from these samples (see ``_upper_estimate``):
 it errs high, and bounds the true error in most runs.
+
+The drivers take host (numpy / scipy) or GPU (CuPy / cupyx) operands and run
+the same code on both: the arrays they return live in A's library; the error
+estimate and the counts are Python numbers.
 """
 from __future__ import annotations
 
@@ -18,11 +22,11 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
 from scipy.special import gammaincinv
 
+from .._backend import get_backend
 from ..sketch import as_rng_state
-from ._operand import Operand, gaussian
+from ._operand import Operand
 
 __all__ = ["RangeFinderResult", "QBResult", "SVDResult", "NystromResult",
            "range_finder", "qb", "randomized_svd", "nystrom"]
@@ -45,7 +49,7 @@ class RangeFinderResult:
     Attributes
     ----------
     Q : ndarray, shape (m, w)
-        Orthonormal columns, in A's working precision.
+        Orthonormal columns, in A's working precision and array library.
     error_estimate : float
         Estimate of ``‖A − Q Qᵀ A‖_F`` that errs high (see module notes).
     passes : int
@@ -144,7 +148,7 @@ def _check_rank(name, value, limit):
 
 
 def _orth(Y):
-    return np.linalg.qr(Y)[0]
+    return get_backend(Y).qr(Y)[0]
 
 
 def _orth_against(Q, Y):
@@ -166,20 +170,36 @@ def _project_out(Q, Y):
 
 
 def _distances_squared(Z):
-    """Squared distance of each column of Z to the span of the others, and orth(Z)."""
-    Qz, Rz = np.linalg.qr(Z)
+    """Squared distance of each column of Z to the span of the others (host float64
+    array), and orth(Z)."""
+    bk = get_backend(Z)
+    xp = bk.xp
+    Qz, Rz = bk.qr(Z)
     g = Z.shape[1]
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        Rinv = sla.solve_triangular(Rz, np.eye(g, dtype=Rz.dtype))
-        d2 = 1.0 / np.einsum("ij,ij->i", Rinv, Rinv, dtype=np.float64)
+    try:
+        # numpy warns about a near-singular R's overflow; CuPy never does.
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            Rinv = bk.solve_triangular(Rz, xp.eye(g, dtype=Rz.dtype)).astype(np.float64)
+            d2 = bk.to_host(1.0 / xp.sum(Rinv * Rinv, axis=1))
+    except np.linalg.LinAlgError:     # LAPACK's report of an exactly singular R
+        d2 = np.full(g, np.nan)
     if not np.all(np.isfinite(d2)):
-        # R is singular (exactly dependent columns): least squares column by column.
-        d2 = np.empty(g)
-        for i in range(g):
-            others = np.delete(Z, i, axis=1)
-            coef = np.linalg.lstsq(others, Z[:, i], rcond=None)[0]
-            d2[i] = float(np.sum((Z[:, i] - others @ coef) ** 2))
+        # R is singular (exactly dependent columns): project each column off the
+        # numerical range of the others (rank cut as in lstsq's default rcond).
+        d2 = np.array([_distance_squared_to_others(Z, i) for i in range(g)])
     return Qz, d2
+
+
+def _distance_squared_to_others(Z, i):
+    bk = get_backend(Z)
+    xp = bk.xp
+    others = xp.concatenate([Z[:, :i], Z[:, i + 1:]], axis=1).astype(np.float64)
+    z = Z[:, i].astype(np.float64)
+    U, s, _ = bk.svd(others)
+    cut = float(s[0]) * max(others.shape) * np.finfo(np.float64).eps if s.size else 0.0
+    U = U[:, :int(xp.count_nonzero(s > cut))]
+    r = z - U @ (U.T @ z)
+    return float(r @ r)
 
 
 def _upper_estimate(samples):
@@ -205,29 +225,29 @@ def _chi2_lower(g):
 
 def _range(op: Operand, width: int, power_iters: int, method: str, n_fresh: int, state):
     """Basis Q of width about ``width`` (+ fresh columns) and the error samples."""
-    n = op.shape[1]
+    xp = op.xp
     if power_iters == 0:
-        omega, state = gaussian(n, width, state, op.dtype)
+        omega, state = op.gaussian(width, state)
         Q, d2 = _distances_squared(op.matmat(omega))
         return Q, d2
-    omega, state = gaussian(n, width, state, op.dtype)
-    fresh, state = gaussian(n, n_fresh, state, op.dtype)
+    omega, state = op.gaussian(width, state)
+    fresh, state = op.gaussian(n_fresh, state)
     Q = _orth(op.matmat(omega))
     blocks = [Q]
     for it in range(power_iters):
         Z = _orth(op.rmatmat(Q))
         last = it == power_iters - 1
-        Y = op.matmat(np.hstack([Z, fresh]) if last else Z)
+        Y = op.matmat(xp.hstack([Z, fresh]) if last else Z)
         if method == "krylov":
-            Q = _orth_against(np.hstack(blocks), Y[:, :width])
+            Q = _orth_against(xp.hstack(blocks), Y[:, :width])
             blocks.append(Q)
         else:
             Q = _orth(Y[:, :width])
             blocks = [Q]
-    basis = np.hstack(blocks)
+    basis = xp.hstack(blocks)
     Z = _project_out(basis, Y[:, width:])
     _, d2 = _distances_squared(Z)
-    return np.hstack([basis, _orth_against(basis, Z)]), d2
+    return xp.hstack([basis, _orth_against(basis, Z)]), d2
 
 
 def _validate_common(A, rank, oversample, power_iters, method):
@@ -250,8 +270,10 @@ def range_finder(A, k: int, *, oversample: int = 10, power_iters: int = 0,
 
     Parameters
     ----------
-    A : array_like, scipy.sparse matrix or LinearOperator
-        Real m x n matrix; only products with A and Aᵀ are used.
+    A : array_like, sparse matrix or LinearOperator
+        Real m x n matrix; only products with A and Aᵀ are used.  numpy,
+        scipy.sparse and scipy LinearOperators run on the host; CuPy arrays,
+        cupyx.scipy.sparse matrices and cupyx LinearOperators on their GPU.
     k : int
         Target rank, ``1 <= k <= min(m, n)``.
     oversample : int, default 10
@@ -314,7 +336,7 @@ def qb(A, k: int, *, oversample: int = 10, power_iters: int = 0, method: str = "
                                                              power_iters, method)
     Q, d2 = _range(op, width, power_iters, method, max(2, oversample), as_rng_state(rng))
     B = op.rmatmat(Q).T
-    return QBResult(Q, np.ascontiguousarray(B), _upper_estimate(d2), op.passes, op.matvecs)
+    return QBResult(Q, op.xp.ascontiguousarray(B), _upper_estimate(d2), op.passes, op.matvecs)
 
 
 def randomized_svd(A, k: int, *, oversample: int = 10, power_iters: int = 2,
@@ -323,8 +345,8 @@ def randomized_svd(A, k: int, *, oversample: int = 10, power_iters: int = 2,
 
     Parameters
     ----------
-    A : array_like, scipy.sparse matrix or LinearOperator
-        Real m x n matrix.
+    A : array_like, sparse matrix or LinearOperator
+        Real m x n matrix, host or GPU (see :func:`range_finder`).
     k : int
         Number of singular triplets, ``1 <= k <= min(m, n)``.
     oversample, power_iters, method, rng
@@ -351,10 +373,11 @@ def randomized_svd(A, k: int, *, oversample: int = 10, power_iters: int = 2,
     6
     """
     res = qb(A, k, oversample=oversample, power_iters=power_iters, method=method, rng=rng)
-    Ub, s, Vt = np.linalg.svd(res.B, full_matrices=False)
-    discarded = float(np.sum(s[k:].astype(np.float64) ** 2))
+    bk = get_backend(res.B)
+    Ub, s, Vt = bk.svd(res.B)
+    discarded = float(bk.xp.sum(s[k:].astype(np.float64) ** 2))
     error = math.sqrt(res.error_estimate ** 2 + discarded)
-    return SVDResult(res.Q @ Ub[:, :k], s[:k].copy(), np.ascontiguousarray(Vt[:k]), error,
+    return SVDResult(res.Q @ Ub[:, :k], s[:k].copy(), bk.xp.ascontiguousarray(Vt[:k]), error,
                      res.passes, res.matvecs)
 
 
@@ -368,8 +391,9 @@ def nystrom(A, k: int, *, oversample: int = 10, rng=None) -> NystromResult:
 
     Parameters
     ----------
-    A : array_like, scipy.sparse matrix or LinearOperator
-        Real symmetric PSD n x n matrix (symmetry is assumed, not checked).
+    A : array_like, sparse matrix or LinearOperator
+        Real symmetric PSD n x n matrix (symmetry is assumed, not checked),
+        host or GPU (see :func:`range_finder`).
     k : int
         Rank returned, ``1 <= k <= n``.
     oversample : int, default 10
@@ -401,33 +425,35 @@ def nystrom(A, k: int, *, oversample: int = 10, rng=None) -> NystromResult:
     width = min(k + oversample, n)
     if width < 2:
         raise ValueError("the sketch needs at least 2 columns: raise k or oversample")
-    omega, _ = gaussian(n, width, as_rng_state(rng), op.dtype)
-    omega_q, r_omega = np.linalg.qr(omega)
+    bk, xp = op.backend, op.xp
+    omega, _ = op.gaussian(width, as_rng_state(rng))
+    omega_q, r_omega = bk.qr(omega)
     Y = op.matmat(omega_q)
-    eps = np.finfo(op.dtype).eps
-    nu = eps * float(np.linalg.norm(Y))
+    eps = float(np.finfo(op.dtype).eps)
+    nu = eps * float(xp.linalg.norm(Y))
     for _ in range(8):
         Y_nu = Y + nu * omega_q
         H = omega_q.T @ Y_nu
         try:
-            C = sla.cholesky((H + H.T) / 2, lower=False)
+            C = bk.cholesky((H + H.T) / 2)
             break
         except np.linalg.LinAlgError:
             # Rounding left ΩᵀAΩ indefinite: a larger shift restores definiteness.
-            nu = max(10 * nu, eps * float(np.abs(H).max()))
+            nu = max(10 * nu, eps * float(xp.abs(H).max()))
     else:
         raise np.linalg.LinAlgError("Nyström: ΩᵀAΩ is not positive definite even after "
                                     "shifting; is A positive semidefinite?")
-    B = sla.solve_triangular(C, Y_nu.T, trans="T", lower=False).T
-    Ub, sb, Wt = np.linalg.svd(B, full_matrices=False)
-    lam = np.maximum(sb.astype(np.float64) ** 2 - nu, 0.0)
+    B = bk.solve_triangular(C, Y_nu.T, trans=True).T
+    Ub, sb, Wt = bk.svd(B)
+    lam = xp.maximum(sb.astype(np.float64) ** 2 - nu, 0.0)
     # Leave-one-out on the raw Gaussian columns: with T = R_Ω⁻¹ C⁻¹, the error of
-    # the sketch without column i on ω_i is B t_i / ‖t_i‖², t_i = row i of T.
-    T = sla.solve_triangular(C, sla.solve_triangular(r_omega, np.eye(width), lower=False).T,
-                             trans="T", lower=False).T
-    BT = (sb[:, None] * Wt) @ T.T
-    d2 = np.sum(BT.astype(np.float64) ** 2, axis=0) / np.sum(T.astype(np.float64) ** 2,
-                                                              axis=1) ** 2
-    error = _upper_estimate(d2) + math.sqrt(float(np.sum(lam[k:] ** 2)))
-    return NystromResult(np.ascontiguousarray(Ub[:, :k]), lam[:k].astype(op.dtype), error,
+    # the sketch without column i on ω_i is B t_i / ‖t_i‖², t_i = row i of T.  Small
+    # (width x width) and in float64 whatever A's precision.
+    C64 = C.astype(np.float64)
+    r_inv = bk.solve_triangular(r_omega.astype(np.float64), xp.eye(width))
+    T = bk.solve_triangular(C64, r_inv.T, trans=True).T
+    BT = (sb.astype(np.float64)[:, None] * Wt.astype(np.float64)) @ T.T
+    d2 = bk.to_host(xp.sum(BT ** 2, axis=0) / xp.sum(T ** 2, axis=1) ** 2)
+    error = _upper_estimate(d2) + math.sqrt(float(xp.sum(lam[k:] ** 2)))
+    return NystromResult(xp.ascontiguousarray(Ub[:, :k]), lam[:k].astype(op.dtype), error,
                          op.passes, op.matvecs)
