@@ -2,17 +2,18 @@
 
 Same signatures (plus ``rng``), return shapes, ascending order and exception
 types as scipy.  The randomized path is Lazy-EPSI started from a randomized
-SVD; whatever it cannot serve goes to scipy's own routine unchanged.
+SVD; whatever it cannot serve goes to the library's own routine unchanged:
+``scipy.sparse.linalg`` for host data, ``cupyx.scipy.sparse.linalg`` for CuPy
+data (which lacks some of scipy's arguments: passing one is an error).
 """
 from __future__ import annotations
 
 import numbers
 
 import numpy as np
-import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from scipy.sparse.linalg import LinearOperator
 
+from .._backend import get_backend
 from ._epsi import lazy_epsi
 
 __all__ = ["svds", "eigsh"]
@@ -21,6 +22,9 @@ _SOLVERS = ("arpack", "lobpcg", "propack")
 _OPTIONS = ("sketch_size", "power_iters", "shrink")
 _EIGSH_WHICH = ("LM", "SM", "LA", "SA", "BE")
 _DEFAULT_SWEEPS = 50
+# Arguments of scipy's routines that cupyx.scipy.sparse.linalg's do not take (CuPy 14).
+_CUPYX_LACKS = {"svds": ("v0", "solver", "rng", "options"),
+                "eigsh": ("M", "sigma", "Minv", "OPinv", "rng")}
 
 
 def _dtype(A):
@@ -72,12 +76,33 @@ def _scipy_rng(rng):
         else None
 
 
+def _hand_over(backend, name, A, **kwargs):
+    """scipy's (host data) or cupyx's (CuPy data) routine ``name`` with the caller's
+    arguments; those cupyx lacks are refused, not dropped."""
+    if not backend.is_gpu:
+        return getattr(spla, name)(A, **{**kwargs, "rng": _scipy_rng(kwargs["rng"])})
+    given = [key for key in _CUPYX_LACKS[name] if kwargs.pop(key, None) is not None]
+    if kwargs.pop("mode", "normal") != "normal":
+        given.append("mode")
+    if given:
+        raise ValueError(f"CuPy input: this call goes to cupyx.scipy.sparse.linalg.{name}, "
+                         f"which does not take {', '.join(given)}")
+    vectors = kwargs.get("return_singular_vectors")
+    if vectors in ("u", "vh"):
+        # cupyx takes a bool: compute both and return scipy's tuple.
+        u, s, vh = backend.sparse_linalg.svds(A, **{**kwargs, "return_singular_vectors": True})
+        return (u, s, None) if vectors == "u" else (None, s, vh)
+    return getattr(backend.sparse_linalg, name)(A, **kwargs)
+
+
 def _not_converged(result, what):
+    xp = get_backend(result.values).xp
+    keep = xp.asarray(np.flatnonzero(result.converged))
     raise spla.ArpackNoConvergence(
         f"randla: {int(np.sum(result.converged))} of {result.converged.size} {what} reached "
         f"the tolerance after {result.sweeps} Lazy-EPSI sweeps (largest residual "
         f"{result.residuals.max():.2e}); raise maxiter or options['sketch_size']",
-        result.values[result.converged], result.vectors[:, result.converged])
+        xp.take(result.values, keep), xp.take(result.vectors, keep, axis=1))
 
 
 def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM",
@@ -92,7 +117,9 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     Parameters
     ----------
     A : ndarray, sparse matrix or LinearOperator
-        Real m x n matrix (complex input goes to scipy).
+        Real m x n matrix (complex input goes to scipy), host or GPU: a CuPy
+        array, cupyx sparse matrix or cupyx LinearOperator runs on its
+        device and gives CuPy results.
     k : int, default 6
         ``0 < k < min(A.shape)``.
     ncv : int, optional
@@ -112,7 +139,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         As in scipy: ``(u, s, vh)``, ``s``, ``(u, s, None)`` or ``(None, s, vh)``.
     solver : {None, 'arpack', 'lobpcg', 'propack'}
         None: randla's randomized solver.  A scipy name hands the whole call
-        to ``scipy.sparse.linalg.svds``.
+        to ``scipy.sparse.linalg.svds`` (host data only).
     rng : None, int, numpy.random.Generator or RNGState
         Source of the sketch (SPEC 7); the same seed gives the same result.
     options : dict, optional
@@ -131,7 +158,9 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     ------
     ValueError
         For bad k, ncv, tol, which, v0, maxiter, return_singular_vectors or
-        solver, with scipy's messages.
+        solver, with scipy's messages; for CuPy data handed to cupyx
+        (``which='SM'``, complex data) with an argument cupyx's ``svds``
+        lacks (``v0``, ``rng``, ``options``), or with ``solver``.
     scipy.sparse.linalg.ArpackNoConvergence
         If the randomized solver stops short of ``tol`` (its ``eigenvalues``
         attribute holds the converged singular values).
@@ -148,13 +177,14 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     >>> np.allclose(s, np.linalg.svd(A, compute_uv=False)[:4][::-1])
     True
     """
+    backend = get_backend(A)
     if solver is not None:
         if str(solver).lower() not in _SOLVERS:
             raise ValueError(f"solver must be None (randomized) or one of {set(_SOLVERS)}.")
-        return spla.svds(A, k=k, ncv=ncv, tol=tol, which=which, v0=v0, maxiter=maxiter,
-                         return_singular_vectors=return_singular_vectors, solver=solver,
-                         rng=_scipy_rng(rng), options=options)
-    shape = np.shape(A) if not isinstance(A, LinearOperator) else A.shape
+        return _hand_over(backend, "svds", A, k=k, ncv=ncv, tol=tol, which=which, v0=v0,
+                          maxiter=maxiter, return_singular_vectors=return_singular_vectors,
+                          solver=solver, rng=rng, options=options)
+    shape = tuple(A.shape) if hasattr(A, "shape") else np.shape(A)
     if len(shape) != 2:
         raise ValueError(f"`A` must be 2-D, got shape {shape}.")
     if np.prod(shape) == 0:
@@ -171,7 +201,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     if which not in ("LM", "SM"):
         raise ValueError("`which` must be in {'LM', 'SM'}.")
     if v0 is not None:
-        v0 = np.atleast_1d(v0)
+        v0 = get_backend(v0).xp.atleast_1d(v0)
         if not np.issubdtype(v0.dtype, np.inexact):
             raise ValueError("`v0` must be of floating or complex floating data type.")
         if v0.shape != (limit,):
@@ -180,17 +210,17 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     if return_singular_vectors not in (True, False, "u", "vh"):
         raise ValueError("`return_singular_vectors` must be in {True, False, 'vh', 'u'}.")
     if which == "SM" or np.issubdtype(dtype, np.complexfloating):
-        # Smallest singular values and complex data are ARPACK's job.
-        return spla.svds(A, k=k, ncv=ncv, tol=tol, which=which, v0=v0,
-                         maxiter=None if maxiter == _DEFAULT_SWEEPS else maxiter,
-                         return_singular_vectors=return_singular_vectors,
-                         rng=_scipy_rng(rng), options=options)
+        # Smallest singular values and complex data are the library's job.
+        return _hand_over(backend, "svds", A, k=k, ncv=ncv, tol=tol, which=which, v0=v0,
+                          maxiter=None if maxiter == _DEFAULT_SWEEPS else maxiter,
+                          return_singular_vectors=return_singular_vectors, rng=rng,
+                          options=options)
     options = _epsi_options(options, limit, k)
     if ncv is not None:
         options["sketch_size"] = int(ncv)
     wide = shape[0] < shape[1]
     if wide:
-        A = A.T if not sp.issparse(A) else A.T.tocsr()
+        A = A.T if not backend.issparse(A) else A.T.tocsr()
     result = lazy_epsi(A, k, tol=_epsi_tol(tol, dtype, limit), maxiter=maxiter, rng=rng,
                        **options)
     if not result.converged.all():
@@ -202,8 +232,9 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         left, right = right, left
     if return_singular_vectors is False:
         return s
-    u = np.ascontiguousarray(left) if return_singular_vectors != "vh" else None
-    vh = np.ascontiguousarray(right.T) if return_singular_vectors != "u" else None
+    xp = backend.xp
+    u = xp.ascontiguousarray(left) if return_singular_vectors != "vh" else None
+    vh = xp.ascontiguousarray(right.T) if return_singular_vectors != "u" else None
     return u, s, vh
 
 
@@ -218,15 +249,17 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     largest magnitude; each sweep costs two passes), then a Rayleigh–Ritz
     step gives the signed eigenvalues.  Everything else (``M``, ``sigma``,
     ``Minv``, ``OPinv``, a mode other than 'normal', ``which`` other than 'LM',
-    complex A, ``k >= n``) is handed to ``scipy.sparse.linalg.eigsh``.
+    complex A, ``k >= n``) is handed to ``scipy.sparse.linalg.eigsh``, or for
+    CuPy data to ``cupyx.scipy.sparse.linalg.eigsh``.
 
     Parameters
     ----------
     A : ndarray, sparse matrix or LinearOperator
-        Real symmetric n x n (symmetry is assumed, as in scipy).
+        Real symmetric n x n (symmetry is assumed, as in scipy), host or GPU
+        (CuPy array, cupyx sparse matrix or LinearOperator: CuPy results).
     k : int, default 6
     M, sigma, Minv, OPinv, mode
-        Passed to scipy when given.
+        Passed to scipy when given (host data only: cupyx has none of them).
     which : {'LM', 'SM', 'LA', 'SA', 'BE'}
     v0 : ndarray, optional
         Used by scipy only.
@@ -252,7 +285,9 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     ------
     ValueError
         Non-square A ("expected square matrix"), ``k <= 0``, bad ``which``,
-        non-finite ``tol``, bad ``maxiter``.
+        non-finite ``tol``, bad ``maxiter``; for CuPy data, ``M``, ``sigma``,
+        ``Minv``, ``OPinv``, a mode other than 'normal', or ``rng`` on a call
+        handed to cupyx.
     scipy.sparse.linalg.ArpackNoConvergence
         If the randomized solver stops short of ``tol``.
 
@@ -282,13 +317,15 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     tol = max(float(tol), 0.0)   # ARPACK reads tol <= 0 as machine precision
     sweeps = _check_maxiter(maxiter)
     dtype = _dtype(A)
+    backend = get_backend(A)
     hand_over = (M is not None or sigma is not None or Minv is not None or OPinv is not None
                  or mode != "normal" or which != "LM" or k >= n
                  or np.issubdtype(dtype, np.complexfloating))
     if hand_over:
-        return spla.eigsh(A, k=k, M=M, sigma=sigma, which=which, v0=v0, ncv=ncv,
-                          maxiter=maxiter, tol=tol, return_eigenvectors=return_eigenvectors,
-                          Minv=Minv, OPinv=OPinv, mode=mode, rng=_scipy_rng(rng))
+        return _hand_over(backend, "eigsh", A, k=k, M=M, sigma=sigma, which=which, v0=v0,
+                          ncv=ncv, maxiter=maxiter, tol=tol,
+                          return_eigenvectors=return_eigenvectors, Minv=Minv, OPinv=OPinv,
+                          mode=mode, rng=rng)
     k = int(k)
     if ncv is not None and (int(ncv) != ncv or not k < ncv <= n):
         raise ValueError("ncv must be an integer with k < ncv <= n.")
@@ -301,7 +338,7 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     # A v_j = s_j left_j, so the Rayleigh–Ritz matrix on span(V) needs no more passes.
     V = result.vectors
     H = V.T @ (result.left_vectors * result.values)
-    w, T = np.linalg.eigh((H + H.T) / 2)
+    w, T = backend.eigh((H + H.T) / 2)
     if not return_eigenvectors:
-        return w[np.argsort(np.abs(w), kind="stable")]
+        return w[backend.xp.argsort(backend.xp.abs(w), kind="stable")]
     return w, V @ T

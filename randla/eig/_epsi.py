@@ -132,8 +132,10 @@ def _sweep(V, theta, MV, WL, gram, rho, stats):
         Pj, Cj = P[:, :j], C[:j]
         w = None
         if sigma > 0:
-            ZtZ = gram - Cj.T @ Cj
-            Ztg = WL.T @ g - Cj.T @ (Pj.T @ g)
+            ZtZ, Ztg = gram, WL.T @ g
+            if j:    # remove the part of Â on the vectors already updated
+                ZtZ = ZtZ - Cj.T @ Cj
+                Ztg = Ztg - Cj.T @ (Pj.T @ g)
             factor = None
             for step in (_SHRINK_STEPS if rho < 1 else (1.0,)):
                 r = rho * step
@@ -147,7 +149,10 @@ def _sweep(V, theta, MV, WL, gram, rho, stats):
                 rhs = Ztg.astype(np.float64)[:, None]
                 y = r * bk.solve_triangular(factor, bk.solve_triangular(factor, rhs, trans=True))
                 y = y[:, 0].astype(WL.dtype)
-                delta = (g + WL @ y - Pj @ (Cj @ y)) / sigma
+                delta = g + WL @ y
+                if j:
+                    delta = delta - Pj @ (Cj @ y)
+                delta = delta / sigma
                 w = _project_out(Pj, u - delta)
         norm = float(xp.linalg.norm(w)) if w is not None else 0.0
         if not (math.isfinite(norm) and norm > 0):
