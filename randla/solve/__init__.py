@@ -17,16 +17,20 @@ min_norm                -- minimum-norm solution for wide A
 
 Test problems and metrics
 -------------------------
-standard_problem, backward_error, forward_error, choose_sketch_size, prefers_randomized
+standard_problem, backward_error, forward_error, choose_sketch_size, prefers_randomized,
+prefers_randomized_gpu
+
+Every driver accepts CuPy data (dense, cupyx.scipy.sparse or a cupyx
+LinearOperator) and solves it on the GPU with the same code.
 """
 from ._drivers import (LstsqResult, fossils, iterative_sketching, min_norm,
                        sketch_and_precondition, sketch_and_solve, spir)
-from ._lstsq import lstsq, prefers_randomized
+from ._lstsq import lstsq, prefers_randomized, prefers_randomized_gpu
 from ._preconditioner import choose_sketch_size
 from ._problems import StandardProblem, backward_error, forward_error, standard_problem
 from ._sirr import sirr
 
-__all__ = ["lstsq", "prefers_randomized", "LstsqResult", "spir", "fossils", "sirr",
+__all__ = ["lstsq", "prefers_randomized", "prefers_randomized_gpu", "LstsqResult", "spir", "fossils", "sirr",
            "sketch_and_solve", "sketch_and_precondition", "iterative_sketching", "min_norm",
            "choose_sketch_size", "StandardProblem", "standard_problem", "backward_error",
            "forward_error"]

@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from .._backend import get_backend
 from ._operand import as_operand
 from ._preconditioner import choose_sketch_size, sketch_and_factor
 
@@ -30,20 +31,20 @@ class LstsqResult:
 
     Attributes
     ----------
-    x : numpy.ndarray
-        Solution, shape (n,) or (n, k) like b's columns.
+    x : numpy.ndarray or cupy.ndarray
+        Solution, shape (n,) or (n, k) like b's columns, on A's device.
     iterations : int
         Iterations of the driver (inner iterations summed over refinement steps).
     converged : bool
         Whether the stopping test was met for every right-hand side.
     backward_error_estimate : float or numpy.ndarray
-        Sketched Karlson-Walden estimate of the normwise backward error,
+        (On the host also for GPU data.)  Sketched Karlson-Walden estimate of the normwise backward error,
         divided by the estimate of ``||A||_F`` from the sketch (a float for
         1-D b, one per column otherwise).  A backward-stable solve gives a
         small multiple of the unit roundoff.  For :func:`min_norm` it is
         ``||b - A x|| / (||A||_F ||x|| + ||b||)``.
     residual_norm : float or numpy.ndarray
-        ``||b - A x||`` per column, from the last residual recomputed from A and b.
+        (On the host.)  ``||b - A x||`` per column, from the last residual recomputed from A and b.
     passes : int
         Reads of A: the sketch, every product with A or A.T (a fused
         ``A.T (A v)`` sweep counts once).
@@ -55,7 +56,7 @@ class LstsqResult:
         Name of the driver.
     """
 
-    x: np.ndarray
+    x: object
     iterations: int
     converged: bool
     backward_error_estimate: float | np.ndarray
@@ -78,12 +79,15 @@ def _prepare(A, b, *, damp=0.0, sketch="saso", sketch_size=None, cond=None, wide
     if m < n and not wide_ok:
         raise ValueError(f"A must be tall (m >= n), got shape {op.shape}; use min_norm "
                          "or randla.lstsq for wide A")
-    b_arr = np.asarray(b)
+    if get_backend(b) is not op.backend:
+        raise TypeError(f"b must live where A does ({op.backend.name}), got "
+                        f"{type(b).__name__}")
+    b_arr = op.xp.asarray(b)
     if b_arr.ndim not in (1, 2):
         raise ValueError(f"b must be 1-D or 2-D, got shape {b_arr.shape}")
     if b_arr.shape[0] != m:
         raise ValueError(f"b must have {m} rows like A, got shape {b_arr.shape}")
-    if b_arr.dtype.kind not in "biuf":
+    if np.dtype(b_arr.dtype).kind not in "biuf":
         raise TypeError(f"b must hold real numbers, got dtype {b_arr.dtype}")
     if m == 0 or n == 0:
         raise ValueError(f"A must not be empty, got shape {op.shape}")
@@ -126,15 +130,22 @@ def _check_tol(tol, eps):
     return float(tol)
 
 
+def _namespace(X):
+    return get_backend(X).xp
+
+
 def _norms(R, X, damp):
-    r = np.linalg.norm(R, axis=0)
-    x = np.linalg.norm(X, axis=0)
+    xp = _namespace(X)
+    r = xp.linalg.norm(R, axis=0)
+    x = xp.linalg.norm(X, axis=0)
     if damp:
-        r = np.hypot(r, damp * x)
+        r = xp.hypot(r, damp * x)
     return r, x
 
 
 def _result(X, vector, *, iterations, converged, estimate, residual, op, P, d, method):
+    estimate = op.backend.to_host(estimate)
+    residual = op.backend.to_host(residual)
     estimate = estimate / P.norm_estimate if P.norm_estimate > 0 else estimate
     return LstsqResult(x=X[:, 0] if vector else X, iterations=int(iterations),
                        converged=bool(converged),
@@ -145,28 +156,32 @@ def _result(X, vector, *, iterations, converged, estimate, residual, op, P, d, m
 
 def _final_estimate(op, P, X, B):
     R, G = op.residual(X, B)
-    return P.kw(G, *_norms(R, X, op.damp)), np.linalg.norm(R, axis=0)
+    return P.kw(G, *_norms(R, X, op.damp)), op.xp.linalg.norm(R, axis=0)
 
 
 # ---------------------------------------------------------------------------
 # inner solvers for the preconditioned normal equations  (P^T A^T A P) y = c
 
 def _pcg(apply_M, C, stop, maxiter):
-    """Conjugate gradients, columns independent; stop(res) -> columns done."""
-    Y = np.zeros_like(C)
+    """Conjugate gradients, columns independent; stop(res) -> columns done.
+
+    One device-to-host transfer per iteration: the flag that any column is
+    still active."""
+    xp = _namespace(C)
+    Y = xp.zeros_like(C)
     res = C.copy()
     active = ~stop(res)
     p = res.copy()
-    rr = np.einsum("ij,ij->j", res, res)
+    rr = xp.einsum("ij,ij->j", res, res)
     it = 0
-    while active.any() and it < maxiter:
+    while bool(active.any()) and it < maxiter:
         q = apply_M(p)
-        pq = np.einsum("ij,ij->j", p, q)
-        alpha = np.where(active & (pq > 0), rr / np.where(pq > 0, pq, 1), 0.0)
+        pq = xp.einsum("ij,ij->j", p, q)
+        alpha = xp.where(active & (pq > 0), rr / xp.where(pq > 0, pq, 1), 0.0)
         Y += alpha * p
         res -= alpha * q
-        rr_new = np.einsum("ij,ij->j", res, res)
-        beta = np.where(active & (rr > 0), rr_new / np.where(rr > 0, rr, 1), 0.0)
+        rr_new = xp.einsum("ij,ij->j", res, res)
+        beta = xp.where(active & (rr > 0), rr_new / xp.where(rr > 0, rr, 1), 0.0)
         p = res + beta * p
         rr = rr_new
         it += 1
@@ -177,14 +192,15 @@ def _pcg(apply_M, C, stop, maxiter):
 def _heavy_ball(apply_M, C, stop, maxiter, ratio):
     """Polyak heavy ball with the parameters of a subspace embedding of
     distortion sqrt(ratio): beta = ratio, alpha = (1 - ratio)^2."""
+    xp = _namespace(C)
     alpha, beta = (1 - ratio) ** 2, ratio
-    Y = np.zeros_like(C)
+    Y = xp.zeros_like(C)
     res = C.copy()
-    step = np.zeros_like(C)
+    step = xp.zeros_like(C)
     active = ~stop(res)
     it = 0
-    while active.any() and it < maxiter:
-        step = np.where(active, alpha * res + beta * step, 0.0)
+    while bool(active.any()) and it < maxiter:
+        step = xp.where(active, alpha * res + beta * step, 0.0)
         Y += step
         res -= apply_M(step)
         it += 1
@@ -195,14 +211,41 @@ def _heavy_ball(apply_M, C, stop, maxiter, ratio):
 # ---------------------------------------------------------------------------
 # drivers
 
+def _check_preconditioner(preconditioner, op):
+    if preconditioner not in ("auto", "qr", "svd"):
+        raise ValueError(f"preconditioner must be 'auto', 'qr' or 'svd', got "
+                         f"{preconditioner!r}")
+    if preconditioner != "auto":
+        return preconditioner
+    # An SVD of the n x n factor costs seconds on a GPU (cuSOLVER's gesvd),
+    # more than the whole solve; triangular solves with R cost little there.
+    return "qr" if op.backend.is_gpu else "svd"
+
+
+def _factor(op, B, *, d, sketch, rng, cutoff, preconditioner):
+    """sketch_and_factor, falling back from the QR to the SVD form when the
+    sketch is rank deficient, unless the QR form was asked for."""
+    kind = _check_preconditioner(preconditioner, op)
+    try:
+        return sketch_and_factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
+                                 preconditioner=kind)
+    except np.linalg.LinAlgError:
+        if preconditioner == "qr":
+            raise
+        return sketch_and_factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
+                                 preconditioner="svd")
+
+
 def _refined(A, b, inner, *, damp, tol, refinements, maxiter, sketch, sketch_size, cond,
-             rng, callback, method):
+             rng, callback, method, preconditioner):
     op, B, vector, d, eps, cutoff = _prepare(A, b, damp=damp, sketch=sketch,
                                              sketch_size=sketch_size, cond=cond)
     tol = _check_tol(tol, eps)
     refinements = _check_count("refinements", refinements, 1)
     maxiter = _check_count("maxiter", maxiter, 1)
-    P, X = sketch_and_factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff)
+    xp = op.xp
+    P, X = _factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
+                   preconditioner=preconditioner)
     target = tol * P.norm_estimate
     ratio = min(0.5, op.shape[1] / d)
     # Each step needs only a moderate contraction: with products by A P
@@ -219,25 +262,27 @@ def _refined(A, b, inner, *, damp, tol, refinements, maxiter, sketch, sketch_siz
         r_norms, x_norms = _norms(R, X, op.damp)
         estimate = P.kw(G, r_norms, x_norms)
         if callback is not None:
-            callback(step, float(np.max(estimate)) / max(P.norm_estimate, 1e-300))
+            callback(step, float(xp.max(estimate)) / max(P.norm_estimate, 1e-300))
         done = estimate <= target
         # At the rounding floor the estimate stops falling; the first step
         # alone may not lower it much (it buys forward accuracy), so judge
         # stagnation from the second step on.
-        stalled = step >= 2 and np.all((estimate > 0.5 * previous) | done)
-        if done.all() or stalled or step == refinements:
+        stalled = step >= 2 and bool(xp.all((estimate > 0.5 * previous) | done))
+        if bool(done.all()) or stalled or step == refinements:
             break
         previous = estimate
         C = P.apply_t(G)
-        c_norms = np.linalg.norm(C, axis=0)
+        c_norms = xp.linalg.norm(C, axis=0)
 
         def stop(res, r_norms=r_norms, x_norms=x_norms, c_norms=c_norms):
+            converged = (xp.linalg.norm(res, axis=0) <= inner_tol * c_norms) | done
+            if P.kind == "qr":      # its estimate costs a QR: no shortcut
+                return converged
             # The backward error x + P y would have, predicted from the inner
             # residual, is trusted only as a shortcut; the next step checks it
             # on a residual recomputed from A and b.
             inner_estimate = P.kw(P.inverse_t(res), r_norms, x_norms)
-            return ((inner_estimate <= 0.25 * target)
-                    | (np.linalg.norm(res, axis=0) <= inner_tol * c_norms) | done)
+            return converged | (inner_estimate <= 0.25 * target)
 
         if inner == "cg":
             Y, its = _pcg(apply_M, C, stop, maxiter)
@@ -245,8 +290,8 @@ def _refined(A, b, inner, *, damp, tol, refinements, maxiter, sketch, sketch_siz
             Y, its = _heavy_ball(apply_M, C, stop, maxiter, ratio)
         iterations += its
         X = X + P.apply(Y)
-    return _result(X, vector, iterations=iterations, converged=bool(np.all(done)),
-                   estimate=estimate, residual=np.linalg.norm(R, axis=0), op=op, P=P, d=d,
+    return _result(X, vector, iterations=iterations, converged=bool(xp.all(done)),
+                   estimate=estimate, residual=xp.linalg.norm(R, axis=0), op=op, P=P, d=d,
                    method=method)
 
 
@@ -261,7 +306,8 @@ _COMMON_PARAMETERS = """
 def spir(A, b, *, damp: float = 0.0, tol: float | None = None, refinements: int = 4,
          maxiter: int = 100, sketch: str = "saso", sketch_size: int | None = None,
          cond: float | None = None, rng=None,
-         callback: Callable[[int, float], None] | None = None) -> LstsqResult:
+         callback: Callable[[int, float], None] | None = None,
+         preconditioner: str = "auto") -> LstsqResult:
     """Sketch-and-precondition with iterative refinement (SPIR): backward stable.
 
     The default driver behind :func:`randla.lstsq`.  Starting from the
@@ -300,6 +346,14 @@ def spir(A, b, *, damp: float = 0.0, tol: float | None = None, refinements: int 
         Seed of the sketch (SPEC 7).
     callback : callable, optional
         Called as ``callback(step, estimate)`` after every residual recomputation.
+    preconditioner : {"auto", "svd", "qr"}, default "auto"
+        ``"svd"``: ``P = V Sigma^-1`` from the SVD of the sketch's R factor
+        (handles rank deficiency, cheap backward-error estimates, so CG can
+        stop as soon as the predicted estimate is small).  ``"qr"``:
+        ``P = R^-1`` (full rank only; CG stops at a contraction of the
+        correction's residual).  ``"auto"``: SVD on the host, QR on the GPU
+        (cuSOLVER's SVD of the n x n factor costs more than the whole solve
+        there), falling back to the SVD when the sketch is rank deficient.
 
     Returns
     -------
@@ -319,7 +373,7 @@ def spir(A, b, *, damp: float = 0.0, tol: float | None = None, refinements: int 
     """
     return _refined(A, b, "cg", damp=damp, tol=tol, refinements=refinements, maxiter=maxiter,
                     sketch=sketch, sketch_size=sketch_size, cond=cond, rng=rng,
-                    callback=callback, method="spir")
+                    callback=callback, method="spir", preconditioner=preconditioner)
 
 
 spir.__doc__ %= _COMMON_PARAMETERS
@@ -328,7 +382,8 @@ spir.__doc__ %= _COMMON_PARAMETERS
 def fossils(A, b, *, damp: float = 0.0, tol: float | None = None, refinements: int = 4,
             maxiter: int = 100, sketch: str = "saso", sketch_size: int | None = None,
             cond: float | None = None, rng=None,
-            callback: Callable[[int, float], None] | None = None) -> LstsqResult:
+            callback: Callable[[int, float], None] | None = None,
+            preconditioner: str = "auto") -> LstsqResult:
     """FOSSILS: iterative refinement with heavy-ball inner solves.
 
     As :func:`spir`, but the correction equation is solved by Polyak's heavy
@@ -348,12 +403,13 @@ def fossils(A, b, *, damp: float = 0.0, tol: float | None = None, refinements: i
     """
     return _refined(A, b, "heavy_ball", damp=damp, tol=tol, refinements=refinements,
                     maxiter=maxiter, sketch=sketch, sketch_size=sketch_size, cond=cond,
-                    rng=rng, callback=callback, method="fossils")
+                    rng=rng, callback=callback, method="fossils",
+                    preconditioner=preconditioner)
 
 
 def sketch_and_solve(A, b, *, damp: float = 0.0, sketch: str = "saso",
                      sketch_size: int | None = None, cond: float | None = None,
-                     rng=None) -> LstsqResult:
+                     rng=None, preconditioner: str = "auto") -> LstsqResult:
     """Sketch-and-solve: ``x = argmin ||S (A x - b)||``, one pass over A.
 
     Fast and approximate: the residual is within a factor ``1 + O(sqrt(n/d))``
@@ -362,8 +418,8 @@ def sketch_and_solve(A, b, *, damp: float = 0.0, sketch: str = "saso",
 
     Parameters
     ----------%s
-    damp, sketch, sketch_size, cond, rng
-        As in :func:`spir`.
+    damp, sketch, sketch_size, cond, rng, preconditioner
+        As in :func:`spir` (the factorisation solves the sketched problem).
 
     Returns
     -------
@@ -381,7 +437,8 @@ def sketch_and_solve(A, b, *, damp: float = 0.0, sketch: str = "saso",
     """
     op, B, vector, d, eps, cutoff = _prepare(A, b, damp=damp, sketch=sketch,
                                              sketch_size=sketch_size, cond=cond)
-    P, X = sketch_and_factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff)
+    P, X = _factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
+                   preconditioner=preconditioner)
     estimate, residual = _final_estimate(op, P, X, B)
     return _result(X, vector, iterations=0, converged=True, estimate=estimate,
                    residual=residual, op=op, P=P, d=d, method="sketch_and_solve")
@@ -406,8 +463,8 @@ def sketch_and_precondition(A, b, *, solver: str = "lsqr", preconditioner: str =
     Parameters
     ----------%s
     solver : {"lsqr", "cg"}
-        LSQR (scipy.sparse.linalg.lsqr on the operator A P, one column at a
-        time) or conjugate gradients on ``P^T A^T A P``.
+        LSQR on the operator A P (all columns at once, with scipy's
+        stopping tests) or conjugate gradients on ``P^T A^T A P``.
     preconditioner : {"qr", "svd"}
         ``P = R^{-1}`` from ``S A = Q R``, or ``V Sigma^{-1}`` from the SVD
         (which handles rank deficiency).
@@ -443,13 +500,13 @@ def sketch_and_precondition(A, b, *, solver: str = "lsqr", preconditioner: str =
     if solver == "cg":
         R, G = op.residual(X0, B)
         C = P.apply_t(G)
-        c_norms = np.linalg.norm(C, axis=0)
+        c_norms = op.xp.linalg.norm(C, axis=0)
         Y, iterations = _pcg(lambda Z: P.apply_t(op.normal(P.apply(Z))), C,
-                             lambda res: np.linalg.norm(res, axis=0) <= tol * c_norms,
+                             lambda res: op.xp.linalg.norm(res, axis=0) <= tol * c_norms,
                              maxiter)
         converged = iterations < maxiter
     else:
-        Y, iterations, converged = _lsqr_columns(op, P, X0, B, tol, maxiter)
+        Y, iterations, converged = _lsqr_preconditioned(op, P, X0, B, tol, maxiter)
     X = X0 + P.apply(Y)
     estimate, residual = _final_estimate(op, P, X, B)
     return _result(X, vector, iterations=iterations, converged=converged, estimate=estimate,
@@ -460,22 +517,61 @@ def sketch_and_precondition(A, b, *, solver: str = "lsqr", preconditioner: str =
 sketch_and_precondition.__doc__ %= _COMMON_PARAMETERS
 
 
-def _lsqr_columns(op, P, X0, B, tol, maxiter):
-    from scipy.sparse.linalg import LinearOperator, lsqr
-    m, n = op.shape
-    r = P.rank
-    AP = LinearOperator((m, r), dtype=op.dtype,
-                        matvec=lambda y: op.matmat(P.apply(y.reshape(r, 1)))[:, 0],
-                        rmatvec=lambda v: P.apply_t(op.rmatmat(v.reshape(m, 1)))[:, 0])
+def _lsqr_preconditioned(op, P, X0, B, tol, maxiter):
+    """LSQR (Paige & Saunders) on ``min ||A P y - r0||^2 + damp^2 ||x0 + P y||^2``.
+
+    Written for the backend's arrays, all right-hand sides at once (each
+    column runs its own recurrence and stops on scipy's tests: ``||r|| <= tol
+    ||b|| + tol ||A P|| ||y||`` or ``||(A P)^T r|| <= tol ||A P|| ||r||``).
+    Damping appends the rows ``damp P y = -damp x0`` to the system.
+    """
+    xp = op.xp
+    m = op.shape[0]
     R0 = B - op.matmat(X0)
-    Y = np.zeros((r, B.shape[1]), dtype=op.dtype)
-    iterations, converged = 0, True
-    for j in range(B.shape[1]):
-        out = lsqr(AP, R0[:, j], damp=op.damp, atol=tol, btol=tol, iter_lim=maxiter)
-        Y[:, j] = out[0]
-        iterations = max(iterations, out[2])
-        converged &= out[1] not in (3, 6, 7)     # 3, 6: ill conditioned; 7: iteration limit
-    return Y, iterations, converged
+    if op.damp:
+        R0 = xp.vstack([R0, -op.damp * X0])
+
+    def forward(Y):
+        PY = P.apply(Y)
+        AY = op.matmat(PY)
+        return xp.vstack([AY, op.damp * PY]) if op.damp else AY
+
+    def adjoint(Z):
+        G = op.rmatmat(Z[:m])
+        if op.damp:
+            G = G + op.damp * Z[m:]
+        return P.apply_t(G)
+
+    def unit(Z):
+        norms = xp.linalg.norm(Z, axis=0)
+        return Z / xp.where(norms > 0, norms, 1), norms
+
+    def safe(v):
+        return xp.where(v > 0, v, 1)
+
+    U, beta = unit(R0)
+    V, alpha = unit(adjoint(U))
+    W = V.copy()
+    Y = xp.zeros_like(V)
+    b_norms, phibar, rhobar = beta, beta.copy(), alpha.copy()
+    a_norms = xp.zeros_like(alpha)
+    active = (beta > 0) & (alpha > 0)
+    iterations = 0
+    while bool(active.any()) and iterations < maxiter:
+        U, beta = unit(forward(V) - alpha * U)
+        a_norms = xp.sqrt(a_norms ** 2 + alpha ** 2 + beta ** 2)
+        V, alpha = unit(adjoint(U) - beta * V)
+        rho = xp.sqrt(rhobar ** 2 + beta ** 2)
+        c, s = rhobar / safe(rho), beta / safe(rho)
+        theta, rhobar = s * alpha, -c * alpha
+        phi, phibar = c * phibar, s * phibar
+        Y += xp.where(active, phi / safe(rho), 0) * W
+        W = V - (theta / safe(rho)) * W
+        iterations += 1
+        small_residual = phibar <= tol * b_norms + tol * a_norms * xp.linalg.norm(Y, axis=0)
+        small_gradient = alpha * xp.abs(c) * phibar <= tol * a_norms * phibar
+        active &= ~(small_residual | small_gradient)
+    return Y, iterations, not bool(active.any())
 
 
 def iterative_sketching(A, b, *, damp: float = 0.0, tol: float | None = None,
@@ -527,14 +623,15 @@ def iterative_sketching(A, b, *, damp: float = 0.0, tol: float | None = None,
     if maxiter is None:
         maxiter = math.ceil(2 * math.log(1 / eps) / math.log(1 / beta)) + 10
     maxiter = _check_count("maxiter", maxiter, 1)
-    P, X = sketch_and_factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff)
-    step = np.zeros_like(X)
+    xp = op.xp
+    P, X = _factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff, preconditioner="auto")
+    step = xp.zeros_like(X)
     converged = False
     for iterations in range(maxiter + 1):
         R, G = op.residual(X, B)
         estimate = P.kw(G, *_norms(R, X, op.damp))
-        small_step = np.linalg.norm(step, axis=0) <= eps * np.linalg.norm(X, axis=0)
-        if iterations and np.all((estimate <= tol * P.norm_estimate) | small_step):
+        small_step = xp.linalg.norm(step, axis=0) <= eps * xp.linalg.norm(X, axis=0)
+        if iterations and bool(xp.all((estimate <= tol * P.norm_estimate) | small_step)):
             converged = True
             break
         if iterations == maxiter:
@@ -542,7 +639,7 @@ def iterative_sketching(A, b, *, damp: float = 0.0, tol: float | None = None,
         step = alpha * P.apply(P.apply_t(G)) + beta * step
         X = X + step
     return _result(X, vector, iterations=iterations, converged=converged, estimate=estimate,
-                   residual=np.linalg.norm(R, axis=0), op=op, P=P, d=d,
+                   residual=xp.linalg.norm(R, axis=0), op=op, P=P, d=d,
                    method="iterative_sketching")
 
 
@@ -593,30 +690,34 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
     refinements = _check_count("refinements", refinements, 1)
     maxiter = _check_count("maxiter", maxiter, 1)
     opt = op.T      # n x m, tall: A A^T = opt.normal
-    P, _ = sketch_and_factor(opt, None, d=d, sketch=sketch, rng=rng, cutoff=30 * eps)
-    b_norms = np.linalg.norm(B, axis=0)
+    xp = op.xp
+    P, _ = _factor(opt, None, d=d, sketch=sketch, rng=rng, cutoff=30 * eps,
+                   preconditioner="auto")
+    b_norms = xp.linalg.norm(B, axis=0)
     Y = P.apply(P.apply_t(B))       # (A A^T)^{-1} b through the sketch
     iterations = 0
     for step in range(refinements + 1):
         AAY = opt.normal(Y)
         Rm = B - AAY
-        x_norms = np.sqrt(np.maximum(np.einsum("ij,ij->j", Y, AAY), 0))   # ||A^T y||
-        r_norms = np.linalg.norm(Rm, axis=0)
-        estimate = r_norms / (P.norm_estimate * x_norms + b_norms)
-        estimate = np.where(np.isfinite(estimate), estimate, 0.0)
+        x_norms = xp.sqrt(xp.maximum(xp.einsum("ij,ij->j", Y, AAY), 0))   # ||A^T y||
+        r_norms = xp.linalg.norm(Rm, axis=0)
+        denominator = P.norm_estimate * x_norms + b_norms
+        estimate = xp.where(denominator > 0, r_norms / xp.where(denominator > 0,
+                                                                 denominator, 1), 0.0)
         done = estimate <= tol
-        if done.all() or step == refinements:
+        if bool(done.all()) or step == refinements:
             break
         C = P.apply_t(Rm)
-        c_norms = np.linalg.norm(C, axis=0)
+        c_norms = xp.linalg.norm(C, axis=0)
         W, its = _pcg(lambda Z: P.apply_t(opt.normal(P.apply(Z))), C,
-                      lambda res: (np.linalg.norm(res, axis=0) <= eps * c_norms) | done,
+                      lambda res: (xp.linalg.norm(res, axis=0) <= eps * c_norms) | done,
                       maxiter)
         iterations += its
         Y = Y + P.apply(W)
     X = opt.matmat(Y)
+    estimate, r_norms = op.backend.to_host(estimate), op.backend.to_host(r_norms)
     return LstsqResult(x=X[:, 0] if vector else X, iterations=iterations,
-                       converged=bool(np.all(done)),
+                       converged=bool(xp.all(done)),
                        backward_error_estimate=float(estimate[0]) if vector else estimate,
                        residual_norm=float(r_norms[0]) if vector else r_norms,
                        passes=opt.passes, rank=P.rank, sketch_size=d, method="min_norm")

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg as sla
-import scipy.sparse as sp
-from scipy.sparse.linalg import LinearOperator
 
-from .._backend import get_backend
+from .._backend import Backend, get_backend
 from ._drivers import (fossils, iterative_sketching, min_norm, sketch_and_precondition,
                        sketch_and_solve, spir)
 from ._sirr import sirr
 
-__all__ = ["lstsq", "prefers_randomized"]
+__all__ = ["lstsq", "prefers_randomized", "prefers_randomized_gpu"]
 
 _DRIVERS = {
     "spir": spir,
@@ -66,19 +64,46 @@ def prefers_randomized(m: int, n: int, nrhs: int = 1) -> bool:
     return 1.5 * randomized < lapack
 
 
-def _validated(a, check_finite):
-    """np.asarray(a), refusing what scipy.linalg refuses."""
+def prefers_randomized_gpu(m: int, n: int) -> bool:
+    """``method="auto"``'s rule for CuPy data: the randomized solver for tall
+    problems (``m >= 4 n``) with at least 2**20 entries.
+
+    ``cupy.linalg.lstsq`` computes a full SVD of A with cuSOLVER, which costs
+    far more than the randomized solver's few passes over A except on small
+    problems, where kernel-launch and synchronisation latency dominate both.
+    """
+    return m >= 4 * n and m * n >= 1 << 20
+
+
+def _validated(a, check_finite, backend: Backend):
+    """a as an array of its backend, refusing what scipy.linalg refuses."""
     if np.ma.isMaskedArray(a):
         raise ValueError("masked arrays are not supported")
-    arr = np.asarray_chkfinite(a) if check_finite else np.asarray(a)
+    arr = backend.xp.asarray(a)
     if arr.dtype == object:
         raise ValueError("object arrays are not supported")
+    if check_finite:
+        _check_finite(arr, backend)
     return arr
 
 
-def _check_sparse_finite(A):
-    if sp.issparse(A) and not np.all(np.isfinite(A.data)):
+def _check_finite(values, backend: Backend):
+    if np.dtype(values.dtype).kind in "fc" and not bool(backend.xp.isfinite(values).all()):
         raise ValueError("array must not contain infs or NaNs")
+
+
+def _lapack(backend, a, b, cond, overwrite_a, overwrite_b, check_finite, lapack_driver):
+    """scipy.linalg.lstsq, or cupy.linalg.lstsq (an SVD) for CuPy data."""
+    if not backend.is_gpu:
+        return sla.lstsq(a, b, cond, overwrite_a, overwrite_b, check_finite, lapack_driver)
+    if lapack_driver is not None:
+        raise ValueError("lapack_driver: CuPy data has no LAPACK drivers; "
+                         "cupy.linalg.lstsq (SVD) is used with method='lapack'")
+    a, b = backend.xp.asarray(a), backend.xp.asarray(b)
+    if check_finite:
+        _check_finite(a, backend)
+        _check_finite(b, backend)
+    return backend.xp.linalg.lstsq(a, b, rcond=cond)
 
 
 def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=True,
@@ -91,9 +116,14 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     everything else (small, square, wide dense, complex, batched, or any
     ``lapack_driver`` given) to scipy's LAPACK path unchanged.
 
+    CuPy input (``cupy.ndarray``, cupyx.scipy.sparse matrices, cupyx
+    LinearOperators) is solved on its GPU and returns CuPy arrays; there the
+    classical path is ``cupy.linalg.lstsq`` and ``method="auto"`` follows
+    :func:`prefers_randomized_gpu`.
+
     Parameters
     ----------
-    a : (M, N) array_like, scipy.sparse matrix or LinearOperator
+    a : (M, N) array_like, sparse matrix or LinearOperator
         Sparse matrices and LinearOperators always take the randomized path.
     b : (M,) or (M, K) array_like
     cond : float, optional
@@ -152,24 +182,24 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    if get_backend(a, b).is_gpu:
-        raise NotImplementedError("randla.lstsq does not run on CuPy arrays yet")
-    operator_input = sp.issparse(a) or isinstance(a, LinearOperator)
+    backend = get_backend(a, b)
+    operator_input = backend.issparse(a) or backend.is_linear_operator(a)
     if not operator_input and (lapack_driver is not None or method == "lapack"):
-        return sla.lstsq(a, b, cond, overwrite_a, overwrite_b, check_finite, lapack_driver)
+        return _lapack(backend, a, b, cond, overwrite_a, overwrite_b, check_finite,
+                       lapack_driver)
     if operator_input:
         if lapack_driver is not None or method == "lapack":
             raise ValueError("LAPACK needs a dense array: sparse matrices and "
                              "LinearOperators take the randomized path only")
-        if check_finite:
-            _check_sparse_finite(a)
+        if check_finite and backend.issparse(a):
+            _check_finite(a.data, backend)
         a1 = a
     else:
-        a1 = _validated(a, check_finite)
-    b1 = _validated(b, check_finite)
+        a1 = _validated(a, check_finite, backend)
+    b1 = _validated(b, check_finite, backend)
     if a1.ndim != 2 or b1.ndim not in (1, 2):
         if method == "auto" and not operator_input:
-            return sla.lstsq(a1, b1, cond, overwrite_a, overwrite_b, False, None)
+            return _lapack(backend, a1, b1, cond, overwrite_a, overwrite_b, False, None)
         if a1.ndim != 2:
             raise ValueError("Input array a should be 2D")
         raise ValueError(f"b must be 1-D or 2-D, got shape {b1.shape}")
@@ -177,11 +207,13 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     if m != b1.shape[0]:
         raise ValueError("Shape mismatch: a and b should have the same number"
                          f" of rows ({m} != {b1.shape[0]}).")
-    complex_data = np.dtype(a1.dtype).kind == "c" or b1.dtype.kind == "c"
+    complex_data = np.dtype(a1.dtype).kind == "c" or np.dtype(b1.dtype).kind == "c"
     nrhs = b1.shape[1] if b1.ndim == 2 else 1
+    randomized_faster = (prefers_randomized_gpu(m, n) if backend.is_gpu
+                         else prefers_randomized(m, n, nrhs))
     if not operator_input and (m == 0 or n == 0 or nrhs == 0 or (method == "auto" and (
-            complex_data or not prefers_randomized(m, n, nrhs)))):
-        return sla.lstsq(a1, b1, cond, overwrite_a, overwrite_b, False, None)
+            complex_data or not randomized_faster))):
+        return _lapack(backend, a1, b1, cond, overwrite_a, overwrite_b, False, None)
     if complex_data:
         raise TypeError("the randomized drivers are real: complex data needs "
                         "method='lapack' (dense a)")
@@ -200,9 +232,9 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
                                 **({} if name == "sketch_and_solve" else {"tol": tol}))
     x = result.x.astype(dtype, copy=False)
     if m > n and result.rank == n:
-        residues = np.asarray(result.residual_norm, dtype=dtype) ** 2
+        residues = backend.xp.asarray(result.residual_norm, dtype=dtype) ** 2
         if b1.ndim == 1:
             residues = residues[()]
     else:
-        residues = np.asarray([], dtype=dtype)
+        residues = backend.xp.asarray([], dtype=dtype)
     return x, residues, result.rank, None

@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
 
+from .._backend import NUMPY, Backend
 from ..sketch import SASO, as_rng_state, left_sketch, make_operator
 
 __all__ = ["choose_sketch_size", "Preconditioner", "sketch_and_factor"]
@@ -47,27 +47,29 @@ class Preconditioner:
 
     SVD form: ``S A = U diag(sigma) V^T``, ``P = V[:, :r] diag(1/sigma[:r])``
     where r counts the singular values above the cutoff (rank deficiency).
-    QR form: ``S A = Q R``, ``P = R^{-1}`` (full rank only).
+    QR form: ``S A = Q R``, ``P = R^{-1}`` (full rank only).  Arrays live on
+    the data's backend; ``backend`` is that backend.
     """
 
     kind: str
-    V: np.ndarray | None          # n x r (SVD form)
-    sigma: np.ndarray | None      # r (SVD form)
-    R: np.ndarray | None          # n x n upper triangular (QR form)
+    V: object | None              # n x r (SVD form)
+    sigma: object | None          # r (SVD form)
+    R: object | None              # n x n upper triangular (QR form)
     rank: int
     norm_estimate: float          # ||S A||_F, an estimate of ||A||_F (damping included)
+    backend: Backend = NUMPY
 
     def apply(self, Y):
         """P @ Y."""
         if self.kind == "svd":
             return self.V @ (Y / self.sigma[:, None])
-        return sla.solve_triangular(self.R, Y, check_finite=False)
+        return self.backend.solve_triangular(self.R, Y)
 
     def apply_t(self, G):
         """P.T @ G."""
         if self.kind == "svd":
             return (self.V.T @ G) / self.sigma[:, None]
-        return sla.solve_triangular(self.R, G, trans="T", check_finite=False)
+        return self.backend.solve_triangular(self.R, G, trans=True)
 
     def inverse_t(self, Z):
         """A vector h with P.T h = Z, in the row space of the sketch."""
@@ -81,33 +83,37 @@ class Preconditioner:
         ``||(Sigma^2 + phi^2 I)^{-1/2} V^T g|| / ||x||`` with ``phi = ||r||/||x||``
         and Sigma, V from the sketch (within a small constant of the exact
         backward error; 0 when r = 0, ``||V^T g||/||r||`` when x = 0).
+        ``r_norms`` and ``x_norms`` are arrays of the data's backend, and so
+        is the result.
         """
+        xp = self.backend.xp
+        if self.kind == "svd":
+            Z = self.V.T @ G
+            safe_x = xp.where(x_norms > 0, x_norms, 1)
+            phi = xp.where(x_norms > 0, r_norms / safe_x, 0)
+            weighted = xp.linalg.norm(Z / xp.sqrt(self.sigma[:, None] ** 2 + phi ** 2), axis=0)
+            plain = xp.linalg.norm(Z, axis=0)
+            out = xp.where(x_norms > 0, weighted / safe_x,
+                           plain / xp.where(r_norms > 0, r_norms, 1))
+            return xp.where(r_norms > 0, out, 0).astype(xp.float64)
+        # QR form: g^T (R^T R + phi^2 I)^{-1} g through the R factor of [R; phi I],
+        # one small QR per column (used once per solve, outside any iteration).
+        r_host, x_host = self.backend.to_host(r_norms), self.backend.to_host(x_norms)
         out = np.zeros(G.shape[1])
+        n = self.R.shape[0]
         for j in range(G.shape[1]):
-            g, r_norm, x_norm = G[:, j], r_norms[j], x_norms[j]
+            g, r_norm, x_norm = G[:, j], float(r_host[j]), float(x_host[j])
             if r_norm == 0:
                 continue
             if x_norm == 0:
-                out[j] = self._weighted_norm(g, math.inf) / r_norm
-            else:
-                out[j] = self._weighted_norm(g, r_norm / x_norm) / x_norm
-        return out
-
-    def _weighted_norm(self, g, phi):
-        # ||(Sigma^2 + phi^2)^{-1/2} V^T g||; phi = inf means ||V^T g|| / phi, scaled back.
-        if self.kind == "svd":
-            z = self.V.T @ g
-            if math.isinf(phi):
-                return float(np.linalg.norm(z))
-            return float(np.linalg.norm(z / np.sqrt(self.sigma ** 2 + phi ** 2)))
-        if math.isinf(phi):
-            return float(np.linalg.norm(g))
-        # g^T (R^T R + phi^2 I)^{-1} g through the R factor of [R; phi I]
-        n = self.R.shape[0]
-        stacked = np.vstack([self.R, phi * np.eye(n, dtype=self.R.dtype)])
-        R2 = sla.qr(stacked, mode="r", check_finite=False)[0][:n]
-        return float(np.linalg.norm(sla.solve_triangular(R2, g, trans="T",
-                                                          check_finite=False)))
+                out[j] = float(xp.linalg.norm(g)) / r_norm
+                continue
+            phi = r_norm / x_norm
+            stacked = xp.vstack([self.R, phi * xp.eye(n, dtype=self.R.dtype)])
+            R2 = self.backend.qr(stacked, mode="r")
+            out[j] = float(xp.linalg.norm(self.backend.solve_triangular(R2, g, trans=True)))
+            out[j] /= x_norm
+        return xp.asarray(out)
 
 
 def _draw_operator(sketch, d, m, rng, dtype):
@@ -124,34 +130,33 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd"):
     solution ``argmin ||S(A x - b)||`` (with the damping rows ``[damp I; 0]``
     appended to the sketch when damp > 0).
     """
+    backend = op.backend
+    xp = backend.xp
     m, n = op.shape
     S = _draw_operator(sketch, d, m, rng, op.dtype)
     SA = op.sketch(S)
     if B is None:
-        B = np.zeros((m, 0), dtype=op.dtype)
-        SB = np.zeros((d, 0), dtype=op.dtype)
+        SB = xp.zeros((d, 0), dtype=op.dtype)
     else:
-        SB = np.asarray(left_sketch(S, B), dtype=op.dtype)
+        SB = left_sketch(S, B).astype(op.dtype, copy=False)
     if op.damp:
-        SA = np.vstack([SA, op.damp * np.eye(n, dtype=op.dtype)])
-        SB = np.vstack([SB, np.zeros((n, SB.shape[1]), dtype=op.dtype)])
-    norm_estimate = float(np.linalg.norm(SA))
+        SA = xp.vstack([SA, op.damp * xp.eye(n, dtype=op.dtype)])
+        SB = xp.vstack([SB, xp.zeros((n, SB.shape[1]), dtype=op.dtype)])
+    norm_estimate = float(xp.linalg.norm(SA))
     if preconditioner == "qr":
-        Q, R = sla.qr(SA, mode="economic", check_finite=False)
-        if n and np.min(np.abs(np.diag(R))) <= cutoff * np.max(np.abs(np.diag(R))):
+        Q, R = backend.qr(SA)
+        diag = xp.abs(xp.diag(R))
+        if n and float(diag.min()) <= cutoff * float(diag.max()):
             raise np.linalg.LinAlgError("the sketch of A is rank deficient: use the SVD "
                                         "preconditioner (preconditioner='svd')")
-        P = Preconditioner("qr", None, None, R, n, norm_estimate)
+        P = Preconditioner("qr", None, None, R, n, norm_estimate, backend)
         return P, P.apply(Q.T @ SB)
     # QR of [S A, S B] first: R's SVD is S A's, and Q^T S B comes for free
     # (cheaper than an SVD of the tall sketch, which would also form its U).
     k = SB.shape[1]
-    Raug = sla.qr(np.hstack([SA, SB]), mode="r", overwrite_a=True, check_finite=False)[0]
+    Raug = backend.qr(xp.hstack([SA, SB]), mode="r")
     R, QtSB = Raug[:n, :n], Raug[:n, n:n + k]
-    try:
-        U, s, Vt = sla.svd(R, check_finite=False)
-    except np.linalg.LinAlgError:
-        U, s, Vt = sla.svd(R, check_finite=False, lapack_driver="gesvd")
-    rank = int(np.count_nonzero(s > cutoff * s[0])) if s.size and s[0] > 0 else 0
-    P = Preconditioner("svd", Vt[:rank].T, s[:rank], None, rank, norm_estimate)
+    U, s, Vt = backend.svd(R)
+    rank = int(xp.count_nonzero(s > cutoff * s[0])) if s.size and float(s[0]) > 0 else 0
+    P = Preconditioner("svd", Vt[:rank].T, s[:rank], None, rank, norm_estimate, backend)
     return P, P.apply(U[:, :rank].T @ QtSB)

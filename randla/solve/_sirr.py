@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
-from ._drivers import LstsqResult, _check_count, _check_tol, _norms, _prepare
-from ._preconditioner import sketch_and_factor
+from .._backend import get_backend
+from ._drivers import LstsqResult, _check_count, _check_tol, _factor, _norms, _prepare
 
 __all__ = ["sirr"]
 
@@ -16,6 +15,7 @@ class _ColumnScaled:
     def __init__(self, op, scale):
         self.op, self.scale = op, scale[:, None]
         self.shape, self.dtype, self.damp = op.shape, op.dtype, 0.0
+        self.backend, self.xp = op.backend, op.xp
 
     @property
     def passes(self):
@@ -36,14 +36,31 @@ class _ColumnScaled:
 
 
 def _column_norms(op):
-    """Column norms of A (one pass; no temporary the size of A)."""
-    A = op.A
+    """Column norms of A (one pass; no temporary the size of A when dense)."""
+    A, xp = op.A, op.xp
+    if op.linear_operator:
+        return None
     op.passes += 1
     if op.dense:
-        return np.sqrt(np.einsum("ij,ij->j", A, A))
-    if sp.issparse(A):
-        return np.sqrt(np.asarray(abs(A).power(2).sum(axis=0)).ravel())
-    return None
+        return xp.sqrt(xp.einsum("ij,ij->j", A, A))
+    squares = A.copy()
+    squares.data = squares.data ** 2
+    return xp.sqrt(xp.asarray(squares.sum(axis=0)).ravel())
+
+
+def _galerkin(AZ, Z, C):
+    """Per column j, ``Z_j a`` with ``a`` the minimum-norm solution of
+    ``(A Z_j)^T (A Z_j) a = Z_j^T c_j``; Z and AZ hold one K-vector basis per
+    column (shape (rows, K, k)).  The K x K systems are solved by batched
+    eigendecompositions, on the data's device."""
+    xp = get_backend(C).xp
+    gram = xp.einsum("iak,ibk->kab", AZ, AZ)
+    rhs = xp.einsum("iak,ik->ka", Z, C)
+    w, V = xp.linalg.eigh(gram)
+    cutoff = w[:, -1:] * (w.shape[-1] * np.finfo(w.dtype).eps)
+    inverse = xp.where(w > cutoff, 1 / xp.where(w > cutoff, w, 1), 0)
+    coef = xp.einsum("kab,kb,kcb,kc->ka", V, inverse, V, rhs)
+    return xp.einsum("iak,ka->ik", Z, coef)
 
 
 def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements: int = 10,
@@ -112,25 +129,24 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
     repeats = _check_count("repeats", repeats, 1)
     krylov = _check_count("krylov", krylov, 1)
     refinements = _check_count("refinements", refinements, 1)
+    xp = op.xp
     norms = _column_norms(op) if scale_columns else None
     if norms is None:
-        scale = np.ones(op.shape[1], dtype=op.dtype)
+        scale = xp.ones(op.shape[1], dtype=op.dtype)
     else:
-        scale = np.where(norms > 0, 1 / np.where(norms > 0, norms, 1), 1).astype(op.dtype)
+        scale = xp.where(norms > 0, 1 / xp.where(norms > 0, norms, 1), 1).astype(op.dtype)
     scaled = _ColumnScaled(op, scale)
-    P, X = sketch_and_factor(scaled, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff)
+    P, X = _factor(scaled, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
+                   preconditioner="auto")
 
     def leaf(C):
         Zs = [P.apply(P.apply_t(C))]
         for _ in range(krylov - 1):
             Zs.append(P.apply(P.apply_t(C - scaled.normal(Zs[-1]))))
-        out = np.empty_like(C)
-        for j in range(C.shape[1]):     # one small Galerkin system per right-hand side
-            Z = np.column_stack([z[:, j] for z in Zs])
-            AZ = scaled.matmat(Z)
-            coef = np.linalg.lstsq(AZ.T @ AZ, Z.T @ C[:, j], rcond=None)[0]
-            out[:, j] = Z @ coef
-        return out
+        Z = xp.stack(Zs, axis=1)                     # n x K x k
+        n, k = C.shape
+        AZ = scaled.matmat(Z.reshape(n, krylov * k)).reshape(-1, krylov, k)
+        return _galerkin(AZ, Z, C)
 
     def solve(C, level):
         if level == 0:
@@ -145,14 +161,14 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
         R, G = scaled.residual(X, B)
         estimate = P.kw(G, *_norms(R, X, 0.0))
         done = estimate <= tol * P.norm_estimate
-        stalled = step >= 2 and np.all((estimate > 0.5 * previous) | done)
-        if done.all() or stalled or step == refinements:
+        stalled = step >= 2 and bool(xp.all((estimate > 0.5 * previous) | done))
+        if bool(done.all()) or stalled or step == refinements:
             break
         previous = estimate
         X = X + solve(G, depth)
     X = scale[:, None] * X
-    estimate = estimate / P.norm_estimate
-    r_norms = np.linalg.norm(R, axis=0)
+    estimate = op.backend.to_host(estimate) / P.norm_estimate
+    r_norms = op.backend.to_host(xp.linalg.norm(R, axis=0))
     return LstsqResult(x=X[:, 0] if vector else X, iterations=step, converged=bool(done.all()),
                        backward_error_estimate=float(estimate[0]) if vector else estimate,
                        residual_norm=float(r_norms[0]) if vector else r_norms,

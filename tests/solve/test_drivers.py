@@ -189,6 +189,38 @@ def test_ridge_matches_augmented_problem():
         assert forward_error(res.x, ref) <= 1e-10, driver.__name__
 
 
+@pytest.mark.parametrize("solver", ("lsqr", "cg"))
+def test_ridge_sketch_and_precondition_damps_x_not_the_correction(solver):
+    # min ||A x - b||^2 + damp^2 ||x||^2 with a damping strong enough that
+    # damping only the correction P y would give a visibly different answer
+    A, b, _, _ = standard_problem(1000, 30, 1e4, 1e-1, rng=5)
+    damp = 0.3
+    ref = np.linalg.solve(A.T @ A + damp ** 2 * np.eye(30), A.T @ b)
+    res = sketch_and_precondition(A, b, damp=damp, solver=solver, rng=6)
+    assert res.converged
+    assert forward_error(res.x, ref) <= 1e-10
+
+
+@pytest.mark.parametrize("driver", (spir, fossils))
+@pytest.mark.parametrize("kappa, rho", ((1e12, 1e-6), (1e8, 1e0)))
+def test_qr_preconditioner_is_as_stable_as_householder(driver, kappa, rho):
+    # the GPU's default form of the preconditioner, checked on the host
+    (fe, be), (fe_qr, be_qr) = median_errors(
+        lambda A, b, s: driver(A, b, preconditioner="qr", rng=s).x, 1000, 30, kappa, rho)
+    assert be <= 10 * be_qr, (be, be_qr)
+    assert fe <= 10 * fe_qr, (fe, fe_qr)
+
+
+def test_qr_preconditioner_falls_back_to_svd_when_rank_deficient():
+    A, b, _, _ = standard_problem(1000, 30, 1e2, 1e-3, rng=3)
+    A[:, 7] = A[:, 3]
+    with pytest.raises(np.linalg.LinAlgError, match="rank deficient"):
+        spir(A, b, preconditioner="qr", rng=1)
+    res = spir(A, b, preconditioner="auto", rng=1)
+    assert res.rank == 29
+    assert forward_error(res.x, np.linalg.lstsq(A, b, rcond=None)[0]) <= 1e-10
+
+
 @pytest.mark.parametrize("kind", ("sparse", "operator"))
 def test_sparse_and_linear_operator_agree_with_dense(kind):
     rng = np.random.default_rng(7)
@@ -214,6 +246,7 @@ def test_float32_stays_float32():
     ({"damp": -1.0}, ValueError), ({"sketch": "nope"}, ValueError),
     ({"sketch_size": 10}, ValueError), ({"sketch_size": 2.5}, TypeError),
     ({"tol": 0}, ValueError), ({"maxiter": 0}, ValueError), ({"cond": -1}, ValueError),
+    ({"preconditioner": "lu"}, ValueError),
 ])
 def test_arguments_validated(kwargs, error):
     A = np.ones((100, 20)) + np.eye(100, 20)
