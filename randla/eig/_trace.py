@@ -3,6 +3,8 @@
 ``trace`` runs one of the estimators of ``_trace_estimators.py`` with a fixed
 budget of matrix-vector products, or adaptively until its error estimate meets
 a tolerance.  ``diag_estimate`` uses the same probes for the diagonal.
+Both run unchanged on numpy and CuPy operands: the probes are drawn on the
+operand's device by the sketch layer, identical on host and GPU.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ class TraceResult:
     method : str
         The estimator that ran (``"auto"`` resolved).
     samples : numpy.ndarray
-        Per-probe samples ``T_i``: quadratic forms for Hutchinson, low-rank
+        Host copy (also for CuPy input) of the per-probe samples ``T_i``: quadratic forms for Hutchinson, low-rank
         trace plus one deflated quadratic form for Hutch++ and Nystrom++,
         leave-one-out estimates for XTrace and XNysTrace.
     converged : bool
@@ -62,17 +64,17 @@ class DiagResult:
 
     Attributes
     ----------
-    estimate : numpy.ndarray
-        Estimate of ``diag(A)``, length n.
-    stderr : numpy.ndarray
-        Entrywise standard error of the estimate.
+    estimate : ndarray
+        Estimate of ``diag(A)``, length n, on A's backend (numpy or CuPy).
+    stderr : ndarray
+        Entrywise standard error of the estimate, on A's backend.
     matvecs : int
         Number of vectors A was applied to, counted exactly.
     method : str
     """
 
-    estimate: np.ndarray = field(compare=False)
-    stderr: np.ndarray = field(repr=False, compare=False)
+    estimate: "ndarray" = field(compare=False)
+    stderr: "ndarray" = field(repr=False, compare=False)
     matvecs: int
     method: str
 
@@ -135,15 +137,18 @@ def _summary(samples):
 def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
           atol: float | None = None, method: str = "auto", psd: bool | None = None,
           probes: str = "rademacher", rng=None, max_matvecs: int | None = None,
-          n: int | None = None) -> TraceResult:
+          n: int | None = None, backend: str | None = None) -> TraceResult:
     """Estimate tr(A) from block products with A.
 
     Parameters
     ----------
-    A : array_like, scipy.sparse matrix, LinearOperator or callable
-        A real square n x n operand.  Only products ``A @ X`` with n x b
-        blocks X are used, one call per block.  A callable must map an n x b
-        array to the n x b array ``A @ X`` (then pass ``n``).
+    A : array_like, sparse matrix, LinearOperator or callable
+        A real square n x n operand: numpy/scipy data, or CuPy / cupyx
+        sparse / cupyx LinearOperator data on the GPU (then the probes and all
+        block arithmetic live on that device).  Only products ``A @ X`` with
+        n x b blocks X are used, one call per block.  A callable must map an
+        n x b array to the n x b array ``A @ X`` of the same kind (then pass
+        ``n``, and ``backend="cupy"`` if it works on CuPy arrays).
     matvecs : int, optional
         Fixed budget: A is applied to exactly this many vectors.  With
         ``rtol``/``atol`` it is the first budget of the adaptive loop.
@@ -168,6 +173,12 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
         can use on an n x n matrix.  Reaching it unconverged warns and sets ``converged=False``.
     n : int, optional
         Size of A; required when A is a callable.
+    backend : {None, "numpy", "cupy"}, optional
+        Array library of the probe blocks handed to a callable A: numpy by
+        default, ``"cupy"`` for a callable working on the GPU.  Arrays,
+        sparse matrices and LinearOperators bring their own backend; naming a
+        different one raises ``ValueError``.  The same ``rng`` gives the same
+        probes on both, so the GPU estimate equals the CPU one up to rounding.
 
     Returns
     -------
@@ -179,11 +190,13 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
     ------
     ValueError
         Non-square A, a budget below the method's minimum or above what it can
-        use, odd budget for XTrace, or contradictory arguments.
+        use, odd budget for XTrace, contradictory arguments, or a ``backend``
+        that A's data contradicts.
     numpy.linalg.LinAlgError
         A Nystrom method (``psd=True``) found A indefinite.
     TypeError
-        Complex or non-numeric A.
+        Complex or non-numeric A, or a callable returning arrays of the other
+        backend.
 
     Notes
     -----
@@ -227,7 +240,7 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
     >>> bool(abs(res.estimate - np.trace(A)) < 1e-8)
     True
     """
-    op = CountedOperator(A, n)
+    op = CountedOperator(A, n, backend)
     n = op.n
     rtol = _check_tolerance("rtol", rtol)
     atol = _check_tolerance("atol", atol)
@@ -255,12 +268,12 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
     elif max_matvecs is not None:
         _check_int("max_matvecs", max_matvecs)
 
-    stream = ProbeStream(probes, n, as_rng_state(rng), op.dtype)
+    stream = ProbeStream(probes, n, as_rng_state(rng), op.dtype, op.xp)
     estimator = cls(op, stream)
     m, converged = matvecs, True
     while True:
         estimator.grow_to(m)
-        samples = estimator.samples()
+        samples = op.backend.to_host(estimator.samples())   # m numbers: the stop test is on the host
         estimate, stderr = _summary(samples)
         if not adaptive:
             break
@@ -281,13 +294,14 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
 
 
 def diag_estimate(A, *, matvecs: int = 100, method: str = "hutchinson",
-                  probes: str = "rademacher", rng=None, n: int | None = None) -> DiagResult:
+                  probes: str = "rademacher", rng=None, n: int | None = None,
+                  backend: str | None = None) -> DiagResult:
     """Estimate diag(A) from block products with A.
 
     Parameters
     ----------
-    A : array_like, scipy.sparse matrix, LinearOperator or callable
-        A real square n x n operand, as in :func:`trace`.
+    A : array_like, sparse matrix, LinearOperator or callable
+        A real square n x n operand, host or GPU data, as in :func:`trace`.
     matvecs : int, default 100
         A is applied to exactly this many vectors.
     method : {"hutchinson", "diag++"}
@@ -299,11 +313,15 @@ def diag_estimate(A, *, matvecs: int = 100, method: str = "hutchinson",
     rng : None, int, numpy.random.Generator or RNGState
     n : int, optional
         Size of A; required when A is a callable.
+    backend : {None, "numpy", "cupy"}, optional
+        Array library of the probe blocks handed to a callable A (numpy by
+        default), as in :func:`trace`.
 
     Returns
     -------
     DiagResult
-        ``estimate`` and entrywise ``stderr`` (length n), ``matvecs``, ``method``.
+        ``estimate`` and entrywise ``stderr`` (length n, on A's backend: CuPy
+        arrays for GPU input), ``matvecs``, ``method``.
 
     Raises
     ------
@@ -320,13 +338,13 @@ def diag_estimate(A, *, matvecs: int = 100, method: str = "hutchinson",
     >>> bool(np.allclose(res.estimate, np.arange(1.0, 6.0)))   # exact: Rademacher w*w = 1
     True
     """
-    op = CountedOperator(A, n)
+    op = CountedOperator(A, n, backend)
     n = op.n
     matvecs = _check_int("matvecs", matvecs)
     if method not in ("hutchinson", "diag++"):
         raise ValueError(f"method must be 'hutchinson' or 'diag++', got {method!r}")
     probes = _check_probes(probes)
-    stream = ProbeStream(probes, n, as_rng_state(rng), op.dtype)
+    stream = ProbeStream(probes, n, as_rng_state(rng), op.dtype, op.xp)
     if method == "hutchinson":
         if matvecs < 2:
             raise ValueError(f"matvecs={matvecs} is too small: 'hutchinson' needs at least 2")
@@ -343,7 +361,7 @@ def diag_estimate(A, *, matvecs: int = 100, method: str = "hutchinson",
         Q, _ = _extend_basis(None, None, op(stream.draw(k)))
         Z = op(Q)
         X = stream.draw(matvecs - 2 * k)
-        base = np.einsum("ij,ij->i", Q, Z)             # diag(Q Z^T) = diag(QQ^T A)
+        base = op.xp.einsum("ij,ij->i", Q, Z)          # diag(Q Z^T) = diag(QQ^T A)
         samples = X * (op(X) - Q @ (Z.T @ X))         # w * ((I - QQ^T) A w)
     estimate = base + samples.mean(axis=1)
     stderr = samples.std(axis=1, ddof=1) / math.sqrt(samples.shape[1])

@@ -7,18 +7,19 @@ estimate.  Growing an estimator to a larger budget only multiplies A by the
 new vectors, so the adaptive driver in ``_trace.py`` never pays twice.
 
 The operator is applied through :class:`CountedOperator`, one call per block,
-so the number of vectors A sees is counted exactly.
+so the number of vectors A sees is counted exactly.  All array work goes
+through the operand's backend (numpy or CuPy), so one code path serves host
+and GPU data; probes come from the sketch layer, identical on both.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
-from .._backend import is_cupy_object
+from .._backend import Backend, get_backend, is_cupy_object
 from .._operand import real_operand
 from ..sketch._operators import check_size
 from ..sketch import DenseOperator
@@ -28,18 +29,28 @@ __all__ = ["CountedOperator", "ProbeStream", "ESTIMATORS", "PROBES"]
 PROBES = ("rademacher", "gaussian", "sphere")
 
 
+BACKENDS = ("numpy", "cupy")
+
+
 class CountedOperator:
     """Block products with A (n x b -> n x b), counting every vector applied.
 
     Parameters
     ----------
-    A : array_like, scipy.sparse matrix, LinearOperator or callable
-        A square operand; a callable takes an n x b array and returns A times it.
+    A : array_like, sparse matrix, LinearOperator or callable
+        A square operand, host (numpy, scipy) or GPU (CuPy, cupyx); a
+        callable takes an n x b array and returns A times it.
     n : int or None
         The size, required when A is a callable and checked otherwise.
+    backend : {None, "numpy", "cupy"}
+        Where the blocks A is applied to live.  A matrix or LinearOperator
+        brings its own backend (a different one named here is an error); a
+        callable gets numpy blocks unless ``backend="cupy"``.
     """
 
-    def __init__(self, A, n=None):
+    def __init__(self, A, n=None, backend=None):
+        if backend is not None and backend not in BACKENDS:
+            raise ValueError(f"backend must be None, 'numpy' or 'cupy', got {backend!r}")
         if callable(A) and not isinstance(A, (np.ndarray, LinearOperator)) \
                 and not sp.issparse(A) and not is_cupy_object(A):
             if n is None:
@@ -47,16 +58,27 @@ class CountedOperator:
             self._apply = A
             self.n = check_size("n", n)
             self.dtype = np.dtype(np.float64)
+            self.backend = Backend(backend or "numpy")
         else:
             A, self.dtype = real_operand(A, "A", square=True, allow_empty=False)
             if n is not None and A.shape[0] != n:
                 raise ValueError(f"n={n} does not match A's shape {tuple(A.shape)}")
-            self._apply = A.matmat if isinstance(A, LinearOperator) else A.__matmul__
+            self.backend = get_backend(A)
+            if backend is not None and backend != self.backend.name:
+                raise ValueError(f"backend={backend!r} does not match A, which is "
+                                 f"{self.backend.name} data")
+            self._apply = A.matmat if self.backend.is_linear_operator(A) else A.__matmul__
             self.n = int(A.shape[0])
+        self.xp = self.backend.xp      # imports CuPy here, so a missing one fails early
         self.count = 0
 
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        out = np.asarray(self._apply(X))
+    def __call__(self, X):
+        out = self._apply(X)
+        if is_cupy_object(out) != self.backend.is_gpu:
+            where = "a GPU (CuPy)" if self.backend.is_gpu else "a host (numpy)"
+            raise TypeError(f"A applied to {where} block returned {type(out).__name__}; "
+                            f"it must return the same kind of array")
+        out = self.xp.asarray(out)
         if out.ndim == 1 and X.shape[1] == 1:
             out = out.reshape(-1, 1)
         if out.shape != X.shape:
@@ -72,20 +94,22 @@ class ProbeStream:
     """Consecutive independent n x b probe blocks from one Philox stream.
 
     Block j is the transpose of a ``DenseOperator(b, n, ...)`` drawn from the
-    state left by block j - 1, so a run is reproducible from its seed.
+    state left by block j - 1, so a run is reproducible from its seed.  The
+    blocks are generated in the namespace ``xp`` (numpy or cupy) with the same
+    entries on both.
     """
 
-    def __init__(self, kind: str, n: int, state, dtype):
-        self.kind, self.n, self.state, self.dtype = kind, n, state, dtype
+    def __init__(self, kind: str, n: int, state, dtype, xp=np):
+        self.kind, self.n, self.state, self.dtype, self.xp = kind, n, state, dtype, xp
 
-    def draw(self, b: int) -> np.ndarray:
+    def draw(self, b: int):
         distribution = "rademacher" if self.kind == "rademacher" else "gaussian"
         S = DenseOperator(b, self.n, distribution, rng=self.state, dtype=self.dtype,
                           scale=1.0)
         self.state = S.next_state
-        block = np.ascontiguousarray(S.todense().T)
+        block = self.xp.ascontiguousarray(S.todense(dtype=self.dtype, xp=self.xp).T)
         if self.kind == "sphere":   # uniform on the sphere of radius sqrt(n)
-            block *= math.sqrt(self.n) / np.linalg.norm(block, axis=0)
+            block *= math.sqrt(self.n) / self.xp.linalg.norm(block, axis=0)
         return block
 
 
@@ -96,22 +120,23 @@ def _extend_basis(Q, R, Y_new):
     are projected once more after their QR, so that numerically rank-deficient
     blocks still leave the whole basis orthonormal.
     """
+    bk = get_backend(Y_new)
     if Q is None:
-        return sla.qr(Y_new, mode="economic")
+        return bk.qr(Y_new)
     C = Q.T @ Y_new
     W = Y_new - Q @ C
     C2 = Q.T @ W
     W -= Q @ C2
     C += C2
-    Q2, R22 = sla.qr(W, mode="economic")
+    Q2, R22 = bk.qr(W)
     Q2 -= Q @ (Q.T @ Q2)
-    Q2, T = sla.qr(Q2, mode="economic")
+    Q2, T = bk.qr(Q2)
     k, b = R.shape[1], R22.shape[1]
-    R_new = np.zeros((k + b, k + b), dtype=R.dtype)
+    R_new = bk.xp.zeros((k + b, k + b), dtype=R.dtype)
     R_new[:k, :k] = R
     R_new[:k, k:] = C
     R_new[k:, k:] = T @ R22
-    return np.hstack([Q, Q2]), R_new
+    return bk.xp.hstack([Q, Q2]), R_new
 
 
 def _loo_directions(R):
@@ -121,25 +146,33 @@ def _loo_directions(R):
     the directions stay finite; they then point into the missing directions,
     which is what leaving a redundant column out should remove.
     """
+    bk = get_backend(R)
+    xp, k = bk.xp, R.shape[0]
+    d = xp.diag(R)
+    finfo = np.finfo(R.dtype)
+    floor = max(float(finfo.eps) * k * float(xp.abs(d).max()), float(finfo.tiny))
     R = R.copy()
-    d = np.diag(R)
-    floor = max(np.finfo(R.dtype).eps * R.shape[0] * np.abs(d).max(initial=0.0),
-                np.finfo(R.dtype).tiny)
-    small = np.abs(d) < floor
-    R[small, small] = np.where(d[small] < 0, -floor, floor)
-    S = sla.solve_triangular(R, np.eye(R.shape[0], dtype=R.dtype), trans="T")
-    return S / np.linalg.norm(S, axis=0)
+    diagonal = xp.arange(k)
+    R[diagonal, diagonal] = xp.where(xp.abs(d) >= floor, d,
+                                     xp.where(d < 0, -floor, floor).astype(R.dtype))
+    S = bk.solve_triangular(R, xp.eye(k, dtype=R.dtype), trans=True)
+    return S / xp.linalg.norm(S, axis=0)
 
 
-def _quadratic_forms(X, AX):
-    """x_i^T A x_i for every column."""
-    return np.einsum("ij,ij->j", X, AX)
+def _colwise_dot(X, Y):
+    """x_i^T y_i for every column i."""
+    return get_backend(X).xp.einsum("ij,ij->j", X, Y)
+
+
+_quadratic_forms = _colwise_dot     # x_i^T A x_i, given X and AX
 
 
 def _check_psd_forms(forms, X, AX, n):
     # For PSD A every x^T A x >= 0 up to the rounding of an n-term dot product.
-    slack = n * np.finfo(AX.dtype).eps * np.linalg.norm(X, axis=0) * np.linalg.norm(AX, axis=0)
-    if np.any(forms < -slack):
+    xp = get_backend(X).xp
+    eps = float(np.finfo(AX.dtype).eps)
+    slack = n * eps * xp.linalg.norm(X, axis=0) * xp.linalg.norm(AX, axis=0)
+    if bool((forms < -slack).any()):
         raise np.linalg.LinAlgError("A is not positive semidefinite: a probe gave "
                                     "x^T A x < 0; use a method without psd=True")
 
@@ -152,19 +185,20 @@ class _Nystrom:
     """
 
     def __init__(self, Omega, Y):
+        bk = get_backend(Y)
         n = Omega.shape[0]
-        self.nu = float(np.finfo(Y.dtype).eps * np.linalg.norm(Y))
+        self.nu = float(np.finfo(Y.dtype).eps) * float(bk.xp.linalg.norm(Y))
         Y_nu = Y + self.nu * Omega
         G = Omega.T @ Y_nu
         try:
-            self.C = sla.cholesky((G + G.T) / 2, lower=False)
-        except sla.LinAlgError:
+            self.C = bk.cholesky((G + G.T) / 2)
+        except np.linalg.LinAlgError:
             raise np.linalg.LinAlgError(
                 "A is not positive semidefinite: the Nystrom core Omega^T A Omega is "
                 "indefinite; use a method without psd=True") from None
-        self.Bt = sla.solve_triangular(self.C, Y_nu.T, trans="T")   # B^T, k x n
+        self.Bt = bk.solve_triangular(self.C, Y_nu.T, trans=True)   # B^T, k x n
         self.gram = self.Bt @ self.Bt.T                             # B^T B
-        self.trace = float(np.trace(self.gram)) - n * self.nu       # tr(B B^T) - tr(nu I)
+        self.trace = float(bk.xp.trace(self.gram)) - n * self.nu    # tr(B B^T) - tr(nu I)
 
 
 class _Estimator:
@@ -175,6 +209,7 @@ class _Estimator:
 
     def __init__(self, op: CountedOperator, stream: ProbeStream):
         self.op, self.stream = op, stream
+        self.bk, self.xp = op.backend, op.xp
         self.matvecs = 0
 
     @classmethod
@@ -184,7 +219,8 @@ class _Estimator:
     def grow_to(self, m: int) -> None:
         raise NotImplementedError
 
-    def samples(self) -> np.ndarray:
+    def samples(self):
+        """Per-probe samples, an array of the operand's backend."""
         raise NotImplementedError
 
 
@@ -193,11 +229,11 @@ class _Hutchinson(_Estimator):
 
     def __init__(self, op, stream):
         super().__init__(op, stream)
-        self.forms = np.empty(0)
+        self.forms = self.xp.empty(0)
 
     def grow_to(self, m):
         X = self.stream.draw(m - self.matvecs)
-        self.forms = np.concatenate([self.forms, _quadratic_forms(X, self.op(X))])
+        self.forms = self.xp.concatenate([self.forms, _quadratic_forms(X, self.op(X))])
         self.matvecs = m
 
     def samples(self):
@@ -232,19 +268,19 @@ class _HutchPlusPlus(_Estimator):
             Y = self.op(self.stream.draw(k - k_old))
             self.Q, self.R = _extend_basis(self.Q, self.R, Y)
             Z_new = self.op(self.Q[:, k_old:])
-            self.Z = Z_new if self.Z is None else np.hstack([self.Z, Z_new])
+            self.Z = Z_new if self.Z is None else self.xp.hstack([self.Z, Z_new])
         if g > g_old:
             G = self.stream.draw(g - g_old)
             AG = self.op(G)
-            self.G = G if self.G is None else np.hstack([self.G, G])
-            self.AG = AG if self.AG is None else np.hstack([self.AG, AG])
+            self.G = G if self.G is None else self.xp.hstack([self.G, G])
+            self.AG = AG if self.AG is None else self.xp.hstack([self.AG, AG])
         self.matvecs = m
 
     def samples(self):
         Q, Z = self.Q, self.Z
         C = Q.T @ self.G                       # (I - QQ^T) g = g - Q c
-        residual = np.einsum("ij,ij->j", self.G - Q @ C, self.AG - Z @ C)
-        return float(np.trace(Q.T @ Z)) + residual
+        residual = _colwise_dot(self.G - Q @ C, self.AG - Z @ C)
+        return float(self.xp.trace(Q.T @ Z)) + residual
 
 
 class _NystromPlusPlus(_Estimator):
@@ -275,22 +311,22 @@ class _NystromPlusPlus(_Estimator):
             Omega = self.stream.draw(k - k_old)
             Y = self.op(Omega)
             _check_psd_forms(_quadratic_forms(Omega, Y), Omega, Y, self.op.n)
-            self.Omega = Omega if self.Omega is None else np.hstack([self.Omega, Omega])
-            self.Y = Y if self.Y is None else np.hstack([self.Y, Y])
+            self.Omega = Omega if self.Omega is None else self.xp.hstack([self.Omega, Omega])
+            self.Y = Y if self.Y is None else self.xp.hstack([self.Y, Y])
         if g > g_old:
             G = self.stream.draw(g - g_old)
             AG = self.op(G)
             _check_psd_forms(_quadratic_forms(G, AG), G, AG, self.op.n)
-            self.G = G if self.G is None else np.hstack([self.G, G])
-            self.AG = AG if self.AG is None else np.hstack([self.AG, AG])
+            self.G = G if self.G is None else self.xp.hstack([self.G, G])
+            self.AG = AG if self.AG is None else self.xp.hstack([self.AG, AG])
         self.matvecs = m
 
     def samples(self):
         ny = _Nystrom(self.Omega, self.Y)
         # g^T (A + nu I - B B^T) g, unbiased for tr(A + nu I - B B^T) given the sketch
         residual = (_quadratic_forms(self.G, self.AG)
-                    + ny.nu * np.einsum("ij,ij->j", self.G, self.G)
-                    - np.einsum("ij,ij->j", ny.Bt @ self.G, ny.Bt @ self.G))
+                    + ny.nu * _colwise_dot(self.G, self.G)
+                    - _colwise_dot(ny.Bt @ self.G, ny.Bt @ self.G))
         return ny.trace + residual
 
 
@@ -323,9 +359,9 @@ class _XTrace(_Estimator):
         if self.Z is None:
             self.Omega, self.Y, self.Z = Omega, Y, Z_new
         else:
-            self.Omega = np.hstack([self.Omega, Omega])
-            self.Y = np.hstack([self.Y, Y])
-            self.Z = np.hstack([self.Z, Z_new])
+            self.Omega = self.xp.hstack([self.Omega, Omega])
+            self.Y = self.xp.hstack([self.Y, Y])
+            self.Z = self.xp.hstack([self.Z, Z_new])
         self.matvecs = m
 
     def samples(self):
@@ -334,13 +370,13 @@ class _XTrace(_Estimator):
         H = Q.T @ Z                                  # Q^T A Q
         W = Q.T @ Omega
         # (I - P_i) omega_i = omega_i - Q c_i, with P_i = Q (I - s_i s_i^T) Q^T
-        C = W - S * np.einsum("ij,ij->j", S, W)
+        C = W - S * _colwise_dot(S, W)
         HC = H @ C
         residual = (_quadratic_forms(Omega, self.Y)
-                    - np.einsum("ij,ij->j", Z.T @ Omega, C)
-                    - np.einsum("ij,ij->j", C, R)
-                    + np.einsum("ij,ij->j", C, HC))
-        low_rank = np.trace(H) - np.einsum("ij,ij->j", S, H @ S)
+                    - _colwise_dot(Z.T @ Omega, C)
+                    - _colwise_dot(C, R)
+                    + _colwise_dot(C, HC))
+        low_rank = self.xp.trace(H) - _colwise_dot(S, H @ S)
         return low_rank + residual
 
 
@@ -370,17 +406,17 @@ class _XNysTrace(_Estimator):
         if self.Y is None:
             self.Omega, self.Y = Omega, Y
         else:
-            self.Omega = np.hstack([self.Omega, Omega])
-            self.Y = np.hstack([self.Y, Y])
+            self.Omega = self.xp.hstack([self.Omega, Omega])
+            self.Y = self.xp.hstack([self.Y, Y])
         self.matvecs = m
 
     def samples(self):
         ny = _Nystrom(self.Omega, self.Y)
-        Ct_inv = sla.solve_triangular(ny.C, np.eye(ny.C.shape[0], dtype=ny.C.dtype),
-                                      trans="T")
-        norms = np.linalg.norm(Ct_inv, axis=0)
+        Ct_inv = self.bk.solve_triangular(ny.C, self.xp.eye(ny.C.shape[0], dtype=ny.C.dtype),
+                                          trans=True)
+        norms = self.xp.linalg.norm(Ct_inv, axis=0)
         S = Ct_inv / norms
-        removed = np.einsum("ij,ij->j", S, ny.gram @ S)     # ||B s_i||^2
+        removed = _colwise_dot(S, ny.gram @ S)              # ||B s_i||^2
         return ny.trace - removed + 1.0 / norms**2
 
 

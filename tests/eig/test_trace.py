@@ -359,9 +359,17 @@ def test_diag_estimate_bad_inputs():
         randla.diag_estimate(np.eye(5), method="xdiag")
 
 
-def test_cupy_operand_refused_clearly():
-    fake_gpu_array = type("ndarray", (), {"__module__": "cupy", "shape": (4, 4)})()
-    with pytest.raises(NotImplementedError, match="CuPy"):
-        randla.trace(fake_gpu_array, matvecs=4)
-    with pytest.raises(NotImplementedError, match="CuPy"):
-        randla.diag_estimate(fake_gpu_array, matvecs=4)
+def test_backend_keyword():
+    A = np.diag(np.arange(1.0, 41.0))
+    plain = randla.trace(lambda X: A @ X, n=40, matvecs=12, rng=3)
+    named = randla.trace(lambda X: A @ X, n=40, matvecs=12, rng=3, backend="numpy")
+    assert named.estimate == plain.estimate == randla.trace(A, matvecs=12, rng=3).estimate
+    diag = randla.diag_estimate(A, matvecs=6, rng=3, backend="numpy")
+    np.testing.assert_array_equal(diag.estimate,
+                                  randla.diag_estimate(A, matvecs=6, rng=3).estimate)
+    with pytest.raises(ValueError, match="backend"):
+        randla.trace(A, matvecs=12, backend="torch")
+    with pytest.raises(ValueError, match="does not match"):
+        randla.trace(A, matvecs=12, backend="cupy")
+    with pytest.raises(ValueError, match="does not match"):
+        randla.diag_estimate(sp.csr_matrix(A), matvecs=6, backend="cupy")
