@@ -152,12 +152,14 @@ def _orth(Y):
 
 
 def _orth_against(Q, Y):
-    """Orthonormal basis of the part of Y outside span(Q), orthogonal to Q.
+    """Orthonormal basis of the part of Y outside span(Q) (orthonormal), orthogonal to Q.
 
-    Orthonormalising twice keeps the result orthogonal to Q even when that
-    part is at rounding level (a converged Krylov block).
+    The trailing columns of a Householder QR of [Q, Y]: orthonormal and
+    orthogonal to Q to rounding even when that part of Y is rank-deficient or
+    at rounding level (a converged Krylov block, an exactly low-rank A), where
+    orthonormalising the projected Y would return directions inside span(Q).
     """
-    return _orth(_project_out(Q, _orth(_project_out(Q, Y))))
+    return _orth(get_backend(Y).xp.hstack([Q, Y]))[:, Q.shape[1]:]
 
 
 def _project_out(Q, Y):

@@ -161,3 +161,55 @@ def test_eigsh_negative_tol_means_machine_precision_as_in_scipy():
 
 def test_top_level_names():
     assert randla.svds is randla.eig.svds and randla.eigsh is randla.eig.eigsh
+
+
+class _RecordingLibrary:
+    """Stands in for cupyx.scipy.sparse.linalg: records the keyword arguments it gets."""
+
+    def __init__(self):
+        self.calls = []
+
+    def svds(self, A, **kwargs):
+        self.calls.append(("svds", kwargs))
+        return "u", "s", "vh"
+
+    def eigsh(self, A, **kwargs):
+        self.calls.append(("eigsh", kwargs))
+        return "w"
+
+
+def _gpu_backend():
+    from types import SimpleNamespace
+    return SimpleNamespace(is_gpu=True, sparse_linalg=_RecordingLibrary())
+
+
+def test_gpu_hand_over_passes_only_what_cupyx_takes():
+    from randla.eig._dropins import _hand_over
+    gpu = _gpu_backend()
+    args = dict(k=3, ncv=None, tol=0.0, which="LM", v0=None, maxiter=None)
+    assert _hand_over(gpu, "svds", None, **args, return_singular_vectors=True, rng=None,
+                      options=None) == ("u", "s", "vh")
+    assert _hand_over(gpu, "eigsh", None, **args, return_eigenvectors=False, M=None,
+                      sigma=None, Minv=None, OPinv=None, mode="normal", rng=None) == "w"
+    # cupyx's svds takes a bool: 'u' / 'vh' ask for both and drop one, as scipy returns.
+    assert _hand_over(gpu, "svds", None, **args, return_singular_vectors="vh", rng=None,
+                      options=None) == (None, "s", "vh")
+    svds_args = {key: value for key, value in args.items() if key != "v0"}
+    assert gpu.sparse_linalg.calls == [
+        ("svds", {**svds_args, "return_singular_vectors": True}),
+        ("eigsh", {**args, "return_eigenvectors": False}),
+        ("svds", {**svds_args, "return_singular_vectors": True})]
+
+
+@pytest.mark.parametrize("name, given", [
+    ("svds", dict(v0=np.ones(3))), ("svds", dict(rng=0)), ("svds", dict(options={})),
+    ("svds", dict(solver="arpack")), ("eigsh", dict(sigma=0.5)), ("eigsh", dict(M=np.eye(3))),
+    ("eigsh", dict(mode="cayley")), ("eigsh", dict(rng=1)),
+])
+def test_gpu_hand_over_refuses_arguments_cupyx_lacks(name, given):
+    from randla.eig._dropins import _hand_over
+    gpu = _gpu_backend()
+    args = dict(k=3, tol=0.0, v0=None, rng=None)
+    with pytest.raises(ValueError, match=f"cupyx.*{next(iter(given))}"):
+        _hand_over(gpu, name, None, **{**args, **given})
+    assert gpu.sparse_linalg.calls == []

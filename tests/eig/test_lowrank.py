@@ -177,3 +177,24 @@ def test_bad_arguments(call, error):
     A = known_svd(M, N, SPECTRA["poly1"](N), seed=2)[0]
     with pytest.raises(error):
         call(A)
+
+
+def test_zero_matrix_gives_zero_error_estimate():
+    # Exactly dependent sketch columns (R singular): the leave-one-out distances are
+    # found by projection instead of R⁻¹, and are exactly zero here.
+    for power_iters in (0, 1):
+        res = range_finder(np.zeros((60, 40)), 4, power_iters=power_iters, rng=0)
+        assert res.error_estimate == 0.0
+
+
+@pytest.mark.parametrize("power_iters, method", [(0, "subspace"), (1, "subspace"),
+                                                 (2, "subspace"), (2, "krylov")])
+def test_exactly_low_rank_basis_stays_orthonormal(power_iters, method):
+    # Rank 1: every column beyond the first is rounding noise, yet the basis (fresh
+    # columns included) must stay orthonormal and the SVD exact.
+    A = np.ones((60, 40))
+    r = range_finder(A, 3, power_iters=power_iters, method=method, rng=0)
+    np.testing.assert_allclose(r.Q.T @ r.Q, np.eye(r.Q.shape[1]), atol=1e-12)
+    res = randomized_svd(A, 3, power_iters=power_iters, method=method, rng=0)
+    np.testing.assert_allclose(res.s, [np.sqrt(60 * 40), 0, 0], atol=1e-10)
+    assert res.error_estimate <= 1e-10
