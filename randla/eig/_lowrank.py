@@ -180,16 +180,17 @@ def _distances_squared(Z):
     g = Z.shape[1]
     try:
         # numpy warns about a near-singular R's overflow; CuPy never does.
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):
             Rinv = bk.solve_triangular(Rz, xp.eye(g, dtype=Rz.dtype)).astype(np.float64)
-            d2 = bk.to_host(1.0 / xp.sum(Rinv * Rinv, axis=1))
+            row_norms2 = bk.to_host(xp.sum(Rinv * Rinv, axis=1))
     except np.linalg.LinAlgError:     # LAPACK's report of an exactly singular R
-        d2 = np.full(g, np.nan)
-    if not np.all(np.isfinite(d2)):
-        # R is singular (exactly dependent columns): project each column off the
-        # numerical range of the others (rank cut as in lstsq's default rcond).
-        d2 = np.array([_distance_squared_to_others(Z, i) for i in range(g)])
-    return Qz, d2
+        row_norms2 = np.full(g, np.inf)
+    if np.all(np.isfinite(row_norms2)):
+        return Qz, 1.0 / row_norms2
+    # R is singular (exactly dependent columns; cuBLAS leaves infinities where LAPACK
+    # raises): project each column off the numerical range of the others (rank cut
+    # as in lstsq's default rcond).
+    return Qz, np.array([_distance_squared_to_others(Z, i) for i in range(g)])
 
 
 def _distance_squared_to_others(Z, i):
