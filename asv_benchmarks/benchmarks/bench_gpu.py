@@ -108,6 +108,14 @@ def _torch():
     return torch
 
 
+def _torch_if_present():
+    """PyTorch with CUDA, or None (for warm-ups)."""
+    try:
+        return _torch()
+    except NotImplementedError:
+        return None
+
+
 def _sync():
     import cupy
     cupy.cuda.Device().synchronize()
@@ -225,6 +233,10 @@ def _lstsq_warm_up(cupy, dtype):
     _qr_solve(A, b)
     from randla.solve._operand import as_operand
     as_operand(A).residual(b[:64, None], b[:, None])
+    torch = _torch_if_present()
+    if torch is not None:
+        torch.linalg.lstsq(torch.as_tensor(A, device="cuda"),
+                           torch.as_tensor(b, device="cuda")[:, None], driver="gels")
     _sync()
 
 
@@ -373,17 +385,23 @@ class Svds:
         self.A, self.reference = _cached(("svds", size), lambda: _build_svds(size))
         self.k = _SVDS_SIZES[size][2]
         self.size = size
-        small = cupy.random.RandomState(1).standard_normal((300, 100))
+        small = cupy.zeros((300, 100))          # singular values 1/i: converges quickly
+        small[:100] = cupy.diag(1.0 / cupy.arange(1, 101))
         randla.svds(small, k=5, tol=1e-8, rng=0)
         import cupyx.scipy.sparse.linalg
         cupyx.scipy.sparse.linalg.svds(small, k=5, tol=1e-8)
+        torch = _torch_if_present()
+        if torch is not None:
+            torch.svd_lowrank(torch.as_tensor(small, device="cuda"), q=10, niter=2)
         _sync()
 
     def _solve(self, solver):
         if solver == "randla":
             s = randla.svds(self.A, k=self.k, tol=1e-8, rng=0)[1]
         elif solver == "cupyx":
+            import cupy
             import cupyx.scipy.sparse.linalg
+            cupy.random.seed(0)                 # its Lanczos start vector comes from here
             s = cupyx.scipy.sparse.linalg.svds(self.A, k=self.k, tol=1e-8)[1]
         else:
             torch = _torch()
