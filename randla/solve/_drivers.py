@@ -350,8 +350,9 @@ def spir(A, b, *, damp: float = 0.0, tol: float | None = None, refinements: int 
         ``"svd"``: ``P = V Sigma^-1`` from the SVD of the sketch's R factor
         (handles rank deficiency, cheap backward-error estimates, so CG can
         stop as soon as the predicted estimate is small).  ``"qr"``:
-        ``P = R^-1`` (full rank only; CG stops at a contraction of the
-        correction's residual).  ``"auto"``: SVD on the host, QR on the GPU
+        ``P = R^-1`` (full rank only; each backward-error estimate costs a QR
+        of a 2n x n matrix, so CG stops at a contraction of the correction's
+        residual instead).  ``"auto"``: SVD on the host, QR on the GPU
         (cuSOLVER's SVD of the n x n factor costs more than the whole solve
         there), falling back to the SVD when the sketch is rank deficient.
 

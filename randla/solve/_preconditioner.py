@@ -47,14 +47,19 @@ class Preconditioner:
 
     SVD form: ``S A = U diag(sigma) V^T``, ``P = V[:, :r] diag(1/sigma[:r])``
     where r counts the singular values above the cutoff (rank deficiency).
-    QR form: ``S A = Q R``, ``P = R^{-1}`` (full rank only).  Arrays live on
-    the data's backend; ``backend`` is that backend.
+    QR form: ``S A = Q R``, ``P = R^{-1}`` (full rank only), applied as the
+    explicit inverse: two GEMVs per iteration instead of two triangular
+    solves, which run one row at a time (slow on GPUs and multicore CPUs);
+    the inverse's rounding errors only perturb the preconditioner, which the
+    refinement's residuals recomputed from A and b do not depend on.  Arrays
+    live on the data's backend; ``backend`` is that backend.
     """
 
     kind: str
     V: object | None              # n x r (SVD form)
     sigma: object | None          # r (SVD form)
     R: object | None              # n x n upper triangular (QR form)
+    R_inv: object | None          # its inverse (QR form)
     rank: int
     norm_estimate: float          # ||S A||_F, an estimate of ||A||_F (damping included)
     backend: Backend = NUMPY
@@ -63,13 +68,13 @@ class Preconditioner:
         """P @ Y."""
         if self.kind == "svd":
             return self.V @ (Y / self.sigma[:, None])
-        return self.backend.solve_triangular(self.R, Y)
+        return self.R_inv @ Y
 
     def apply_t(self, G):
         """P.T @ G."""
         if self.kind == "svd":
             return (self.V.T @ G) / self.sigma[:, None]
-        return self.backend.solve_triangular(self.R, G, trans=True)
+        return self.R_inv.T @ G
 
     def inverse_t(self, Z):
         """A vector h with P.T h = Z, in the row space of the sketch."""
@@ -97,7 +102,9 @@ class Preconditioner:
                            plain / xp.where(r_norms > 0, r_norms, 1))
             return xp.where(r_norms > 0, out, 0).astype(xp.float64)
         # QR form: g^T (R^T R + phi^2 I)^{-1} g through the R factor of [R; phi I],
-        # one small QR per column (used once per solve, outside any iteration).
+        # one QR of a 2n x n matrix per column (cheap bounds such as
+        # min(||R^-T g||, ||g|| / phi) overestimate by orders of magnitude near
+        # convergence, where g lies mostly along the large singular values).
         r_host, x_host = self.backend.to_host(r_norms), self.backend.to_host(x_norms)
         out = np.zeros(G.shape[1])
         n = self.R.shape[0]
@@ -108,8 +115,7 @@ class Preconditioner:
             if x_norm == 0:
                 out[j] = float(xp.linalg.norm(g)) / r_norm
                 continue
-            phi = r_norm / x_norm
-            stacked = xp.vstack([self.R, phi * xp.eye(n, dtype=self.R.dtype)])
+            stacked = xp.vstack([self.R, (r_norm / x_norm) * xp.eye(n, dtype=self.R.dtype)])
             R2 = self.backend.qr(stacked, mode="r")
             out[j] = float(xp.linalg.norm(self.backend.solve_triangular(R2, g, trans=True)))
             out[j] /= x_norm
@@ -149,7 +155,8 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd"):
         if n and float(diag.min()) <= cutoff * float(diag.max()):
             raise np.linalg.LinAlgError("the sketch of A is rank deficient: use the SVD "
                                         "preconditioner (preconditioner='svd')")
-        P = Preconditioner("qr", None, None, R, n, norm_estimate, backend)
+        R_inv = backend.solve_triangular(R, xp.eye(n, dtype=R.dtype))
+        P = Preconditioner("qr", None, None, R, R_inv, n, norm_estimate, backend)
         return P, P.apply(Q.T @ SB)
     # QR of [S A, S B] first: R's SVD is S A's, and Q^T S B comes for free
     # (cheaper than an SVD of the tall sketch, which would also form its U).
@@ -158,5 +165,6 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd"):
     R, QtSB = Raug[:n, :n], Raug[:n, n:n + k]
     U, s, Vt = backend.svd(R)
     rank = int(xp.count_nonzero(s > cutoff * s[0])) if s.size and float(s[0]) > 0 else 0
-    P = Preconditioner("svd", Vt[:rank].T, s[:rank], None, rank, norm_estimate, backend)
+    P = Preconditioner("svd", Vt[:rank].T, s[:rank], None, None, rank, norm_estimate,
+                       backend)
     return P, P.apply(U[:, :rank].T @ QtSB)
