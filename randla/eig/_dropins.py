@@ -340,5 +340,7 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     H = V.T @ (result.left_vectors * result.values)
     w, T = backend.eigh((H + H.T) / 2)
     if not return_eigenvectors:
-        return w[backend.xp.argsort(backend.xp.abs(w), kind="stable")]
+        # k numbers: ordered on the host, where the stable sort is numpy's.
+        order = np.argsort(np.abs(backend.to_host(w)), kind="stable")
+        return w[backend.xp.asarray(order)]
     return w, V @ T
