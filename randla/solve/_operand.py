@@ -5,9 +5,9 @@
 read of A (``passes``).  For dense A the two products an iteration needs,
 ``A.T @ (A @ z)`` and ``(r, A.T @ r)`` with ``r = b - A @ x``, are computed in
 ONE sweep over cache-sized row panels of A (row i only needs ``a_i @ z``), so
-an iteration streams A from memory once instead of twice.  On the GPU the
-two products are two cuBLAS calls instead: a panel loop would cost a kernel
-launch per panel, more than the second read of A.  A is never copied,
+an iteration streams A from memory once instead of twice.  On the GPU one
+CUDA kernel does the same (``_gpu_sweep``; a panel loop would cost a kernel
+launch per panel).  A is never copied,
 except to cast integers to float (as scipy does) and to convert sparse formats
 other than CSR and CSC to CSR.
 """
@@ -24,6 +24,9 @@ __all__ = ["Operand", "as_operand"]
 _PANEL_ENTRIES = 1 << 17
 # Up to this many right-hand sides the fused GEMV sweep beats two GEMMs.
 _FUSED_MAX_COLUMNS = 2
+# The fused single-read kernel of _gpu_sweep for one right-hand side on the
+# GPU (a switch so that benchmarks can time the two-GEMV route against it).
+GPU_SWEEP = True
 
 
 class Operand:
@@ -43,8 +46,9 @@ class Operand:
         self.xp = self.backend.xp
         self.linear_operator = self.backend.is_linear_operator(A)
         self.dense = not (self.linear_operator or self.backend.issparse(A))
-        # the fused panel sweep pays off on the host only (see the module docstring)
+        # the panel sweep pays off on the host only; the GPU has its own kernel
         self.fused = self.dense and not self.backend.is_gpu
+        self.gpu_dense = self.dense and self.backend.is_gpu
         self.passes = 0
 
     @property
@@ -83,9 +87,19 @@ class Operand:
         for i0 in range(0, m, rows):
             yield i0, min(m, i0 + rows)
 
+    def _gpu_sweep(self, columns):
+        if not (GPU_SWEEP and self.gpu_dense):
+            return None
+        from . import _gpu_sweep
+        return _gpu_sweep if _gpu_sweep.supported(self.A, columns) else None
+
     def normal(self, Z):
         """(A.T A + damp^2 I) Z for Z of shape (n, k)."""
-        if self.fused and Z.shape[1] <= _FUSED_MAX_COLUMNS:
+        kernel = self._gpu_sweep(Z.shape[1])
+        if kernel is not None:
+            self.passes += 1
+            out = kernel.sweep(self.A, Z)[1]
+        elif self.fused and Z.shape[1] <= _FUSED_MAX_COLUMNS:
             self.passes += 1
             out = np.zeros_like(Z)
             part = np.empty_like(Z)
@@ -101,7 +115,11 @@ class Operand:
 
     def residual(self, X, B):
         """R = B - A X and the gradient G = A.T R - damp^2 X, in one pass when dense."""
-        if self.fused and X.shape[1] <= _FUSED_MAX_COLUMNS:
+        kernel = self._gpu_sweep(X.shape[1])
+        if kernel is not None:
+            self.passes += 1
+            R, G = kernel.sweep(self.A, X, B)
+        elif self.fused and X.shape[1] <= _FUSED_MAX_COLUMNS:
             self.passes += 1
             R = np.empty(B.shape, dtype=self.dtype)
             G = np.zeros_like(X)

@@ -146,3 +146,44 @@ def test_iterations_move_only_flags_to_the_host():
     assert copies, "no device-to-host copy seen: the profiler missed CuPy's activity"
     steps = 5     # refinements + 1
     assert len(copies) <= res.iterations + 10 * steps + 10, (len(copies), res.iterations)
+
+
+@pytest.mark.parametrize("dtype, rtol", ((np.float64, 1e-12), (np.float32, 1e-4)))
+@pytest.mark.parametrize("m, n", ((1, 1), (500, 200), (700, 256), (300, 257), (2000, 2000),
+                                  (100, 4096), (50000, 64)))
+def test_fused_sweep_matches_two_products(m, n, dtype, rtol):
+    from randla.solve import _gpu_sweep
+    rng = np.random.default_rng(m + n)
+    A = cp.asarray(rng.standard_normal((m, n)).astype(dtype))
+    z = cp.asarray(rng.standard_normal((n, 1)).astype(dtype))
+    b = cp.asarray(rng.standard_normal((m, 1)).astype(dtype))
+    assert _gpu_sweep.supported(A, 1)
+    a_norm, z_norm = float(cp.linalg.norm(A)), float(cp.linalg.norm(z))
+    for rhs in (None, b):
+        t, g = _gpu_sweep.sweep(A, z, rhs)
+        t_ref = A @ z if rhs is None else rhs - A @ z
+        g_ref = A.T @ t_ref
+        t_scale = a_norm * z_norm + (0.0 if rhs is None else float(cp.linalg.norm(rhs)))
+        assert t.shape == (m, 1) and g.shape == (n, 1) and g.dtype == dtype
+        assert float(cp.linalg.norm(t - t_ref)) <= rtol * t_scale
+        assert float(cp.linalg.norm(g - g_ref)) <= rtol * a_norm * t_scale
+    # deterministic: a fixed summation order
+    assert bool((_gpu_sweep.sweep(A, z, b)[1] == _gpu_sweep.sweep(A, z, b)[1]).all())
+
+
+def test_fused_sweep_refuses_what_it_cannot_do():
+    from randla.solve import _gpu_sweep
+    A = cp.ones((10, 5))
+    assert not _gpu_sweep.supported(A, 2)
+    assert not _gpu_sweep.supported(cp.asfortranarray(cp.ones((10, 5))), 1)
+    assert not _gpu_sweep.supported(cp.ones((10, _gpu_sweep.MAX_COLUMNS + 1)), 1)
+
+
+def test_solution_does_not_depend_on_the_fused_sweep(problem, monkeypatch):
+    from randla.solve import _operand
+    A, b, x, A_gpu, b_gpu = problem
+    fused = spir(A_gpu, b_gpu, rng=3)
+    monkeypatch.setattr(_operand, "GPU_SWEEP", False)
+    plain = spir(A_gpu, b_gpu, rng=3)
+    assert forward_error(cp.asnumpy(fused.x), cp.asnumpy(plain.x)) <= 1e-6
+    assert fused.passes < plain.passes
