@@ -357,7 +357,6 @@ class Lstsq:
     track_matvec_bandwidth.unit = "GB/s (bytes of A)"
 
 
-
 def _build_svds(size):
     """A = U diag(1/i) V^T (C-ordered float64) on the GPU, and the exact top-k values."""
     import cupy
