@@ -73,8 +73,8 @@ class DiagResult:
     method : str
     """
 
-    estimate: "ndarray" = field(compare=False)
-    stderr: "ndarray" = field(repr=False, compare=False)
+    estimate: np.ndarray = field(compare=False)      # numpy or CuPy, as A
+    stderr: np.ndarray = field(repr=False, compare=False)
     matvecs: int
     method: str
 

@@ -3,7 +3,6 @@
 Statistical checks use fixed seeds and state their margins; every run is a
 real call of the public function with its own seed.
 """
-import warnings
 
 import numpy as np
 import pytest
