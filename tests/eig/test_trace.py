@@ -372,3 +372,23 @@ def test_backend_keyword():
         randla.trace(A, matvecs=12, backend="cupy")
     with pytest.raises(ValueError, match="does not match"):
         randla.diag_estimate(sp.csr_matrix(A), matvecs=6, backend="cupy")
+
+
+@pytest.mark.parametrize("block", ["well_conditioned", "rank_deficient"])
+def test_tall_qr_orthonormal_and_exact(block):
+    from randla._backend import NUMPY
+    from randla.eig._trace_estimators import _tall_qr
+    rng = np.random.default_rng(4)
+    Y = rng.standard_normal((500, 12))
+    if block == "rank_deficient":     # CholeskyQR2 cannot: Householder must take over
+        Y[:, 6:] = Y[:, :6] @ rng.standard_normal((6, 6))
+    Q, R = _tall_qr(NUMPY, Y)
+    assert Q.shape == (500, 12) and R.shape == (12, 12)
+    np.testing.assert_array_equal(R, np.triu(R))
+    np.testing.assert_allclose(Q @ R, Y, rtol=0, atol=1e-13 * np.abs(Y).max())
+    if block == "well_conditioned":
+        np.testing.assert_allclose(Q.T @ Q, np.eye(12), rtol=0, atol=1e-14)
+        R_ref = np.linalg.qr(Y, mode="r")
+        np.testing.assert_allclose(np.abs(R), np.abs(R_ref), rtol=0, atol=1e-12 * np.abs(R).max())
+    else:
+        np.testing.assert_allclose(Q.T @ Q, np.eye(12), rtol=0, atol=1e-13)
