@@ -259,8 +259,8 @@ def _refined(A, b, inner, *, damp, tol, refinements, maxiter, sketch, sketch_siz
     previous = None
     for step in range(refinements + 1):
         R, G = op.residual(X, B)
-        r_norms, x_norms = _norms(R, X, op.damp)
-        estimate = P.kw(G, r_norms, x_norms)
+        estimator = P.estimator(*_norms(R, X, op.damp))
+        estimate = estimator(G)
         if callback is not None:
             callback(step, float(xp.max(estimate)) / max(P.norm_estimate, 1e-300))
         done = estimate <= target
@@ -274,15 +274,12 @@ def _refined(A, b, inner, *, damp, tol, refinements, maxiter, sketch, sketch_siz
         C = P.apply_t(G)
         c_norms = xp.linalg.norm(C, axis=0)
 
-        def stop(res, r_norms=r_norms, x_norms=x_norms, c_norms=c_norms):
-            converged = (xp.linalg.norm(res, axis=0) <= inner_tol * c_norms) | done
-            if P.kind == "qr":      # its estimate costs a QR: no shortcut
-                return converged
+        def stop(res, estimator=estimator, c_norms=c_norms):
             # The backward error x + P y would have, predicted from the inner
             # residual, is trusted only as a shortcut; the next step checks it
             # on a residual recomputed from A and b.
-            inner_estimate = P.kw(P.inverse_t(res), r_norms, x_norms)
-            return converged | (inner_estimate <= 0.25 * target)
+            return ((estimator(P.inverse_t(res)) <= 0.25 * target)
+                    | (xp.linalg.norm(res, axis=0) <= inner_tol * c_norms) | done)
 
         if inner == "cg":
             Y, its = _pcg(apply_M, C, stop, maxiter)
@@ -350,9 +347,9 @@ def spir(A, b, *, damp: float = 0.0, tol: float | None = None, refinements: int 
         ``"svd"``: ``P = V Sigma^-1`` from the SVD of the sketch's R factor
         (handles rank deficiency, cheap backward-error estimates, so CG can
         stop as soon as the predicted estimate is small).  ``"qr"``:
-        ``P = R^-1`` (full rank only; each backward-error estimate costs a QR
-        of a 2n x n matrix, so CG stops at a contraction of the correction's
-        residual instead).  ``"auto"``: SVD on the host, QR on the GPU
+        ``P = R^-1`` (full rank only; the backward-error estimates need a
+        Cholesky factorisation of ``R^T R + phi^2 I`` per refinement step).
+        ``"auto"``: SVD on the host, QR on the GPU
         (cuSOLVER's SVD of the n x n factor costs more than the whole solve
         there), falling back to the SVD when the sketch is rank deficient.
 

@@ -63,6 +63,8 @@ class Preconditioner:
     rank: int
     norm_estimate: float          # ||S A||_F, an estimate of ||A||_F (damping included)
     backend: Backend = NUMPY
+    gram: object | None = None    # R^T R (QR form)
+    gram_bound: float = 0.0       # ||R^T R||_inf, an upper bound of ||R||_2^2 (QR form)
 
     def apply(self, Y):
         """P @ Y."""
@@ -91,35 +93,63 @@ class Preconditioner:
         ``r_norms`` and ``x_norms`` are arrays of the data's backend, and so
         is the result.
         """
+        return self.estimator(r_norms, x_norms)(G)
+
+    def estimator(self, r_norms, x_norms):
+        """The map ``G -> kw(G, r_norms, x_norms)`` for fixed norms.
+
+        Within a refinement step the norms stay fixed while CG asks for an
+        estimate every iteration: the QR form factors ``R^T R + phi^2 I`` once
+        here (one device-to-host copy of the norms) and then costs one
+        triangular solve per column and call.
+        """
         xp = self.backend.xp
+        safe_x = xp.where(x_norms > 0, x_norms, 1)
+        safe_r = xp.where(r_norms > 0, r_norms, 1)
         if self.kind == "svd":
-            Z = self.V.T @ G
-            safe_x = xp.where(x_norms > 0, x_norms, 1)
             phi = xp.where(x_norms > 0, r_norms / safe_x, 0)
-            weighted = xp.linalg.norm(Z / xp.sqrt(self.sigma[:, None] ** 2 + phi ** 2), axis=0)
-            plain = xp.linalg.norm(Z, axis=0)
-            out = xp.where(x_norms > 0, weighted / safe_x,
-                           plain / xp.where(r_norms > 0, r_norms, 1))
-            return xp.where(r_norms > 0, out, 0).astype(xp.float64)
-        # QR form: g^T (R^T R + phi^2 I)^{-1} g through the R factor of [R; phi I],
-        # one QR of a 2n x n matrix per column (cheap bounds such as
-        # min(||R^-T g||, ||g|| / phi) overestimate by orders of magnitude near
-        # convergence, where g lies mostly along the large singular values).
+            weights = 1 / xp.sqrt(self.sigma[:, None] ** 2 + phi ** 2)
+
+            def estimate(G):
+                Z = self.V.T @ G
+                out = xp.where(x_norms > 0, xp.linalg.norm(Z * weights, axis=0) / safe_x,
+                               xp.linalg.norm(Z, axis=0) / safe_r)
+                return xp.where(r_norms > 0, out, 0).astype(xp.float64)
+            return estimate
+        # QR form: ||F^{-T} g|| / ||x|| with F^T F = R^T R + phi^2 I, per column.
         r_host, x_host = self.backend.to_host(r_norms), self.backend.to_host(x_norms)
-        out = np.zeros(G.shape[1])
+        factors = [self._shifted_factor(float(r) / float(x)) if r > 0 and x > 0 else None
+                   for r, x in zip(r_host, x_host)]
+
+        def estimate(G):
+            columns = []
+            for j, F in enumerate(factors):
+                if F is None:       # r = 0: estimate 0; x = 0: ||g|| / ||r||
+                    columns.append(xp.linalg.norm(G[:, j]) / safe_r[j] * (r_norms[j] > 0))
+                else:
+                    h = self.backend.solve_triangular(F, G[:, j], trans=True)
+                    columns.append(xp.linalg.norm(h) / safe_x[j])
+            return xp.stack(columns).astype(xp.float64)
+        return estimate
+
+    def _shifted_factor(self, phi):
+        """Upper triangular F with ``F^T F = R^T R + phi^2 I``.
+
+        Cholesky of the shifted Gram matrix when rounding in ``R^T R`` (about
+        ``u sqrt(n) ||R||^2``) is below a tenth of the shift, which keeps the
+        estimate within about 10 %; otherwise the R factor of ``[R; phi I]``,
+        exact but a QR of a 2n x n matrix (several times dearer).
+        """
+        xp, backend = self.backend.xp, self.backend
         n = self.R.shape[0]
-        for j in range(G.shape[1]):
-            g, r_norm, x_norm = G[:, j], float(r_host[j]), float(x_host[j])
-            if r_norm == 0:
-                continue
-            if x_norm == 0:
-                out[j] = float(xp.linalg.norm(g)) / r_norm
-                continue
-            stacked = xp.vstack([self.R, (r_norm / x_norm) * xp.eye(n, dtype=self.R.dtype)])
-            R2 = self.backend.qr(stacked, mode="r")
-            out[j] = float(xp.linalg.norm(self.backend.solve_triangular(R2, g, trans=True)))
-            out[j] /= x_norm
-        return xp.asarray(out)
+        eps = float(np.finfo(self.R.dtype).eps)
+        shift = phi ** 2 * xp.eye(n, dtype=self.R.dtype)
+        if eps * math.sqrt(n) * self.gram_bound <= 0.1 * phi ** 2:
+            try:
+                return backend.cholesky(self.gram + shift)
+            except np.linalg.LinAlgError:
+                pass
+        return backend.qr(xp.vstack([self.R, phi * xp.eye(n, dtype=self.R.dtype)]), mode="r")
 
 
 def _draw_operator(sketch, d, m, rng, dtype):
@@ -149,20 +179,22 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd"):
         SA = xp.vstack([SA, op.damp * xp.eye(n, dtype=op.dtype)])
         SB = xp.vstack([SB, xp.zeros((n, SB.shape[1]), dtype=op.dtype)])
     norm_estimate = float(xp.linalg.norm(SA))
+    # QR of [S A, S B]: R is S A's factor and Q^T S B comes for free, without
+    # forming Q; the SVD form goes on to the SVD of R (cheaper than an SVD of
+    # the tall sketch, which would also form its U).
+    k = SB.shape[1]
+    Raug = backend.qr(xp.hstack([SA, SB]), mode="r")
+    R, QtSB = Raug[:n, :n], Raug[:n, n:n + k]
     if preconditioner == "qr":
-        Q, R = backend.qr(SA)
         diag = xp.abs(xp.diag(R))
         if n and float(diag.min()) <= cutoff * float(diag.max()):
             raise np.linalg.LinAlgError("the sketch of A is rank deficient: use the SVD "
                                         "preconditioner (preconditioner='svd')")
         R_inv = backend.solve_triangular(R, xp.eye(n, dtype=R.dtype))
-        P = Preconditioner("qr", None, None, R, R_inv, n, norm_estimate, backend)
-        return P, P.apply(Q.T @ SB)
-    # QR of [S A, S B] first: R's SVD is S A's, and Q^T S B comes for free
-    # (cheaper than an SVD of the tall sketch, which would also form its U).
-    k = SB.shape[1]
-    Raug = backend.qr(xp.hstack([SA, SB]), mode="r")
-    R, QtSB = Raug[:n, :n], Raug[:n, n:n + k]
+        gram = R.T @ R
+        P = Preconditioner("qr", None, None, R, R_inv, n, norm_estimate, backend, gram,
+                           float(xp.abs(gram).sum(axis=1).max()))
+        return P, R_inv @ QtSB
     U, s, Vt = backend.svd(R)
     rank = int(xp.count_nonzero(s > cutoff * s[0])) if s.size and float(s[0]) > 0 else 0
     P = Preconditioner("svd", Vt[:rank].T, s[:rank], None, None, rank, norm_estimate,

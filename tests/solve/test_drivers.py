@@ -261,3 +261,23 @@ def test_shape_errors():
         spir(np.ones((5, 100)), np.ones(5))
     with pytest.raises(TypeError, match="complex"):
         spir(np.ones((100, 5), complex), np.ones(100))
+
+
+@pytest.mark.parametrize("rho", (1e-1, 1e-6, 1e-14))
+def test_qr_form_estimate_agrees_with_svd_form(rho):
+    # large residuals take the Cholesky route to the shifted factor, tiny ones
+    # the QR of [R; phi I]; both must reproduce the SVD form's estimate
+    from randla.solve._operand import as_operand
+    from randla.solve._preconditioner import sketch_and_factor
+    A, b, x, _ = standard_problem(2000, 40, 1e10, rho, rng=3)
+    op = as_operand(A)
+    forms = [sketch_and_factor(op, None, d=200, sketch="saso", rng=1, cutoff=0.0,
+                               preconditioner=kind)[0] for kind in ("svd", "qr")]
+    rng = np.random.default_rng(4)
+    X = np.column_stack([x, x + 1e-9 * rng.standard_normal(40), np.zeros(40)])
+    R = b[:, None] - A @ X
+    G = A.T @ R
+    norms = np.linalg.norm(R, axis=0), np.linalg.norm(X, axis=0)
+    svd_form, qr_form = (P.kw(G, *norms) for P in forms)
+    np.testing.assert_allclose(qr_form, svd_form, rtol=0.05)
+    assert np.all(svd_form > 0)
