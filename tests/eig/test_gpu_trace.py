@@ -114,6 +114,18 @@ def test_callable_with_cupy_backend():
         randla.trace(A_gpu, matvecs=40, backend="numpy")
 
 
+@pytest.mark.parametrize("method", ["hutch++", "nystrom++", "xtrace", "xnystrace"])
+def test_low_rank_exact_on_gpu(method):
+    """Rank 10 below the sketch size: the sketch's QR is rank-deficient (CholeskyQR2
+    gives way to Householder on the device) and the debiased estimates are exact
+    up to rounding, as on the host (relative error 1e-14 there)."""
+    rng = np.random.default_rng(3)
+    V = np.linalg.qr(rng.standard_normal((N, 10)))[0]
+    A = (V * np.arange(1.0, 11.0)) @ V.T
+    res = randla.trace(cp.asarray((A + A.T) / 2), matvecs=40, method=method, rng=1)
+    assert abs(res.estimate - 55.0) <= 1e-10 * 55.0
+
+
 def test_indefinite_detected_on_gpu():
     A = np.diag(np.r_[np.ones(50), -np.ones(50)])
     with pytest.raises(np.linalg.LinAlgError, match="positive semidefinite"):
