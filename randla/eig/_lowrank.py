@@ -199,7 +199,7 @@ def _distance_squared_to_others(Z, i):
     others = xp.concatenate([Z[:, :i], Z[:, i + 1:]], axis=1).astype(np.float64)
     z = Z[:, i].astype(np.float64)
     U, s, _ = bk.svd(others)
-    cut = float(s[0]) * max(others.shape) * np.finfo(np.float64).eps if s.size else 0.0
+    cut = float(s[0]) * max(others.shape) * np.finfo(np.float64).eps
     U = U[:, :int(xp.count_nonzero(s > cut))]
     r = z - U @ (U.T @ z)
     return float(r @ r)
