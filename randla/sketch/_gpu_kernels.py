@@ -180,7 +180,37 @@ __global__ void floyd_sample(bool *taken, long long d, long long m, u64 ctr_lo, 
         }
     }
 }
+
+// out = S @ A for S in CSR form and row-major A: block (r, chunk) sums the rows
+// of A that row r of S picks, over the chunk's GATHER_WIDTH * blockDim.x columns.
+// Every read is a coalesced stretch of a row of A; sums run in CSR order.
+template <typename T>
+__global__ void csr_gather(const int *indptr, const int *indices, const T *data,
+                           const T *A, long long n, T *out) {
+    const long long r = blockIdx.x;
+    const long long c0 = (long long)blockIdx.y * blockDim.x * GATHER_WIDTH + threadIdx.x;
+    T acc[GATHER_WIDTH];
+    for (int q = 0; q < GATHER_WIDTH; ++q) acc[q] = (T)0;
+    const int end = indptr[r + 1];
+#pragma unroll 2
+    for (int p = indptr[r]; p < end; ++p) {
+        const T *row = A + (long long)indices[p] * n;
+        const T s = data[p];
+#pragma unroll
+        for (int q = 0; q < GATHER_WIDTH; ++q) {
+            const long long c = c0 + (long long)q * blockDim.x;
+            if (c < n) acc[q] += s * row[c];
+        }
+    }
+#pragma unroll
+    for (int q = 0; q < GATHER_WIDTH; ++q) {
+        const long long c = c0 + (long long)q * blockDim.x;
+        if (c < n) out[r * n + c] = acc[q];
+    }
+}
 """
+
+_GATHER_WIDTH = 4
 
 
 def kernel_source() -> str:
@@ -189,7 +219,7 @@ def kernel_source() -> str:
         "INV_2_32": cpu._INV_2_32, "INV_2_52": cpu._INV_2_52, "SQRT2": cpu._SQRT2,
         "SQRT3": cpu._SQRT3, "PI_2": cpu._PI_2, "LN2_HI": cpu._LN2_HI, "LN2_LO": cpu._LN2_LO,
     }
-    source = _SOURCE
+    source = _SOURCE.replace("GATHER_WIDTH", str(_GATHER_WIDTH))
     for name, value in constants.items():
         source = source.replace(name, f"({_literal(value)})")
     return (source.replace("LOG_SERIES", _series(_LOG_SERIES))
@@ -199,7 +229,8 @@ def kernel_source() -> str:
 
 @functools.lru_cache(maxsize=None)
 def _module():
-    names = [f"{kernel}<{t}>" for kernel in ("fill_dense", "sparse_vectors", "signs")
+    names = [f"{kernel}<{t}>" for kernel in ("fill_dense", "sparse_vectors", "signs",
+                                             "csr_gather")
              for t in ("float", "double")] + ["floyd_sample"]
     return cp.RawModule(code=kernel_source(), options=("--fmad=false", "-std=c++14"),
                         name_expressions=names)
@@ -262,3 +293,21 @@ def sample_without_replacement(d, m, ctr_lo, ctr_hi, k0, k1):
     _kernel("floyd_sample")((1,), (1,), (taken, np.int64(d), np.int64(m), _u64(ctr_lo),
                                           _u64(ctr_hi), _u32(k0), _u32(k1)))
     return cp.flatnonzero(taken)
+
+
+def csr_times_rows(matrix, a):
+    """``matrix @ a`` for a cupyx CSR matrix and a C-contiguous 2-D array a.
+
+    cuSPARSE's SpMM works on a column-major copy of a; gathering whole rows
+    of a in place reads it with unit stride instead (see ``csr_gather``).
+    """
+    d, n = matrix.shape[0], a.shape[1]
+    out = cp.empty((d, n), dtype=a.dtype)
+    if d == 0 or n == 0:
+        return out
+    threads = 256
+    chunks = (n + threads * _GATHER_WIDTH - 1) // (threads * _GATHER_WIDTH)
+    data = matrix.data.astype(a.dtype, copy=False)
+    _kernel("csr_gather", a.dtype)((d, chunks), (threads,),
+                                   (matrix.indptr, matrix.indices, data, a, np.int64(n), out))
+    return out

@@ -397,8 +397,11 @@ class SASO(_SparseVectors, SketchingOperator):
         out[positions[inside] - r0, cols[inside]] = values[inside]
 
     def _left_dense(self, a):
-        if get_backend(a).is_gpu:   # cuSPARSE SpMM on the operator in CSR form
-            return self.tosparse(a.dtype, xp=get_backend(a).xp) @ a
+        if get_backend(a).is_gpu:   # the operator in CSR form, gathering rows of a
+            csr = self.tosparse(a.dtype, xp=get_backend(a).xp)
+            if a.flags.c_contiguous and a.dtype in (np.float32, np.float64):
+                return _kernels(a).csr_times_rows(csr, a)
+            return csr @ a
         positions, values = self.columns(dtype=a.dtype)
         if a.flags.c_contiguous:
             out = np.empty((self.d, a.shape[1]), dtype=a.dtype)

@@ -27,13 +27,15 @@ _WIDTHS = (1, 2, 4, 8, 16)          # columns per thread the kernels are compile
 MAX_COLUMNS = _THREADS * _WIDTHS[-1]
 
 _SOURCE = r"""
-template <typename T, int Q>
+// Q columns per thread, R rows per trip: the R * Q loads of a trip are all in
+// flight before the block-wide reductions, which then cost two barriers per R rows.
+template <typename T, int Q, int R>
 __global__ void row_sweep(const T* __restrict__ A, long long m, int n,
                           const T* __restrict__ z, const T* __restrict__ b, int has_b,
                           T* __restrict__ t_out, T* __restrict__ partial)
 {
-    __shared__ T warp_sums[32];
-    __shared__ T row_value;
+    __shared__ T warp_sums[R][32];
+    __shared__ T row_values[R];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int warps = blockDim.x >> 5;
     T zq[Q], acc[Q];
@@ -43,34 +45,53 @@ __global__ void row_sweep(const T* __restrict__ A, long long m, int n,
         zq[q] = c < n ? z[c] : T(0);
         acc[q] = T(0);
     }
-    for (long long i = blockIdx.x; i < m; i += gridDim.x) {
-        const T* row = A + i * (long long)n;
-        T vals[Q];
-        T part = T(0);
+    for (long long first = (long long)blockIdx.x * R; first < m;
+         first += (long long)gridDim.x * R) {
+        T vals[R][Q];
+        T part[R];
 #pragma unroll
-        for (int q = 0; q < Q; ++q) {
-            const int c = tid + q * blockDim.x;
-            vals[q] = c < n ? row[c] : T(0);
-            part += vals[q] * zq[q];
+        for (int r = 0; r < R; ++r) {
+            const bool live = first + r < m;
+            const T* row = A + (first + r) * (long long)n;
+            part[r] = T(0);
+#pragma unroll
+            for (int q = 0; q < Q; ++q) {
+                const int c = tid + q * blockDim.x;
+                vals[r][q] = (live && c < n) ? row[c] : T(0);
+                part[r] += vals[r][q] * zq[q];
+            }
         }
-        for (int offset = 16; offset > 0; offset >>= 1)
-            part += __shfl_down_sync(0xffffffffu, part, offset);
-        if (lane == 0) warp_sums[warp] = part;
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            for (int offset = 16; offset > 0; offset >>= 1)
+                part[r] += __shfl_down_sync(0xffffffffu, part[r], offset);
+            if (lane == 0) warp_sums[r][warp] = part[r];
+        }
         __syncthreads();
         if (warp == 0) {
-            T v = lane < warps ? warp_sums[lane] : T(0);
-            for (int offset = 16; offset > 0; offset >>= 1)
-                v += __shfl_down_sync(0xffffffffu, v, offset);
-            if (lane == 0) {
-                const T t = has_b ? b[i] - v : v;
-                t_out[i] = t;
-                row_value = t;
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                T v = lane < warps ? warp_sums[r][lane] : T(0);
+                for (int offset = 16; offset > 0; offset >>= 1)
+                    v += __shfl_down_sync(0xffffffffu, v, offset);
+                if (lane == 0) {
+                    const long long i = first + r;
+                    T t = T(0);
+                    if (i < m) {
+                        t = has_b ? b[i] - v : v;
+                        t_out[i] = t;
+                    }
+                    row_values[r] = t;
+                }
             }
         }
         __syncthreads();
-        const T t = row_value;
 #pragma unroll
-        for (int q = 0; q < Q; ++q) acc[q] += t * vals[q];
+        for (int r = 0; r < R; ++r) {
+            const T t = row_values[r];
+#pragma unroll
+            for (int q = 0; q < Q; ++q) acc[q] += t * vals[r][q];
+        }
     }
     T* out = partial + (long long)blockIdx.x * n;
 #pragma unroll
@@ -82,13 +103,18 @@ __global__ void row_sweep(const T* __restrict__ A, long long m, int n,
 """
 
 
+def _rows_per_trip(width: int) -> int:
+    # R * Q at most 32 values, so that the row values stay in registers
+    return max(1, min(4, 32 // width))
+
+
 @functools.lru_cache(maxsize=None)
 def _kernel(dtype_name: str, width: int):
     import cupy as cp
     ctype = {"float64": "double", "float32": "float"}[dtype_name]
-    names = [f"row_sweep<{ctype}, {w}>" for w in _WIDTHS]
+    names = [f"row_sweep<{ctype}, {w}, {_rows_per_trip(w)}>" for w in _WIDTHS]
     module = cp.RawModule(code=_SOURCE, options=("--std=c++14",), name_expressions=names)
-    return module.get_function(f"row_sweep<{ctype}, {width}>")
+    return module.get_function(f"row_sweep<{ctype}, {width}, {_rows_per_trip(width)}>")
 
 
 @functools.lru_cache(maxsize=None)
@@ -125,7 +151,7 @@ def sweep(A, z, b=None):
     import cupy as cp
     m, n = A.shape
     width = next(w for w in _WIDTHS if _THREADS * w >= n)
-    blocks = min(_blocks(), m)
+    blocks = min(_blocks(), -(-m // _rows_per_trip(width)))
     z = cp.ascontiguousarray(z.reshape(n), dtype=A.dtype)
     t = cp.empty(m, dtype=A.dtype)
     # without b, t itself stands in for the unused pointer

@@ -68,6 +68,18 @@ def test_gpu_application_matches_cpu(kind, order, dtype):
     assert np.all(np.abs(cp.asnumpy(right) - expected.T) <= bound.T)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gpu_saso_row_gather_on_wide_data(dtype):
+    # several column chunks of the gather kernel, and rows of S with no nonzero
+    g = np.random.default_rng(2)
+    a = g.standard_normal((700, 2500)).astype(dtype)
+    for op in (SASO(60, 700, rng=3), SASO(600, 700, k=1, rng=4)):
+        expected = op @ a
+        bound = 4 * 700 * np.finfo(dtype).eps * (np.abs(op.todense()) @ np.abs(a))
+        result = cp.asnumpy(left_sketch(op, cp.asarray(a)))
+        assert np.all(np.abs(result - expected) <= bound)
+
+
 def test_gpu_complex_and_vectors():
     g = np.random.default_rng(1)
     a = g.standard_normal((500, 6)) + 1j * g.standard_normal((500, 6))
