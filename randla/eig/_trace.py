@@ -42,9 +42,10 @@ class TraceResult:
     method : str
         The estimator that ran (``"auto"`` resolved).
     samples : numpy.ndarray
-        Host copy (also for CuPy input) of the per-probe samples ``T_i``: quadratic forms for Hutchinson, low-rank
-        trace plus one deflated quadratic form for Hutch++ and Nystrom++,
-        leave-one-out estimates for XTrace and XNysTrace.
+        Host copy (also for CuPy input) of the per-probe samples ``T_i``:
+        quadratic forms for Hutchinson, low-rank trace plus one deflated
+        quadratic form for Hutch++ and Nystrom++, leave-one-out estimates for
+        XTrace and XNysTrace.
     converged : bool
         False only when the error bar ``2 * stderr`` did not meet a requested
         ``rtol``/``atol`` within ``max_matvecs``.
@@ -273,7 +274,7 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
     m, converged = matvecs, True
     while True:
         estimator.grow_to(m)
-        samples = op.backend.to_host(estimator.samples())   # m numbers: the stop test is on the host
+        samples = op.backend.to_host(estimator.samples())   # m numbers; the stop test is host-side
         estimate, stderr = _summary(samples)
         if not adaptive:
             break
