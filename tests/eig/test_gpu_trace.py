@@ -61,7 +61,7 @@ def test_dense_trace_matches_numpy(method, dtype):
     cpu = randla.trace(A, matvecs=40, method=method, rng=11)
     gpu = randla.trace(cp.asarray(A), matvecs=40, method=method, rng=11)
     _assert_same(gpu, cpu, RTOL[dtype])
-    # and both are close to the truth (Hutchinson's error is about 1 here)
+    # and close to the truth: on the host every method is within 0.8 stderr here
     assert abs(gpu.estimate - np.trace(A.astype(np.float64))) <= 5 * max(gpu.stderr, 1e-3)
 
 
