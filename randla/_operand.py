@@ -68,6 +68,8 @@ def real_operand(A, name: str = "A", *, square: bool = False, allow_empty: bool 
     if kind.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {kind}")
     dtype = working_float(kind)
-    if not backend.is_linear_operator(A):
+    if backend.issparse(A):
+        A = A if A.dtype == dtype else A.astype(dtype)   # cupyx's astype has no copy=
+    elif not backend.is_linear_operator(A):
         A = A.astype(dtype, copy=False)
     return A, dtype

@@ -98,7 +98,7 @@ def _prepare(A, b, *, damp=0.0, sketch="saso", sketch_size=None, cond=None, wide
     long = m if m >= n else n
     if sketch_size is None:
         nnz = getattr(A, "nnz", None)
-        d = choose_sketch_size(long, rows, op.dtype.itemsize, nnz)
+        d = choose_sketch_size(long, rows, op.dtype.itemsize, nnz, gpu=op.backend.is_gpu)
     else:
         if isinstance(sketch_size, bool) or not isinstance(sketch_size, (int, np.integer)):
             raise TypeError(f"sketch_size must be an integer, got {sketch_size!r}")
