@@ -166,6 +166,23 @@ class Preconditioner:
         return backend.qr(xp.vstack([self.R, phi * xp.eye(n, dtype=self.R.dtype)]), mode="r")
 
 
+def _svd_through_gram(backend, R):
+    """Thin SVD of a float32 R from the eigendecomposition of ``R^T R`` in float64.
+
+    The singular values come out to about 1e-8 of the largest, far below
+    float32's own resolution, so the rank decision and the kept singular
+    vectors are as good as a float32 SVD's; on a GPU the symmetric
+    eigensolver is also several times faster than cuSOLVER's SVD.
+    """
+    xp = backend.xp
+    wide = R.astype(xp.float64)
+    w, V = backend.eigh(wide.T @ wide)
+    w, V = w[::-1], V[:, ::-1]                       # descending
+    s = xp.sqrt(xp.maximum(w, 0))
+    U = (wide @ V) / xp.where(s > 0, s, 1)
+    return U.astype(R.dtype), s.astype(R.dtype), xp.ascontiguousarray(V.T).astype(R.dtype)
+
+
 def _draw_operator(sketch, d, m, rng, dtype):
     state = as_rng_state(rng)
     if sketch == "saso":
@@ -209,7 +226,7 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd"):
         P = Preconditioner("qr", None, None, R, R_inv, n, norm_estimate, backend, gram,
                            float(xp.abs(gram).sum(axis=1).max()))
         return P, R_inv @ QtSB
-    U, s, Vt = backend.svd(R)
+    U, s, Vt = _svd_through_gram(backend, R) if R.dtype == np.float32 else backend.svd(R)
     rank = int(xp.count_nonzero(s > cutoff * s[0])) if s.size and float(s[0]) > 0 else 0
     P = Preconditioner("svd", Vt[:rank].T, s[:rank], None, None, rank, norm_estimate,
                        backend)
