@@ -3,7 +3,7 @@ Karlson-Walden backward-error estimate shared by every driver."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -79,6 +79,8 @@ class Preconditioner:
     backend: Backend = NUMPY
     gram: object | None = None    # R^T R (QR form)
     gram_bound: float = 0.0       # ||R^T R||_inf, an upper bound of ||R||_2^2 (QR form)
+    # shifted factors of the QR form by phi, reused for nearby phi (see _shifted_factor)
+    _factors: dict = field(default_factory=dict, repr=False, compare=False)
 
     def apply(self, Y):
         """P @ Y."""
@@ -147,13 +149,24 @@ class Preconditioner:
         return estimate
 
     def _shifted_factor(self, phi):
-        """Upper triangular F with ``F^T F = R^T R + phi^2 I``.
+        """Upper triangular F with ``F^T F = R^T R + phi'^2 I``, ``phi'`` within 5 % of phi.
 
         Cholesky of the shifted Gram matrix when rounding in ``R^T R`` (about
         ``u sqrt(n) ||R||^2``) is below a tenth of the shift, which keeps the
         estimate within about 10 %; otherwise the R factor of ``[R; phi I]``,
-        exact but a QR of a 2n x n matrix (several times dearer).
+        exact but a QR of a 2n x n matrix (several times dearer).  phi, the
+        ratio ||r|| / ||x||, hardly moves once refinement has started, so a
+        factor is reused for any phi within 5 % of its own: the weights
+        ``1 / (sigma^2 + phi^2)`` then change by at most 10 %.
         """
+        for cached, factor in self._factors.items():
+            if abs(phi - cached) <= 0.05 * cached:
+                return factor
+        factor = self._new_shifted_factor(phi)
+        self._factors[phi] = factor
+        return factor
+
+    def _new_shifted_factor(self, phi):
         xp, backend = self.backend.xp, self.backend
         n = self.R.shape[0]
         eps = float(np.finfo(self.R.dtype).eps)
