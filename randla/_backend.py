@@ -77,8 +77,13 @@ class Backend:
         """True if ``x`` is a LinearOperator of this backend."""
         return isinstance(x, self.sparse_linalg.LinearOperator)
 
-    # Dense factorisations.  The few places where scipy.linalg and CuPy differ
+    # Dense factorisations.  The few places where numpy/scipy and CuPy differ
     # in name or signature are bridged here, so drivers call one spelling.
+    # On the host they go through numpy.linalg, not scipy.linalg: the numpy and
+    # scipy wheels each bundle their own OpenBLAS with its own thread pool, and
+    # a scipy factorisation right after a numpy product waits for the numpy
+    # pool's spinning threads to give the cores back (60-100 ms per switch
+    # measured on the 2-core CI machine, for a 200 x 200 Cholesky).
 
     def to_host(self, x) -> np.ndarray:
         """``x`` as a numpy array (a device-to-host copy for CuPy data)."""
@@ -86,32 +91,25 @@ class Backend:
 
     def qr(self, A, mode: str = "reduced"):
         """Householder QR of a tall matrix: ``(Q, R)`` economic, or ``R`` alone
-        for ``mode="r"``."""
+        (``min(m, n) x n``) for ``mode="r"``."""
         if mode not in ("reduced", "r"):
             raise ValueError(f"mode must be 'reduced' or 'r', got {mode!r}")
-        if self.is_gpu:
-            return self.xp.linalg.qr(A, mode=mode)
-        if mode == "r":
-            return self.linalg.qr(A, mode="r", check_finite=False)[0][:min(A.shape)]
-        return self.linalg.qr(A, mode="economic", check_finite=False)
+        return self.xp.linalg.qr(A, mode=mode)
 
     def svd(self, A, compute_uv: bool = True):
         """Thin SVD ``(U, s, Vt)`` (or ``s`` alone); on the host, falls back
         from the divide-and-conquer driver to gesvd when gesdd fails."""
-        if self.is_gpu:
-            return self.xp.linalg.svd(A, full_matrices=False, compute_uv=compute_uv)
         try:
-            return self.linalg.svd(A, full_matrices=False, compute_uv=compute_uv,
-                                   check_finite=False)
+            return self.xp.linalg.svd(A, full_matrices=False, compute_uv=compute_uv)
         except np.linalg.LinAlgError:
+            if self.is_gpu:
+                raise
             return self.linalg.svd(A, full_matrices=False, compute_uv=compute_uv,
                                    check_finite=False, lapack_driver="gesvd")
 
     def eigh(self, A):
-        """Eigenvalues (ascending) and eigenvectors of the symmetric part's lower triangle."""
-        if self.is_gpu:
-            return self.xp.linalg.eigh(A)
-        return self.linalg.eigh(A, check_finite=False)
+        """Eigenvalues (ascending) and eigenvectors of a symmetric matrix (lower triangle)."""
+        return self.xp.linalg.eigh(A)
 
     def cholesky(self, A):
         """Upper triangular C with ``CᵀC = A``.
@@ -125,7 +123,7 @@ class Backend:
             import cupyx
             with cupyx.errstate(linalg="raise"):
                 return self.xp.linalg.cholesky(A).T.copy()
-        return self.linalg.cholesky(A, lower=False, check_finite=False)
+        return np.linalg.cholesky(A).T.copy()
 
     def solve_triangular(self, R, B, *, trans: bool = False, lower: bool = False):
         """``R⁻¹ B`` (or ``R⁻ᵀ B`` with ``trans=True``) for triangular R."""
