@@ -12,10 +12,13 @@ Problems (the ``problem`` parameter):
   float64 blocks, 3.2 GB, which fits the 24 GiB CI machine); a 100 x 100 grid
   (n = 1e4) for ``"small"``.
 
-The peer is plain Hutchinson as a user writes it in numpy (``numpy-hutchinson``:
-Rademacher block from ``numpy.random.Generator``, one ``A @ X``); randla's own
-``method="hutchinson"`` is timed beside it.  PyLops' Hutch++ is not installed
-here and is not benchmarked.
+The peers are plain Hutchinson as a user writes it in numpy (``numpy-hutchinson``:
+Rademacher block from ``numpy.random.Generator``, one ``A @ X``), timed beside
+randla's own ``method="hutchinson"``, and PyLops' Hutch++
+(``pylops.utils.trace_hutchpp`` on ``pylops.MatrixMult(A)``, Rademacher
+probes, seeded through ``numpy.random.seed``; it spends ``3 * (m // 3)`` of the
+m matvecs), which is skipped when PyLops is not installed (it is part of the
+``bench`` extra).
 
 "Matvecs to a tolerance" is what the adaptive mode spends: ``trace(A, rtol=...)``
 starting from 20 matvecs, capped at ``max_matvecs`` (2000 dense, 200 sparse
@@ -113,10 +116,28 @@ def numpy_hutchinson(A, m, seed):
     return float(np.einsum("ij,ij->", X, A @ X)) / m
 
 
+def pylops_hutchpp(A, m, seed):
+    """PyLops' Hutch++ with Rademacher probes (it draws from numpy's global generator)."""
+    import pylops
+    np.random.seed(seed)
+    return float(pylops.utils.trace_hutchpp(pylops.MatrixMult(A, dtype=A.dtype), neval=m,
+                                            sampler="rademacher"))
+
+
 def _run(A, method, m, seed):
     if method == "numpy-hutchinson":
         return numpy_hutchinson(A, m, seed)
+    if method == "pylops-hutch++":
+        return pylops_hutchpp(A, m, seed)
     return randla.trace(A, matvecs=m, method=method, rng=seed).estimate
+
+
+def _require(method):
+    if method.startswith("pylops"):
+        try:
+            import pylops  # noqa: F401
+        except ImportError:
+            raise NotImplementedError("PyLops is not installed") from None
 
 
 def _warm_up():
@@ -139,11 +160,12 @@ class TraceEqualMatvecs(_DenseFiles):
     accurate as ``numpy-hutchinson`` and, on the decaying spectra, far more.
     """
 
-    params = (SIZES, PROBLEMS, ["numpy-hutchinson"] + RANDLA_METHODS)
+    params = (SIZES, PROBLEMS, ["numpy-hutchinson", "pylops-hutch++"] + RANDLA_METHODS)
     param_names = ["size", "problem", "method"]
     unit = "relative error"
 
     def setup(self, files, size, problem, method):
+        _require(method)
         self.A, self.exact, _ = _problem(files, size, problem)
         self.m = 200 if size == "issue" else 100
         _warm_up()
