@@ -247,15 +247,22 @@ def _qr_solve(A, b):
     return cupyx.scipy.linalg.solve_triangular(R, Q.T @ b)
 
 
-class Lstsq:
+class _OneCallSamples:
+    """asv settings shared by the GPU suites: one synchronised call per sample,
+    at least one and at most three samples, none started after 10 s."""
+
+    timeout = 300
+    number = 1
+    repeat = (1, 3, 10.0)
+
+
+class Lstsq(_OneCallSamples):
     """Dense least squares on the GPU: randla.lstsq and its peers, their backward
     errors, and the bandwidth of one residual pass (see the module docstring)."""
 
     params = (selected_sizes(_LSTSQ_SIZES), ["float64", "float32"])
     param_names = ["size", "dtype"]
     timeout = 900
-    number = 1
-    repeat = (1, 3, 10.0)
     warmup_time = 0
 
     def setup(self, size, dtype):
@@ -369,14 +376,12 @@ def _build_svds(size):
     return A, s[:k].copy()
 
 
-class Svds:
+class Svds(_OneCallSamples):
     """Top-k singular triplets on the GPU: randla.svds, cupyx svds (Lanczos), torch.svd_lowrank."""
 
     params = [selected_sizes(_SVDS_SIZES)]
     param_names = ["size"]
     timeout = 600
-    number = 1
-    repeat = (1, 3, 10.0)
     warmup_time = 0
 
     def setup(self, size):
@@ -445,14 +450,11 @@ class Svds:
 
 
 
-class DenseGeneration:
+class DenseGeneration(_OneCallSamples):
     """A Gaussian DenseOperator made on the device against CuPy's default_rng."""
 
     params = [selected_sizes(_GENERATION_SHAPES)]
     param_names = ["size"]
-    timeout = 300
-    number = 1
-    repeat = (1, 3, 10.0)
 
     def setup(self, size):
         cupy = _cupy()
@@ -498,14 +500,11 @@ def _build_saso(size):
     return cupy.random.RandomState(0).uniform(size=(m, n))
 
 
-class SASOApply:
+class SASOApply(_OneCallSamples):
     """S @ A for a SASO (k = 8) on the device, against one GEMV and cuSPARSE CSR @ dense."""
 
     params = [selected_sizes(_SASO_SHAPES)]
     param_names = ["size"]
-    timeout = 300
-    number = 1
-    repeat = (1, 3, 10.0)
 
     def setup(self, size):
         cupy = _cupy()
@@ -553,14 +552,11 @@ def cupy_hutchinson(A, m, seed):
     return float(cupy.sum(X * (A @ X))) / m
 
 
-class Trace:
+class Trace(_OneCallSamples):
     """Hutchinson with 100 matvecs: randla.trace against the same estimator in plain CuPy."""
 
     params = [selected_sizes(_TRACE_SIZES)]
     param_names = ["size"]
-    timeout = 300
-    number = 1
-    repeat = (1, 3, 10.0)
 
     def setup(self, size):
         cupy = _cupy()

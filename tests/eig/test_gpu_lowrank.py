@@ -11,15 +11,12 @@ import pytest
 import scipy.sparse.linalg as spla
 
 import randla
+from randla._testing import require_gpu
 from randla.eig import epsi, lazy_epsi, nystrom, qb, randomized_svd, range_finder
 from randla.eig._operand import gaussian
 from randla.sketch import as_rng_state
 
-cp = pytest.importorskip("cupy", reason="CuPy is not installed")
-try:
-    cp.cuda.runtime.getDeviceCount()
-except Exception as exc:  # pragma: no cover - depends on the machine
-    pytest.skip(f"no CUDA device: {exc}", allow_module_level=True)
+cp = require_gpu()
 
 import cupyx.scipy.sparse as cusparse  # noqa: E402
 import cupyx.scipy.sparse.linalg as cusparse_linalg  # noqa: E402

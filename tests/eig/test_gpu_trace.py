@@ -9,13 +9,9 @@ import pytest
 import scipy.sparse as sp
 
 import randla
+from randla._testing import require_gpu
 
-cp = pytest.importorskip("cupy", reason="CuPy is not installed")
-try:
-    if cp.cuda.runtime.getDeviceCount() < 1:
-        pytest.skip("no CUDA device", allow_module_level=True)
-except Exception as exc:  # pragma: no cover - depends on the machine
-    pytest.skip(f"no CUDA device: {exc}", allow_module_level=True)
+cp = require_gpu()
 
 import cupyx.scipy.sparse as csp  # noqa: E402
 import cupyx.scipy.sparse.linalg as csla  # noqa: E402

@@ -6,13 +6,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from randla._testing import require_gpu
 from randla.sketch import DenseOperator, SASO, left_sketch, make_operator, right_sketch
 
-cp = pytest.importorskip("cupy", reason="CuPy is not installed")
-try:
-    cp.cuda.runtime.getDeviceCount()
-except Exception as exc:  # pragma: no cover - depends on the machine
-    pytest.skip(f"no CUDA device: {exc}", allow_module_level=True)
+cp = require_gpu()
 
 pytestmark = pytest.mark.gpu
 RANDOM_KINDS = ["gaussian", "rademacher", "uniform", "saso", "countsketch", "laso",

@@ -5,15 +5,12 @@ Skipped (with the reason) where CuPy or a CUDA device is missing.
 import numpy as np
 import pytest
 
+from randla._testing import require_gpu
 from randla.solve import (backward_error, forward_error, fossils, iterative_sketching, lstsq,
                           min_norm, sirr, sketch_and_precondition, sketch_and_solve, spir,
                           standard_problem)
 
-cp = pytest.importorskip("cupy", reason="CuPy is not installed")
-try:
-    cp.cuda.runtime.getDeviceCount()
-except Exception as exc:  # pragma: no cover - depends on the machine
-    pytest.skip(f"no CUDA device: {exc}", allow_module_level=True)
+cp = require_gpu()
 
 pytestmark = pytest.mark.gpu
 
