@@ -241,14 +241,16 @@ def _range(op: Operand, width: int, power_iters: int, method: str, n_fresh: int,
         Z = _orth(op.rmatmat(Q))
         last = it == power_iters - 1
         Y = op.matmat(xp.hstack([Z, fresh]) if last else Z)
+        # a Krylov block shrinks once the basis fills the space: split at Z's width
+        images, fresh_images = Y[:, :Z.shape[1]], Y[:, Z.shape[1]:]
         if method == "krylov":
-            Q = _orth_against(xp.hstack(blocks), Y[:, :width])
+            Q = _orth_against(xp.hstack(blocks), images)
             blocks.append(Q)
         else:
-            Q = _orth(Y[:, :width])
+            Q = _orth(images)
             blocks = [Q]
     basis = xp.hstack(blocks)
-    Z = _project_out(basis, Y[:, width:])
+    Z = _project_out(basis, fresh_images)
     _, d2 = _distances_squared(Z)
     return xp.hstack([basis, _orth_against(basis, Z)]), d2
 

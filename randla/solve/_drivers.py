@@ -1,8 +1,8 @@
 """Randomized least-squares drivers.
 
 Every driver solves ``min ||A x - b||`` (plus ``damp^2 ||x||^2`` where offered)
-for a tall A given as a dense array, a scipy.sparse matrix or a
-LinearOperator, and returns a :class:`LstsqResult`.  They share one set-up:
+for a tall A given as a dense array, a sparse matrix or a LinearOperator
+(numpy/scipy on the host or CuPy/cupyx on the GPU), and returns a :class:`LstsqResult`.  They share one set-up:
 draw a sparse sign sketch S (d x m), factor ``S A`` into a preconditioner P
 (``A P`` has condition number near 1) and take the sketch-and-solve point as
 the start.  They differ in what they do next (ALGORITHMS.md section 3).
@@ -226,14 +226,8 @@ def _factor(op, B, *, d, sketch, rng, cutoff, preconditioner):
     """sketch_and_factor, falling back from the QR to the SVD form when the
     sketch is rank deficient, unless the QR form was asked for."""
     kind = _check_preconditioner(preconditioner, op)
-    try:
-        return sketch_and_factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
-                                 preconditioner=kind)
-    except np.linalg.LinAlgError:
-        if preconditioner == "qr":
-            raise
-        return sketch_and_factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
-                                 preconditioner="svd")
+    return sketch_and_factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
+                             preconditioner=kind, fallback=preconditioner == "auto")
 
 
 def _refined(A, b, inner, *, damp, tol, refinements, maxiter, sketch, sketch_size, cond,
@@ -293,7 +287,7 @@ def _refined(A, b, inner, *, damp, tol, refinements, maxiter, sketch, sketch_siz
 
 
 _COMMON_PARAMETERS = """
-    A : (M, N) array_like, scipy.sparse matrix or LinearOperator
+    A : (M, N) array_like, sparse matrix or LinearOperator (host or CuPy)
         Tall real matrix (M >= N).  Dense data is used in place, in its own
         precision (float32 stays float32) and layout.
     b : (M,) or (M, K) array_like
@@ -655,7 +649,7 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
 
     Parameters
     ----------
-    A : (M, N) array_like, scipy.sparse matrix or LinearOperator
+    A : (M, N) array_like, sparse matrix or LinearOperator (host or CuPy)
         Wide real matrix of full row rank (M <= N).
     b : (M,) or (M, K) array_like
     tol : float, optional

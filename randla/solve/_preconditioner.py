@@ -21,6 +21,8 @@ _STREAM_BYTES_PER_S = 3.0e10
 _GPU_FACTOR_FLOPS_PER_S = 3.2e12
 _GPU_STREAM_BYTES_PER_S = 2.2e12
 _CANDIDATE_RATIOS = (2, 3, 4, 6, 8, 12, 16, 24)
+# Shifted factors of the QR form kept for reuse (one per right-hand side is typical).
+_CACHED_FACTORS = 8
 
 
 def choose_sketch_size(m: int, n: int, itemsize: int = 8, nnz: int | None = None,
@@ -138,6 +140,8 @@ class Preconditioner:
                    for r, x in zip(r_host, x_host)]
 
         def estimate(G):
+            if not factors:                 # no right-hand side
+                return xp.zeros(0, dtype=xp.float64)
             columns = []
             for j, F in enumerate(factors):
                 if F is None:       # r = 0: estimate 0; x = 0: ||g|| / ||r||
@@ -163,6 +167,8 @@ class Preconditioner:
             if abs(phi - cached) <= 0.05 * cached:
                 return factor
         factor = self._new_shifted_factor(phi)
+        if len(self._factors) >= _CACHED_FACTORS:      # n x n each: keep the newest
+            del self._factors[next(iter(self._factors))]
         self._factors[phi] = factor
         return factor
 
@@ -203,12 +209,15 @@ def _draw_operator(sketch, d, m, rng, dtype):
     return make_operator(sketch, d, m, rng=state, dtype=dtype)
 
 
-def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd"):
+def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
+                      fallback=False):
     """Sketch A and B, factor S A, and return the preconditioner and x0.
 
     B may be None (no right-hand side to sketch).  x0 is the sketch-and-solve
     solution ``argmin ||S(A x - b)||`` (with the damping rows ``[damp I; 0]``
-    appended to the sketch when damp > 0).
+    appended to the sketch when damp > 0).  A rank-deficient sketch makes the
+    QR form raise ``LinAlgError``, or with ``fallback`` take the SVD form of
+    the same factor.
     """
     backend = op.backend
     xp = backend.xp
@@ -229,11 +238,12 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd"):
     k = SB.shape[1]
     Raug = backend.qr(xp.hstack([SA, SB]), mode="r")
     R, QtSB = Raug[:n, :n], Raug[:n, n:n + k]
-    if preconditioner == "qr":
-        diag = xp.abs(xp.diag(R))
-        if n and float(diag.min()) <= cutoff * float(diag.max()):
-            raise np.linalg.LinAlgError("the sketch of A is rank deficient: use the SVD "
-                                        "preconditioner (preconditioner='svd')")
+    diag = xp.abs(xp.diag(R))
+    deficient = n and float(diag.min()) <= cutoff * float(diag.max())
+    if preconditioner == "qr" and deficient and not fallback:
+        raise np.linalg.LinAlgError("the sketch of A is rank deficient: use the SVD "
+                                    "preconditioner (preconditioner='svd')")
+    if preconditioner == "qr" and not deficient:
         R_inv = backend.solve_triangular(R, xp.eye(n, dtype=R.dtype))
         gram = R.T @ R
         P = Preconditioner("qr", None, None, R, R_inv, n, norm_estimate, backend, gram,

@@ -85,7 +85,7 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
 
     Parameters
     ----------
-    A : (M, N) array_like, scipy.sparse matrix or LinearOperator
+    A : (M, N) array_like, sparse matrix or LinearOperator (host or CuPy)
         Tall real matrix.
     b : (M,) or (M, K) array_like
     depth, repeats, krylov : int

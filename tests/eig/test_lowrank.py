@@ -3,6 +3,7 @@ import dataclasses
 import math
 import pathlib
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -198,3 +199,15 @@ def test_exactly_low_rank_basis_stays_orthonormal(power_iters, method):
     res = randomized_svd(A, 3, power_iters=power_iters, method=method, rng=0)
     np.testing.assert_allclose(res.s, [np.sqrt(60 * 40), 0, 0], atol=1e-10)
     assert res.error_estimate <= 1e-10
+
+
+def test_krylov_basis_filling_the_space_keeps_a_finite_error_estimate():
+    # 30 x 30 with blocks of 15: the third Krylov block has nothing left to add,
+    # and the fresh columns must still be the ones the error samples come from.
+    A = np.random.default_rng(0).standard_normal((30, 30))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        r = range_finder(A, 10, oversample=5, power_iters=3, method="krylov", rng=1)
+    np.testing.assert_allclose(r.Q.T @ r.Q, np.eye(r.Q.shape[1]), atol=1e-12)
+    true_error = np.linalg.norm(A - r.Q @ (r.Q.T @ A))
+    assert np.isfinite(r.error_estimate) and true_error <= 1e-12 * np.linalg.norm(A)

@@ -219,6 +219,20 @@ def test_qr_preconditioner_falls_back_to_svd_when_rank_deficient():
     res = spir(A, b, preconditioner="auto", rng=1)
     assert res.rank == 29
     assert forward_error(res.x, np.linalg.lstsq(A, b, rcond=None)[0]) <= 1e-10
+    # the fallback reuses the sketch: same passes and answer as the SVD form
+    svd = spir(A, b, preconditioner="svd", rng=1)
+    assert res.passes == svd.passes
+    np.testing.assert_array_equal(res.x, svd.x)
+
+
+@pytest.mark.parametrize("driver", (
+    spir, sketch_and_solve, sketch_and_precondition,
+    lambda A, b, **kw: sketch_and_precondition(A, b, solver="cg", **kw)))
+@pytest.mark.parametrize("preconditioner", ("qr", "svd"))
+def test_no_right_hand_side_columns(driver, preconditioner):
+    A, _, _, _ = standard_problem(400, 20, 1e2, 1e-3, rng=2)
+    res = driver(A, np.zeros((400, 0)), preconditioner=preconditioner, rng=1)
+    assert res.x.shape == (20, 0) and res.backward_error_estimate.shape == (0,)
 
 
 @pytest.mark.parametrize("kind", ("sparse", "operator"))
