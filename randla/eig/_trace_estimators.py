@@ -330,18 +330,19 @@ class _NystromPlusPlus(_Estimator):
         g_old = 0 if self.G is None else self.G.shape[1]
         k, g = self.split(m)
         if k > k_old:
-            Omega = self.stream.draw(k - k_old)
-            Y = self.op(Omega)
-            _check_psd_forms(_quadratic_forms(Omega, Y), Omega, Y, self.op.n)
-            self.Omega = Omega if self.Omega is None else self.xp.hstack([self.Omega, Omega])
-            self.Y = Y if self.Y is None else self.xp.hstack([self.Y, Y])
+            self.Omega, self.Y = self._extend(self.Omega, self.Y, k - k_old)
         if g > g_old:
-            G = self.stream.draw(g - g_old)
-            AG = self.op(G)
-            _check_psd_forms(_quadratic_forms(G, AG), G, AG, self.op.n)
-            self.G = G if self.G is None else self.xp.hstack([self.G, G])
-            self.AG = AG if self.AG is None else self.xp.hstack([self.AG, AG])
+            self.G, self.AG = self._extend(self.G, self.AG, g - g_old)
         self.matvecs = m
+
+    def _extend(self, probes, images, count):
+        """``count`` new probes and their images (psd-checked) appended to a block pair."""
+        X = self.stream.draw(count)
+        AX = self.op(X)
+        _check_psd_forms(_quadratic_forms(X, AX), X, AX, self.op.n)
+        if probes is None:
+            return X, AX
+        return self.xp.hstack([probes, X]), self.xp.hstack([images, AX])
 
     def samples(self):
         ny = _Nystrom(self.Omega, self.Y)

@@ -305,7 +305,12 @@ def _scatter_full_block(slab, a_flat, n, c0, positions, values):
 
 @njit(cache=True)
 def _scatter_last_block(slab, width, a_flat, n, c0, positions, values):
-    """As _scatter_full_block for the last, narrower block."""
+    """As _scatter_full_block for the last, narrower block.
+
+    Kept apart because the full block's constant trip count is what lets LLVM
+    unroll and vectorise the inner loop; a variable width here costs little,
+    as it runs once per row of A.
+    """
     m, k = positions.shape
     un = uint64(n)
     for j in range(m):

@@ -71,6 +71,12 @@ def prefers_randomized_gpu(m: int, n: int) -> bool:
     ``cupy.linalg.lstsq`` computes a full SVD of A with cuSOLVER, which costs
     far more than the randomized solver's few passes over A except on small
     problems, where kernel-launch and synchronisation latency dominate both.
+
+    Examples
+    --------
+    >>> from randla.solve import prefers_randomized_gpu
+    >>> prefers_randomized_gpu(100000, 2000), prefers_randomized_gpu(2000, 50)
+    (True, False)
     """
     return m >= 4 * n and m * n >= 1 << 20
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._backend import NUMPY, Backend
+from .._backend import NUMPY, Backend, get_backend
 from ..sketch import SASO, as_rng_state, left_sketch, make_operator
 
 __all__ = ["choose_sketch_size", "Preconditioner", "sketch_and_factor"]
@@ -185,6 +185,12 @@ class Preconditioner:
         return backend.qr(xp.vstack([self.R, phi * xp.eye(n, dtype=self.R.dtype)]), mode="r")
 
 
+def _full_rank(R, cutoff):
+    """Whether no diagonal entry of the triangular R is below cutoff times the largest."""
+    diag = get_backend(R).xp.abs(R.diagonal())
+    return diag.size == 0 or float(diag.min()) > cutoff * float(diag.max())
+
+
 def _svd_through_gram(backend, R):
     """Thin SVD of a float32 R from the eigendecomposition of ``R^T R`` in float64.
 
@@ -238,17 +244,15 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
     k = SB.shape[1]
     Raug = backend.qr(xp.hstack([SA, SB]), mode="r")
     R, QtSB = Raug[:n, :n], Raug[:n, n:n + k]
-    diag = xp.abs(xp.diag(R))
-    deficient = n and float(diag.min()) <= cutoff * float(diag.max())
-    if preconditioner == "qr" and deficient and not fallback:
-        raise np.linalg.LinAlgError("the sketch of A is rank deficient: use the SVD "
-                                    "preconditioner (preconditioner='svd')")
-    if preconditioner == "qr" and not deficient:
+    if preconditioner == "qr" and _full_rank(R, cutoff):
         R_inv = backend.solve_triangular(R, xp.eye(n, dtype=R.dtype))
         gram = R.T @ R
         P = Preconditioner("qr", None, None, R, R_inv, n, norm_estimate, backend, gram,
                            float(xp.abs(gram).sum(axis=1).max()))
         return P, R_inv @ QtSB
+    if preconditioner == "qr" and not fallback:
+        raise np.linalg.LinAlgError("the sketch of A is rank deficient: use the SVD "
+                                    "preconditioner (preconditioner='svd')")
     U, s, Vt = _svd_through_gram(backend, R) if R.dtype == np.float32 else backend.svd(R)
     rank = int(xp.count_nonzero(s > cutoff * s[0])) if s.size and float(s[0]) > 0 else 0
     P = Preconditioner("svd", Vt[:rank].T, s[:rank], None, None, rank, norm_estimate,
