@@ -7,6 +7,8 @@ modules.  CuPy is imported only when a CuPy array is actually passed in, so
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 from dataclasses import dataclass
 from functools import cached_property
@@ -125,10 +127,34 @@ class Backend:
                 return self.xp.linalg.cholesky(A).T.copy()
         return np.linalg.cholesky(A).T.copy()
 
+    def single_threaded_blas(self):
+        """A context in which host BLAS and LAPACK calls run on one thread.
+
+        For the small factorisations between numba sweeps: OpenBLAS's worker
+        threads spin for about 0.1 s after a multithreaded call, and on the
+        2-core CI machine that stalls the numba threads of the next sweeps
+        (up to 1 ms per call of a 60-microsecond kernel).  A no-op on the GPU.
+        """
+        controller = None if self.is_gpu else _blas_controller()
+        if controller is None:
+            return contextlib.nullcontext()
+        return controller.limit(limits=1, user_api="blas")
+
     def solve_triangular(self, R, B, *, trans: bool = False, lower: bool = False):
         """``R⁻¹ B`` (or ``R⁻ᵀ B`` with ``trans=True``) for triangular R."""
         return self.linalg.solve_triangular(R, B, trans=1 if trans else 0, lower=lower,
                                             check_finite=False)
+
+
+@functools.cache
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries (None in a source
+    checkout without threadpoolctl, where calls keep their threads)."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return None
+    return threadpoolctl.ThreadpoolController()
 
 
 NUMPY = Backend("numpy")

@@ -26,25 +26,24 @@ _METHODS = ("auto", "lapack", "randomized") + tuple(_DRIVERS)
 # (MEASURED.md): gelsd solves 40000 x 1000 in 1.9 s and 100000 x 2000 in 13 s.
 _GELSD_SECONDS_PER_MN2 = 4.0e-11
 _SKETCH_SECONDS_PER_MN = 6.0e-9        # sparse sign sketch, 8 nonzeros per column
-_PASS_SECONDS_PER_MN = 8.0 / 3.0e10    # one streaming read of float64 A
+_PASS_SECONDS_PER_MN = 8.0 / 2.7e10    # one fused sweep over float64 A
 _GEMM_FLOPS_PER_S = 5.0e10         # skinny GEMM (16 columns), well below DGEMM's peak
-_FACTOR_FLOPS_PER_S = 1.0e11
+_FACTOR_FLOPS_PER_S = 5.5e10       # geqrt of the sketch
 
 
 def prefers_randomized(m: int, n: int, nrhs: int = 1) -> bool:
     """The cost model behind ``method="auto"``: is the randomized solver faster?
 
     LAPACK's gelsd costs about ``4e-11 * m * n^2`` seconds on the reference
-    machine.  The randomized solver costs a sketch (``6e-9 * m * n``), an SVD of
-    the ``8n x n`` sketch (``26 n^3`` flops at 1e11 flop/s) and about 30 passes
-    over A (``8 m n`` bytes at 30 GB/s each, or two GEMMs at 5e10 flop/s per
-    pass for more than two right-hand sides).  The randomized path is chosen only for tall
-    problems (``m >= 4 n``) where it is modelled at least 1.5 times faster:
-    with one right-hand side that takes n >= 575 at m = 100000 (n >= 2100 with
-    16 right-hand sides, whose products with A are skinny GEMMs at about
-    5e10 flop/s, while LAPACK's cost hardly grows) and never happens for m <= 20000 (MEASURED.md's
-    crossover for a plain numpy implementation: n of about 650).  Small and
-    square problems stay with LAPACK.
+    machine.  The randomized solver costs a sketch (``6e-9 * m * n``), a QR of
+    the ``5n x n`` sketch (``10 n^3`` flops at 5.5e10 flop/s) and about 30
+    passes over A (``8 m n`` bytes at 27 GB/s each, 0.4 times more per extra
+    right-hand side up to eight, then two GEMMs at 5e10 flop/s).  The
+    randomized path is chosen only for tall problems (``m >= 4 n``) where it
+    is modelled at least 1.5 times faster: with one right-hand side that
+    takes n >= 600 at m = 100000, n >= 625 at m = 40000 and n >= 775 at
+    m = 20000 (MEASURED.md's crossover for a plain numpy implementation: n of
+    about 650).  Small and square problems stay with LAPACK.
 
     Examples
     --------
@@ -57,9 +56,9 @@ def prefers_randomized(m: int, n: int, nrhs: int = 1) -> bool:
     if m < 4 * n or n == 0:
         return False
     lapack = _GELSD_SECONDS_PER_MN2 * m * n * n
-    per_pass = max(_PASS_SECONDS_PER_MN * m * n * (1 if nrhs <= 2 else 2),
-                   4.0 * m * n * nrhs / _GEMM_FLOPS_PER_S)
-    randomized = (_SKETCH_SECONDS_PER_MN * m * n + 26.0 * n ** 3 / _FACTOR_FLOPS_PER_S
+    per_pass = (_PASS_SECONDS_PER_MN * m * n * (0.6 + 0.4 * nrhs) if nrhs <= 8 else
+                 max(2 * _PASS_SECONDS_PER_MN * m * n, 4.0 * m * n * nrhs / _GEMM_FLOPS_PER_S))
+    randomized = (_SKETCH_SECONDS_PER_MN * m * n + 10.0 * n ** 3 / _FACTOR_FLOPS_PER_S
                   + 30 * per_pass)
     return 1.5 * randomized < lapack
 

@@ -13,14 +13,22 @@ from ..sketch import SASO, as_rng_state, left_sketch, make_operator
 __all__ = ["choose_sketch_size", "Preconditioner", "sketch_and_factor"]
 
 # Cost model of the sketch size (see choose_sketch_size), measured on the
-# 2-core CI machine (MEASURED.md): factorisation speed and bytes streamed per second.
-_FACTOR_FLOPS_PER_S = 1.0e11
-_STREAM_BYTES_PER_S = 3.0e10
+# 2-core CI machine: LAPACK's geqrt on the d x (n+1) sketch (51-63 Gflop/s
+# counted as 2 d n^2 flops), one fused refinement sweep over float64 A
+# (about 1.2 times the time of A @ x).
+_FACTOR_FLOPS_PER_S = 5.5e10
+_STREAM_BYTES_PER_S = 2.7e10
 # The same on an H200: cuSOLVER's QR of an 8000 x 2001 sketch in 20 ms, one
 # fused refinement pass over a 100000 x 2000 float64 A in 0.73 ms.
 _GPU_FACTOR_FLOPS_PER_S = 3.2e12
 _GPU_STREAM_BYTES_PER_S = 2.2e12
-_CANDIDATE_RATIOS = (2, 3, 4, 6, 8, 12, 16, 24)
+_CANDIDATE_RATIOS = (2, 3, 4, 5, 6, 8, 12, 16, 24)
+# CG on the preconditioned normal equations contracts the error by about
+# _RATE_SCALE / s per iteration with a sparse sign sketch of d = s n rows
+# (40000 x 1000, cond 1e10: 39, 31, 24 and 21 iterations for s = 3, 4, 6, 8);
+# the refinement adds about _EXTRA_PASSES residual sweeps and the sketch.
+_RATE_SCALE = 1.2
+_EXTRA_PASSES = 4
 # Shifted factors of the QR form kept for reuse (one per right-hand side is typical).
 _CACHED_FACTORS = 8
 
@@ -29,19 +37,19 @@ def choose_sketch_size(m: int, n: int, itemsize: int = 8, nnz: int | None = None
                        gpu: bool = False) -> int:
     """The sketch size d = s*n that minimises the modelled solve time.
 
-    The factorisation of the d x n sketch costs about ``2 s n^3`` flops; the
-    refinement needs about ``ln(1/u) / ln(sqrt(s))`` iterations (the
-    preconditioned matrix has condition number ``(1 + 1/sqrt(s))/(1 - 1/sqrt(s))``),
-    each one pass over A (``itemsize*m*n`` bytes, or ``~1.5*itemsize*nnz`` sparse).
-    Larger s means fewer passes and a dearer factorisation; the ratio is
-    clipped so that ``n < d <= m``.  ``gpu`` selects the rates measured on a
-    GPU instead of the 2-core CI machine's.
+    The QR factorisation of the d x n sketch costs about ``2 s n^3`` flops;
+    the refinement needs about ``ln(1/u) / ln(s / 1.2)`` CG iterations (the
+    contraction per iteration measured with sparse sign sketches) plus a few
+    residual sweeps, each one pass over A (``itemsize*m*n`` bytes, or
+    ``~1.5*itemsize*nnz`` sparse).  Larger s means fewer passes and a dearer
+    factorisation; the ratio is clipped so that ``n < d <= m``.  ``gpu``
+    selects the rates measured on a GPU instead of the 2-core CI machine's.
 
     Examples
     --------
     >>> from randla.solve import choose_sketch_size
-    >>> choose_sketch_size(100000, 2000), choose_sketch_size(100000, 2000, gpu=True)
-    (12000, 8000)
+    >>> choose_sketch_size(40000, 1000), choose_sketch_size(100000, 2000, gpu=True)
+    (5000, 8000)
     """
     eps = np.finfo(np.float32 if itemsize == 4 else np.float64).eps
     pass_bytes = itemsize * (m * n if nnz is None else 1.5 * nnz)
@@ -50,7 +58,7 @@ def choose_sketch_size(m: int, n: int, itemsize: int = 8, nnz: int | None = None
 
     def cost(s):
         factor = 2.0 * s * n ** 3 / flops
-        passes = math.log(1 / eps) / (0.5 * math.log(s))
+        passes = math.log(1 / eps) / math.log(s / _RATE_SCALE) + _EXTRA_PASSES
         return factor + passes * pass_bytes / stream
 
     s = min(_CANDIDATE_RATIOS, key=cost)
@@ -79,28 +87,39 @@ class Preconditioner:
     rank: int
     norm_estimate: float          # ||S A||_F, an estimate of ||A||_F (damping included)
     backend: Backend = NUMPY
-    gram: object | None = None    # R^T R (QR form)
-    gram_bound: float = 0.0       # ||R^T R||_inf, an upper bound of ||R||_2^2 (QR form)
-    # shifted factors of the QR form by phi, reused for nearby phi (see _shifted_factor)
+    # F^{-T} of the QR form's shifted factors by phi, reused for nearby phi
+    # (see _shifted_inverse)
     _factors: dict = field(default_factory=dict, repr=False, compare=False)
+    # the factors as _mul uses them (row-major copies on the host), and the
+    # GPU's Gram matrix R^T R with its bound
+    _derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     def apply(self, Y):
         """P @ Y."""
         if self.kind == "svd":
-            return self.V @ (Y / self.sigma[:, None])
-        return self.R_inv @ Y
+            return self._mul("V", Y / self.sigma[:, None])
+        return self._mul("R_inv", Y)
 
     def apply_t(self, G):
         """P.T @ G."""
         if self.kind == "svd":
-            return (self.V.T @ G) / self.sigma[:, None]
-        return self.R_inv.T @ G
+            return self._mul("V.T", G) / self.sigma[:, None]
+        return self._mul("R_inv.T", G)
 
     def inverse_t(self, Z):
         """A vector h with P.T h = Z, in the row space of the sketch."""
         if self.kind == "svd":
-            return self.V @ (Z * self.sigma[:, None])
-        return self.R.T @ Z
+            return self._mul("V", Z * self.sigma[:, None])
+        return self._mul("R.T", Z)
+
+    def _mul(self, name, X):
+        """``M @ X`` for the factor M named ``"V"``, ``"V.T"``, ``"R_inv"``,
+        ``"R_inv.T"`` or ``"R.T"`` (laid out row-major once on the host)."""
+        if name not in self._derived:
+            M = getattr(self, name.removesuffix(".T"))
+            M = M.T if name.endswith(".T") else M
+            self._derived[name] = M if self.backend.is_gpu else np.ascontiguousarray(M)
+        return _product(self._derived[name], X, _TRIANGLES[name])
 
     def kw(self, G, r_norms, x_norms):
         """Sketched Karlson-Walden backward-error estimates, one per column.
@@ -119,7 +138,7 @@ class Preconditioner:
         Within a refinement step the norms stay fixed while CG asks for an
         estimate every iteration: the QR form factors ``R^T R + phi^2 I`` once
         here (one device-to-host copy of the norms) and then costs one
-        triangular solve per column and call.
+        product with the factor's inverse per column and call.
         """
         xp = self.backend.xp
         safe_x = xp.where(x_norms > 0, x_norms, 1)
@@ -129,36 +148,42 @@ class Preconditioner:
             weights = 1 / xp.sqrt(self.sigma[:, None] ** 2 + phi ** 2)
 
             def estimate(G):
-                Z = self.V.T @ G
+                Z = self._mul("V.T", G)
                 out = xp.where(x_norms > 0, xp.linalg.norm(Z * weights, axis=0) / safe_x,
                                xp.linalg.norm(Z, axis=0) / safe_r)
                 return xp.where(r_norms > 0, out, 0).astype(xp.float64)
             return estimate
         # QR form: ||F^{-T} g|| / ||x|| with F^T F = R^T R + phi^2 I, per column.
         r_host, x_host = self.backend.to_host(r_norms), self.backend.to_host(x_norms)
-        factors = [self._shifted_factor(float(r) / float(x)) if r > 0 and x > 0 else None
-                   for r, x in zip(r_host, x_host)]
+        inverses = [self._shifted_inverse(float(r) / float(x)) if r > 0 and x > 0 else None
+                    for r, x in zip(r_host, x_host)]
 
         def estimate(G):
-            if not factors:                 # no right-hand side
+            if not inverses:                # no right-hand side
                 return xp.zeros(0, dtype=xp.float64)
             columns = []
-            for j, F in enumerate(factors):
-                if F is None:       # r = 0: estimate 0; x = 0: ||g|| / ||r||
+            for j, W in enumerate(inverses):
+                if W is None:       # r = 0: estimate 0; x = 0: ||g|| / ||r||
                     columns.append(xp.linalg.norm(G[:, j]) / safe_r[j] * (r_norms[j] > 0))
                 else:
-                    h = self.backend.solve_triangular(F, G[:, j], trans=True)
+                    h = _product(W, G[:, j:j + 1], "lower")
                     columns.append(xp.linalg.norm(h) / safe_x[j])
             return xp.stack(columns).astype(xp.float64)
         return estimate
 
-    def _shifted_factor(self, phi):
-        """Upper triangular F with ``F^T F = R^T R + phi'^2 I``, ``phi'`` within 5 % of phi.
+    def _shifted_inverse(self, phi):
+        """``F^{-T}`` for the upper triangular F with ``F^T F = R^T R + phi'^2 I``,
+        ``phi'`` within 5 % of phi.
 
-        Cholesky of the shifted Gram matrix when rounding in ``R^T R`` (about
+        CG asks for an estimate every iteration: a product with the explicit
+        inverse is a parallel GEMV, where a triangular solve runs one row at a time.
+
+        F is the R factor of ``[R; phi I]``.  On the host LAPACK's tpqrt
+        exploits the structure; on the GPU the Cholesky factor of the
+        shifted Gram matrix stands in when rounding in ``R^T R`` (about
         ``u sqrt(n) ||R||^2``) is below a tenth of the shift, which keeps the
-        estimate within about 10 %; otherwise the R factor of ``[R; phi I]``,
-        exact but a QR of a 2n x n matrix (several times dearer).  phi, the
+        estimate within about 10 %, and a dense QR of the 2n x n stack
+        (several times dearer) is the fallback.  phi, the
         ratio ||r|| / ||x||, hardly moves once refinement has started, so a
         factor is reused for any phi within 5 % of its own: the weights
         ``1 / (sigma^2 + phi^2)`` then change by at most 10 %.
@@ -166,23 +191,91 @@ class Preconditioner:
         for cached, factor in self._factors.items():
             if abs(phi - cached) <= 0.05 * cached:
                 return factor
-        factor = self._new_shifted_factor(phi)
+        with self.backend.single_threaded_blas():
+            F = self._new_shifted_factor(phi)
+            W = _triangular_inverse(self.backend, F).T
+        if not self.backend.is_gpu:
+            W = np.ascontiguousarray(W)
         if len(self._factors) >= _CACHED_FACTORS:      # n x n each: keep the newest
             del self._factors[next(iter(self._factors))]
-        self._factors[phi] = factor
-        return factor
+        self._factors[phi] = W
+        return W
 
     def _new_shifted_factor(self, phi):
         xp, backend = self.backend.xp, self.backend
         n = self.R.shape[0]
+        if not backend.is_gpu:
+            # LAPACK's triangular-pentagonal QR of [R; phi I]: exact, and
+            # about as cheap as the Cholesky of R^T R + phi^2 I
+            from scipy.linalg import lapack
+            tpqrt = lapack.get_lapack_funcs("tpqrt", (self.R,))
+            F = tpqrt(n, min(16, n), np.asfortranarray(self.R),
+                      np.asfortranarray(phi * np.eye(n, dtype=self.R.dtype)))[0]
+            return np.triu(F)
+        if "gram" not in self._derived:
+            gram = self.R.T @ self.R
+            self._derived["gram"] = gram
+            self._derived["gram_bound"] = float(xp.abs(gram).sum(axis=1).max())
+        gram, gram_bound = self._derived["gram"], self._derived["gram_bound"]
         eps = float(np.finfo(self.R.dtype).eps)
-        shift = phi ** 2 * xp.eye(n, dtype=self.R.dtype)
-        if eps * math.sqrt(n) * self.gram_bound <= 0.1 * phi ** 2:
+        if eps * math.sqrt(n) * gram_bound <= 0.1 * phi ** 2:
             try:
-                return backend.cholesky(self.gram + shift)
+                return backend.cholesky(gram + phi ** 2 * xp.eye(n, dtype=self.R.dtype))
             except np.linalg.LinAlgError:
                 pass
         return backend.qr(xp.vstack([self.R, phi * xp.eye(n, dtype=self.R.dtype)]), mode="r")
+
+
+# Which of the factors _mul multiplies with are triangular.
+_TRIANGLES = {"V": "full", "V.T": "full", "R_inv": "upper", "R_inv.T": "lower",
+              "R.T": "lower"}
+
+
+def _product(M, X, triangle="full"):
+    """``M @ X``, M triangular when ``triangle`` is "upper" or "lower".
+
+    On the host, products with few columns run on numba's threads
+    (``_cpu_sweep.matmul``, which skips the zero half of a triangular M), so
+    the refinement loop makes no multithreaded BLAS call to compete with its
+    sweeps.
+    """
+    from . import _cpu_sweep
+    if _cpu_sweep.supported(M, X.shape[1]):
+        kind = {"full": _cpu_sweep.FULL, "upper": _cpu_sweep.UPPER,
+                "lower": _cpu_sweep.LOWER}[triangle]
+        return _cpu_sweep.matmul(M, X, kind)
+    return M @ X
+
+
+def _triangular_inverse(backend, R):
+    """Inverse of the upper triangular R (LAPACK's trtri on the host)."""
+    if backend.is_gpu:
+        return backend.solve_triangular(R, backend.xp.eye(R.shape[0], dtype=R.dtype))
+    from scipy.linalg import lapack
+    trtri = lapack.get_lapack_funcs("trtri", (R,))
+    inverse, info = trtri(np.asfortranarray(R), lower=0)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"trtri failed (info={info}): R is singular")
+    return np.triu(inverse)
+
+
+def _r_factor(backend, M):
+    """The upper trapezoidal R of a Householder QR of the tall M.
+
+    On the host LAPACK's geqrt, whose panels are factored recursively with
+    level-3 BLAS: 15-25 % faster than geqrf (numpy.linalg.qr) on the CI
+    machine for 4000 x 1001 and 8000 x 1001 sketches.
+    """
+    if backend.is_gpu:
+        return backend.qr(M, mode="r")
+    from scipy.linalg import lapack
+    geqrt = lapack.get_lapack_funcs("geqrt", (M,))
+    rows, cols = M.shape
+    factored, _, info = geqrt(max(1, min(64, rows, cols)), np.asfortranarray(M),
+                              overwrite_a=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"geqrt failed (info={info})")
+    return np.triu(factored[:min(rows, cols)])
 
 
 def _full_rank(R, cutoff):
@@ -237,18 +330,17 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
     if op.damp:
         SA = xp.vstack([SA, op.damp * xp.eye(n, dtype=op.dtype)])
         SB = xp.vstack([SB, xp.zeros((n, SB.shape[1]), dtype=op.dtype)])
-    norm_estimate = float(xp.linalg.norm(SA))
     # QR of [S A, S B]: R is S A's factor and Q^T S B comes for free, without
     # forming Q; the SVD form goes on to the SVD of R (cheaper than an SVD of
     # the tall sketch, which would also form its U).
     k = SB.shape[1]
-    Raug = backend.qr(xp.hstack([SA, SB]), mode="r")
+    Raug = _r_factor(backend, xp.hstack([SA, SB]))
     R, QtSB = Raug[:n, :n], Raug[:n, n:n + k]
+    norm_estimate = float(xp.sqrt(xp.sum(Raug[:, :n] ** 2)))       # ||S A||_F
     if preconditioner == "qr" and _full_rank(R, cutoff):
-        R_inv = backend.solve_triangular(R, xp.eye(n, dtype=R.dtype))
-        gram = R.T @ R
-        P = Preconditioner("qr", None, None, R, R_inv, n, norm_estimate, backend, gram,
-                           float(xp.abs(gram).sum(axis=1).max()))
+        with backend.single_threaded_blas():
+            R_inv = _triangular_inverse(backend, R)
+        P = Preconditioner("qr", None, None, R, R_inv, n, norm_estimate, backend)
         return P, R_inv @ QtSB
     if preconditioner == "qr" and not fallback:
         raise np.linalg.LinAlgError("the sketch of A is rank deficient: use the SVD "
