@@ -279,8 +279,9 @@ def test_shape_errors():
 
 @pytest.mark.parametrize("rho", (1e-1, 1e-6, 1e-14))
 def test_qr_form_estimate_agrees_with_svd_form(rho):
-    # large residuals take the Cholesky route to the shifted factor, tiny ones
-    # the QR of [R; phi I]; both must reproduce the SVD form's estimate
+    # the host factors [R; phi I] with tpqrt (the GPU takes the Cholesky route
+    # for large residuals): both forms must give the same estimate, and the
+    # QR form's phi = 0 bound must not fall below it
     from randla.solve._operand import as_operand
     from randla.solve._preconditioner import sketch_and_factor
     A, b, x, _ = standard_problem(2000, 40, 1e10, rho, rng=3)
@@ -295,3 +296,5 @@ def test_qr_form_estimate_agrees_with_svd_form(rho):
     svd_form, qr_form = (P.kw(G, *norms) for P in forms)
     np.testing.assert_allclose(qr_form, svd_form, rtol=0.05)
     assert np.all(svd_form > 0)
+    bound = forms[1].estimator(*norms, bound=True)(G)
+    assert np.all(bound >= 0.999 * qr_form)
