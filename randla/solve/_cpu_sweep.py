@@ -114,7 +114,6 @@ def _kernel():
 
 
 FULL, UPPER, LOWER = 0, 1, 2
-PARALLEL_PRODUCTS = False
 _ROW_CHUNKS = 16
 
 
@@ -150,7 +149,7 @@ def _row_chunks(rows, cols, triangle):
 def _matmul_kernel():
     from numba import njit, prange
 
-    @njit(parallel=PARALLEL_PRODUCTS, cache=True, fastmath={"reassoc", "contract", "nsz"})
+    @njit(parallel=True, cache=True, fastmath={"reassoc", "contract", "nsz"})
     def rows_dot(M, Xt, out, triangle, bounds):
         cols = M.shape[1]
         for chunk in prange(len(bounds) - 1):

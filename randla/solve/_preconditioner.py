@@ -218,9 +218,11 @@ class Preconditioner:
             # about as cheap as the Cholesky of R^T R + phi^2 I
             from scipy.linalg import lapack
             tpqrt = lapack.get_lapack_funcs("tpqrt", (self.R,))
-            F = tpqrt(n, min(16, n), np.asfortranarray(self.R),
-                      np.asfortranarray(phi * np.eye(n, dtype=self.R.dtype)))[0]
-            return np.triu(F)
+            shift = np.zeros((n, n), dtype=self.R.dtype, order="F")
+            np.fill_diagonal(shift, phi)
+            F = tpqrt(n, min(16, n), np.array(self.R, order="F"), shift,
+                      overwrite_a=True, overwrite_b=True)[0]
+            return _zero_below_diagonal(F)
         if "gram" not in self._derived:
             gram = self.R.T @ self.R
             self._derived["gram"] = gram
@@ -262,10 +264,10 @@ def _triangular_inverse(backend, R):
         return backend.solve_triangular(R, backend.xp.eye(R.shape[0], dtype=R.dtype))
     from scipy.linalg import lapack
     trtri = lapack.get_lapack_funcs("trtri", (R,))
-    inverse, info = trtri(np.asfortranarray(R), lower=0)
+    inverse, info = trtri(np.array(R, order="F"), lower=0, overwrite_c=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"trtri failed (info={info}): R is singular")
-    return np.triu(inverse)
+    return _zero_below_diagonal(inverse)
 
 
 def _r_factor(backend, SA, SB):
@@ -287,7 +289,16 @@ def _r_factor(backend, SA, SB):
     factored, _, info = geqrt(max(1, min(64, rows, cols)), stacked, overwrite_a=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"geqrt failed (info={info})")
-    return np.triu(factored[:min(rows, cols)])
+    # a copy of the top rows, so the d x (n + k) buffer is freed
+    return _zero_below_diagonal(np.array(factored[:min(rows, cols)], order="F"))
+
+
+def _zero_below_diagonal(M):
+    """M with the entries below its diagonal zeroed, in place (column-major M:
+    np.triu would allocate, and fresh pages cost several ms per 10 MB here)."""
+    for j in range(min(M.shape[0], M.shape[1])):
+        M[j + 1:, j] = 0
+    return M
 
 
 def _full_rank(R, cutoff):
