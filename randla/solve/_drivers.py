@@ -342,10 +342,10 @@ def spir(A, b, *, damp: float = 0.0, tol: float | None = None, refinements: int 
         (handles rank deficiency, cheap backward-error estimates, so CG can
         stop as soon as the predicted estimate is small).  ``"qr"``:
         ``P = R^-1`` (full rank only; the backward-error estimates need a
-        Cholesky factorisation of ``R^T R + phi^2 I`` per refinement step).
-        ``"auto"``: SVD on the host, QR on the GPU
-        (cuSOLVER's SVD of the n x n factor costs more than the whole solve
-        there), falling back to the SVD when the sketch is rank deficient.
+        factorisation of ``[R; phi I]`` per value of ``phi = ||r||/||x||``).
+        ``"auto"``: QR, falling back to the SVD when the sketch is rank
+        deficient (the SVD of the n x n factor costs 0.2 s for n = 1000 on
+        the CI machine and more than the whole solve on a GPU).
 
     Returns
     -------
