@@ -12,23 +12,35 @@ from ..sketch import SASO, as_rng_state, left_sketch, make_operator
 
 __all__ = ["choose_sketch_size", "Preconditioner", "sketch_and_factor"]
 
-# Cost model of the sketch size (see choose_sketch_size), measured on the
-# 2-core CI machine: LAPACK's geqrt on the d x (n+1) sketch (51-63 Gflop/s
-# counted as 2 d n^2 flops), one fused refinement sweep over float64 A
-# (about 1.2 times the time of A @ x).
-_FACTOR_FLOPS_PER_S = 5.5e10
-_STREAM_BYTES_PER_S = 2.7e10
-# The same on an H200: cuSOLVER's QR of an 8000 x 2001 sketch in 20 ms, one
-# fused refinement pass over a 100000 x 2000 float64 A in 0.73 ms.
-_GPU_FACTOR_FLOPS_PER_S = 3.2e12
-_GPU_STREAM_BYTES_PER_S = 2.2e12
-_CANDIDATE_RATIOS = (2, 3, 4, 5, 6, 8, 12, 16, 24)
-# CG on the preconditioned normal equations contracts the error by about
-# _RATE_SCALE / s per iteration with a sparse sign sketch of d = s n rows
-# (40000 x 1000, cond 1e10: 39, 31, 24 and 21 iterations for s = 3, 4, 6, 8);
-# the refinement adds about _EXTRA_PASSES residual sweeps and the sketch.
-_RATE_SCALE = 1.2
-_EXTRA_PASSES = 4
+@dataclass(frozen=True)
+class _SketchCostModel:
+    """Rates behind choose_sketch_size on one kind of machine."""
+
+    factor_flops_per_s: float      # QR of the d x n sketch, counted as 2 d n^2 flops
+    stream_bytes_per_s: float      # one refinement pass over A
+    ratios: tuple                  # candidate s = d / n
+    rate_scale: float              # CG contracts the error by rate_scale / s**power
+    rate_power: float
+    extra_passes: int              # residual sweeps and the sketch, besides CG
+
+    def passes(self, s, eps):
+        return (math.log(1 / eps) / (self.rate_power * math.log(s / self.rate_scale))
+                + self.extra_passes)
+
+
+# The 2-core CI machine: LAPACK's geqrt on the d x (n+1) sketch at 51-63
+# Gflop/s, one fused refinement sweep over float64 A in about 1.2 times the
+# time of A @ x; CG on the preconditioned normal equations contracts the
+# error by about 1.2 / s per iteration with a sparse sign sketch (40000 x
+# 1000, cond 1e10: 39, 31, 24 and 21 iterations for s = 3, 4, 6, 8).
+_HOST_MODEL = _SketchCostModel(5.5e10, 2.7e10, (2, 3, 4, 5, 6, 8, 12, 16, 24),
+                               rate_scale=1.2, rate_power=1.0, extra_passes=4)
+# An H200: cuSOLVER's QR of an 8000 x 2001 sketch in 20 ms, one fused
+# refinement pass over a 100000 x 2000 float64 A in 0.73 ms.  These rates
+# were fitted with the condition-number bound (contraction 1/sqrt(s), no
+# extra passes) and are kept with it until they are measured again on a GPU.
+_GPU_MODEL = _SketchCostModel(3.2e12, 2.2e12, (2, 3, 4, 6, 8, 12, 16, 24),
+                              rate_scale=1.0, rate_power=0.5, extra_passes=0)
 # Shifted factors of the QR form kept for reuse (one per right-hand side is typical).
 _CACHED_FACTORS = 8
 
@@ -43,7 +55,8 @@ def choose_sketch_size(m: int, n: int, itemsize: int = 8, nnz: int | None = None
     residual sweeps, each one pass over A (``itemsize*m*n`` bytes, or
     ``~1.5*itemsize*nnz`` sparse).  Larger s means fewer passes and a dearer
     factorisation; the ratio is clipped so that ``n < d <= m``.  ``gpu``
-    selects the rates measured on a GPU instead of the 2-core CI machine's.
+    selects the rates measured on a GPU instead of the 2-core CI machine's
+    (with ``ln(1/u) / ln(sqrt(s))`` passes, the model they were fitted with).
 
     Examples
     --------
@@ -53,15 +66,13 @@ def choose_sketch_size(m: int, n: int, itemsize: int = 8, nnz: int | None = None
     """
     eps = np.finfo(np.float32 if itemsize == 4 else np.float64).eps
     pass_bytes = itemsize * (m * n if nnz is None else 1.5 * nnz)
-    flops = _GPU_FACTOR_FLOPS_PER_S if gpu else _FACTOR_FLOPS_PER_S
-    stream = _GPU_STREAM_BYTES_PER_S if gpu else _STREAM_BYTES_PER_S
+    model = _GPU_MODEL if gpu else _HOST_MODEL
 
     def cost(s):
-        factor = 2.0 * s * n ** 3 / flops
-        passes = math.log(1 / eps) / math.log(s / _RATE_SCALE) + _EXTRA_PASSES
-        return factor + passes * pass_bytes / stream
+        factor = 2.0 * s * n ** 3 / model.factor_flops_per_s
+        return factor + model.passes(s, eps) * pass_bytes / model.stream_bytes_per_s
 
-    s = min(_CANDIDATE_RATIOS, key=cost)
+    s = min(model.ratios, key=cost)
     return int(min(m, max(s * n, n + 10)))
 
 
@@ -187,12 +198,9 @@ class Preconditioner:
         CG asks for an estimate every iteration: a product with the explicit
         inverse is a parallel GEMV, where a triangular solve runs one row at a time.
 
-        F is the R factor of ``[R; phi I]``.  On the host LAPACK's tpqrt
-        exploits the structure; on the GPU the Cholesky factor of the
-        shifted Gram matrix stands in when rounding in ``R^T R`` (about
-        ``u sqrt(n) ||R||^2``) is below a tenth of the shift, which keeps the
-        estimate within about 10 %, and a dense QR of the 2n x n stack
-        (several times dearer) is the fallback.  phi, the
+        F is the R factor of ``[R; phi I]``: LAPACK's tpqrt on the host,
+        which exploits the structure, and on the GPU
+        :func:`_shifted_factor_via_gram`.  phi, the
         ratio ||r|| / ||x||, hardly moves once refinement has started, so a
         factor is reused for any phi within 5 % of its own: the weights
         ``1 / (sigma^2 + phi^2)`` then change by at most 10 %.
@@ -211,30 +219,44 @@ class Preconditioner:
         return W
 
     def _new_shifted_factor(self, phi):
-        xp, backend = self.backend.xp, self.backend
+        if self.backend.is_gpu:
+            return _shifted_factor_via_gram(self.backend, self.R, phi, self._derived)
+        # LAPACK's triangular-pentagonal QR of [R; phi I]: exact, and about
+        # as cheap as the Cholesky of R^T R + phi^2 I
+        from scipy.linalg import lapack
         n = self.R.shape[0]
-        if not backend.is_gpu:
-            # LAPACK's triangular-pentagonal QR of [R; phi I]: exact, and
-            # about as cheap as the Cholesky of R^T R + phi^2 I
-            from scipy.linalg import lapack
-            tpqrt = lapack.get_lapack_funcs("tpqrt", (self.R,))
-            shift = np.zeros((n, n), dtype=self.R.dtype, order="F")
-            np.fill_diagonal(shift, phi)
-            F = tpqrt(n, min(16, n), np.array(self.R, order="F"), shift,
-                      overwrite_a=True, overwrite_b=True)[0]
-            return _zero_below_diagonal(F)
-        if "gram" not in self._derived:
-            gram = self.R.T @ self.R
-            self._derived["gram"] = gram
-            self._derived["gram_bound"] = float(xp.abs(gram).sum(axis=1).max())
-        gram, gram_bound = self._derived["gram"], self._derived["gram_bound"]
-        eps = float(np.finfo(self.R.dtype).eps)
-        if eps * math.sqrt(n) * gram_bound <= 0.1 * phi ** 2:
-            try:
-                return backend.cholesky(gram + phi ** 2 * xp.eye(n, dtype=self.R.dtype))
-            except np.linalg.LinAlgError:
-                pass
-        return backend.qr(xp.vstack([self.R, phi * xp.eye(n, dtype=self.R.dtype)]), mode="r")
+        tpqrt = lapack.get_lapack_funcs("tpqrt", (self.R,))
+        shift = np.zeros((n, n), dtype=self.R.dtype, order="F")
+        np.fill_diagonal(shift, phi)
+        F, _, _, info = tpqrt(n, min(16, n), np.array(self.R, order="F"), shift,
+                              overwrite_a=True, overwrite_b=True)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"tpqrt failed (info={info})")
+        return _zero_below_diagonal(F)
+
+
+def _shifted_factor_via_gram(backend, R, phi, cache):
+    """Upper triangular F with ``F^T F = R^T R + phi^2 I`` without tpqrt (the GPU's route).
+
+    The Cholesky factor of the shifted Gram matrix when rounding in
+    ``R^T R`` (about ``u sqrt(n) ||R||^2``) is below a tenth of the shift,
+    which keeps the estimate within about 10 %; a dense QR of the 2n x n
+    stack ``[R; phi I]`` (several times dearer) otherwise.  ``cache`` keeps
+    the Gram matrix and its bound between calls.
+    """
+    xp = backend.xp
+    n = R.shape[0]
+    if "gram" not in cache:
+        gram = R.T @ R
+        cache["gram"] = gram
+        cache["gram_bound"] = float(xp.abs(gram).sum(axis=1).max())
+    eps = float(np.finfo(R.dtype).eps)
+    if eps * math.sqrt(n) * cache["gram_bound"] <= 0.1 * phi ** 2:
+        try:
+            return backend.cholesky(cache["gram"] + phi ** 2 * xp.eye(n, dtype=R.dtype))
+        except np.linalg.LinAlgError:
+            pass
+    return backend.qr(xp.vstack([R, phi * xp.eye(n, dtype=R.dtype)]), mode="r")
 
 
 # Which of the factors _mul multiplies with are triangular.
@@ -251,7 +273,7 @@ def _product(M, X, triangle="full"):
     sweeps.
     """
     from . import _cpu_sweep
-    if _cpu_sweep.supported(M, X.shape[1]):
+    if _cpu_sweep.supported(M, X.shape[1], layouts="C") and X.dtype == M.dtype:
         kind = {"full": _cpu_sweep.FULL, "upper": _cpu_sweep.UPPER,
                 "lower": _cpu_sweep.LOWER}[triangle]
         return _cpu_sweep.matmul(M, X, kind)

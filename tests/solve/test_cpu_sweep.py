@@ -6,12 +6,22 @@ import pytest
 from randla.solve import _cpu_sweep
 
 
+@pytest.fixture(params=["full", "small"])
+def chunk_entries(request, monkeypatch):
+    """The kernels' cache chunks as shipped, or small enough that every block
+    of rows spans several chunks with a ragged last one."""
+    if request.param == "small":
+        monkeypatch.setattr(_cpu_sweep, "_CHUNK_ENTRIES", 1000)
+        monkeypatch.setattr(_cpu_sweep, "_COLUMN_CHUNK_ENTRIES", 1000)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-4)])
-@pytest.mark.parametrize("m, n", [(1, 1), (7, 3), (1037, 61), (3000, 200)])
+@pytest.mark.parametrize("m, n", [(1, 1), (7, 3), (1037, 61), (3000, 200), (3000, 600)])
 @pytest.mark.parametrize("k", [1, 2, 5, _cpu_sweep.MAX_COLUMNS])
-def test_sweep_matches_two_products(m, n, k, dtype, rtol):
+def test_sweep_matches_two_products(m, n, k, dtype, rtol, order, chunk_entries):
     rng = np.random.default_rng(m + n + k)
-    A = rng.standard_normal((m, n)).astype(dtype)
+    A = np.asarray(rng.standard_normal((m, n)).astype(dtype), order=order)
     Z = rng.standard_normal((n, k)).astype(dtype)
     B = rng.standard_normal((m, k)).astype(dtype)
     assert _cpu_sweep.supported(A, k)
@@ -26,9 +36,10 @@ def test_sweep_matches_two_products(m, n, k, dtype, rtol):
         np.testing.assert_allclose(G, G_ref, rtol=0, atol=rtol * scale * np.abs(A).max() * m)
 
 
-def test_sweep_does_not_depend_on_the_thread_count():
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_sweep_does_not_depend_on_the_thread_count(order):
     rng = np.random.default_rng(0)
-    A = rng.standard_normal((20000, 50))
+    A = np.asarray(rng.standard_normal((20000, 50)), order=order)
     Z, B = rng.standard_normal((50, 2)), rng.standard_normal((20000, 2))
     before = numba.get_num_threads()
     try:
@@ -43,21 +54,26 @@ def test_sweep_does_not_depend_on_the_thread_count():
 
 def test_sweep_refuses_what_it_cannot_do():
     A = np.ones((10, 5))
-    assert not _cpu_sweep.supported(np.asfortranarray(A), 1)
+    assert _cpu_sweep.supported(A, 1) and _cpu_sweep.supported(np.asfortranarray(A), 1)
+    assert not _cpu_sweep.supported(np.asfortranarray(A), 1, layouts="C")
     assert not _cpu_sweep.supported(A.astype(np.int64), 1)
     assert not _cpu_sweep.supported(A, 0)
     assert not _cpu_sweep.supported(A, _cpu_sweep.MAX_COLUMNS + 1)
     assert not _cpu_sweep.supported(A[:, ::2], 1)
 
 
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-13), (np.float32, 1e-5)])
 @pytest.mark.parametrize("shape", [(1, 1), (5, 5), (130, 130), (40, 70), (70, 40)])
 @pytest.mark.parametrize("triangle, part", [(_cpu_sweep.FULL, lambda M: M),
                                             (_cpu_sweep.UPPER, np.triu),
                                             (_cpu_sweep.LOWER, np.tril)])
-def test_matmul_reads_only_the_named_triangle(shape, triangle, part):
+def test_matmul_reads_only_the_named_triangle(shape, triangle, part, dtype, tol):
     rng = np.random.default_rng(shape[0])
-    M = rng.standard_normal(shape)
-    X = rng.standard_normal((shape[1], 3))
+    M = rng.standard_normal(shape).astype(dtype)
+    X = rng.standard_normal((shape[1], 3)).astype(dtype)
     # garbage in the half it must skip would show in the result
-    np.testing.assert_allclose(_cpu_sweep.matmul(M, X, triangle), part(M) @ X,
-                               rtol=1e-13, atol=1e-13)
+    product = _cpu_sweep.matmul(M, X, triangle)
+    assert product.dtype == dtype
+    reference = part(M).astype(np.float64) @ X.astype(np.float64)
+    np.testing.assert_allclose(product, reference, rtol=0,
+                               atol=tol * np.abs(M).max() * np.abs(X).max() * shape[1])

@@ -123,8 +123,10 @@ def test_sketched_kw_estimate_tracks_exact_backward_error():
         assert 0.2 <= res.backward_error_estimate / exact <= 5
 
 
-def test_result_object_and_pass_count():
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_result_object_and_pass_count(order):
     A, b, _, _ = standard_problem(1000, 30, 1e8, 1e-6, rng=0)
+    A = np.asarray(A, order=order)
     checks = []
     res = spir(A, b, rng=1, callback=lambda step, est: checks.append(est))
     assert isinstance(res, LstsqResult) and res.method == "spir"
@@ -167,6 +169,10 @@ def test_wide_minimum_norm_matches_pinv(nrhs):
     assert res.x.shape == ref.shape
     assert np.linalg.norm(res.x - ref) <= 1e-10 * np.linalg.norm(ref)
     assert res.converged
+    # one pass each for the sketch and x = A.T y, one per refinement step
+    # (at most refinements + 1) and one per CG iteration: A A.T y is one
+    # sweep over the column-major A.T, not two products
+    assert res.iterations + 3 <= res.passes <= res.iterations + 2 + 5
 
 
 def test_multiple_right_hand_sides_match_single_columns():
@@ -298,3 +304,24 @@ def test_qr_form_estimate_agrees_with_svd_form(rho):
     assert np.all(svd_form > 0)
     bound = forms[1].estimator(*norms, bound=True)(G)
     assert np.all(bound >= 0.999 * qr_form)
+    # the bound is ||R^-T g|| / ||x|| itself, not merely above the estimate
+    R_factor = forms[1].R
+    exact_bound = [np.linalg.norm(np.linalg.solve(R_factor.T, G[:, j])) / norms[1][j]
+                   for j in range(2)]
+    np.testing.assert_allclose(bound[:2], exact_bound, rtol=1e-6)
+
+
+@pytest.mark.parametrize("phi", [1e-9, 1e-2, 10.0])
+def test_gpu_route_to_the_shifted_factor(phi):
+    # the GPU's Cholesky (large phi) and stacked-QR (small phi) routes, run
+    # with numpy: F^T F = R^T R + phi^2 I with F upper triangular
+    from randla._backend import NUMPY
+    from randla.solve._preconditioner import _shifted_factor_via_gram
+    rng = np.random.default_rng(5)
+    R = np.triu(rng.standard_normal((30, 30))) + 3 * np.eye(30)
+    cache = {}
+    F = _shifted_factor_via_gram(NUMPY, R, phi, cache)
+    assert "gram" in cache
+    assert np.array_equal(F, np.triu(F))
+    target = R.T @ R + phi ** 2 * np.eye(30)
+    np.testing.assert_allclose(F.T @ F, target, rtol=0, atol=1e-12 * np.abs(target).max())
