@@ -7,6 +7,8 @@ import scipy.linalg as sla
 from .._backend import Backend, get_backend
 from ._drivers import (fossils, iterative_sketching, min_norm, sketch_and_precondition,
                        sketch_and_solve, spir)
+from ._cpu_sweep import MAX_COLUMNS
+from ._preconditioner import _HOST_MODEL
 from ._sirr import sirr
 
 __all__ = ["lstsq", "prefers_randomized", "prefers_randomized_gpu"]
@@ -22,28 +24,45 @@ _DRIVERS = {
 }
 _METHODS = ("auto", "lapack", "randomized") + tuple(_DRIVERS)
 
-# Cost model (seconds) of prefers_randomized, from the 2-core CI machine
-# (MEASURED.md): gelsd solves 40000 x 1000 in 1.9 s and 100000 x 2000 in 13 s.
+# Cost model (seconds) of prefers_randomized, from the 2-core CI machine:
+# gelsd solves 40000 x 1000 in 1.9-2.0 s and 100000 x 2000 in 13-15 s.
 _GELSD_SECONDS_PER_MN2 = 4.0e-11
 _SKETCH_SECONDS_PER_MN = 6.0e-9        # sparse sign sketch, 8 nonzeros per column
-_PASS_SECONDS_PER_MN = 8.0 / 2.7e10    # one fused sweep over float64 A
-_GEMM_FLOPS_PER_S = 5.0e10         # skinny GEMM (16 columns), well below DGEMM's peak
-_FACTOR_FLOPS_PER_S = 5.5e10       # geqrt of the sketch
+_PASS_SECONDS_PER_MN = 8.0 / _HOST_MODEL.stream_bytes_per_s    # one fused sweep, float64
+# Two skinny GEMMs per pass beyond the sweep's MAX_COLUMNS right-hand sides:
+# about 3.2 single-column sweeps plus 4 m n k flops at 9e10 flop/s (fitted
+# to 55-102 ms for 8-32 columns at 40000 x 1000, 255-459 ms at 100000 x 2000).
+_GEMM_FIXED_PASSES = 3.2
+_GEMM_FLOPS_PER_S = 9.0e10
+_PASSES = 30
+
+
+def _seconds_per_pass(m: int, n: int, nrhs: int) -> float:
+    """One refinement pass with nrhs columns: the fused sweep (about 0.4 of a
+    single-column pass more per extra column) or the two GEMMs, whichever
+    the solver uses."""
+    gemms = (_GEMM_FIXED_PASSES * _PASS_SECONDS_PER_MN * m * n
+             + 4.0 * m * n * nrhs / _GEMM_FLOPS_PER_S)
+    if nrhs > MAX_COLUMNS:
+        return gemms
+    return min(gemms, _PASS_SECONDS_PER_MN * m * n * (0.6 + 0.4 * nrhs))
 
 
 def prefers_randomized(m: int, n: int, nrhs: int = 1) -> bool:
     """The cost model behind ``method="auto"``: is the randomized solver faster?
 
     LAPACK's gelsd costs about ``4e-11 * m * n^2`` seconds on the reference
-    machine.  The randomized solver costs a sketch (``6e-9 * m * n``), a QR of
-    the ``5n x n`` sketch (``10 n^3`` flops at 5.5e10 flop/s) and about 30
-    passes over A (``8 m n`` bytes at 27 GB/s each, 0.4 times more per extra
-    right-hand side up to eight, then two GEMMs at 5e10 flop/s).  The
-    randomized path is chosen only for tall problems (``m >= 4 n``) where it
-    is modelled at least 1.5 times faster: with one right-hand side that
-    takes n >= 600 at m = 100000, n >= 625 at m = 40000 and n >= 775 at
-    m = 20000 (MEASURED.md's crossover for a plain numpy implementation: n of
-    about 650).  Small and square problems stay with LAPACK.
+    machine (the 2-core CI machine).  The randomized solver costs a sketch
+    (``6e-9 * m * n``), a QR of a sketch of about 5n rows (``10 n^3`` flops
+    at 5.5e10 flop/s) and about 30 passes over A (``8 m n`` bytes at 27 GB/s
+    each, 0.4 times more per extra right-hand side up to eight, then two
+    GEMMs: 3.2 times a single-column pass plus ``4 m n nrhs`` flops at
+    9e10 flop/s).  The randomized path is chosen only for tall
+    problems (``m >= 4 n``) where it is modelled at least 1.5 times faster:
+    with one right-hand side that takes n >= 600 at m = 100000, n >= 625 at
+    m = 40000 and n >= 775 at m = 20000 (measured: 1.8 times faster than
+    gelsd at 20000 x 800, 2.2 times at 40000 x 650, 3.2 times at 100000 x
+    600).  Small and square problems stay with LAPACK.
 
     Examples
     --------
@@ -56,10 +75,9 @@ def prefers_randomized(m: int, n: int, nrhs: int = 1) -> bool:
     if m < 4 * n or n == 0:
         return False
     lapack = _GELSD_SECONDS_PER_MN2 * m * n * n
-    per_pass = (_PASS_SECONDS_PER_MN * m * n * (0.6 + 0.4 * nrhs) if nrhs <= 8 else
-                 max(2 * _PASS_SECONDS_PER_MN * m * n, 4.0 * m * n * nrhs / _GEMM_FLOPS_PER_S))
-    randomized = (_SKETCH_SECONDS_PER_MN * m * n + 10.0 * n ** 3 / _FACTOR_FLOPS_PER_S
-                  + 30 * per_pass)
+    randomized = (_SKETCH_SECONDS_PER_MN * m * n
+                  + 10.0 * n ** 3 / _HOST_MODEL.factor_flops_per_s
+                  + _PASSES * _seconds_per_pass(m, n, nrhs))
     return 1.5 * randomized < lapack
 
 

@@ -41,8 +41,11 @@ _HOST_MODEL = _SketchCostModel(5.5e10, 2.7e10, (2, 3, 4, 5, 6, 8, 12, 16, 24),
 # extra passes) and are kept with it until they are measured again on a GPU.
 _GPU_MODEL = _SketchCostModel(3.2e12, 2.2e12, (2, 3, 4, 6, 8, 12, 16, 24),
                               rate_scale=1.0, rate_power=0.5, extra_passes=0)
-# Shifted factors of the QR form kept for reuse (one per right-hand side is typical).
-_CACHED_FACTORS = 8
+# Shifted factors of the QR form kept for reuse (n x n each; one or two per
+# solve is typical), and how many new ones one estimate may factor before
+# the host turns to the SVD of R instead.
+_CACHED_FACTORS = 4
+_MAX_NEW_FACTORS = 4
 
 
 def choose_sketch_size(m: int, n: int, itemsize: int = 8, nnz: int | None = None,
@@ -153,30 +156,35 @@ class Preconditioner:
         Within a refinement step the norms stay fixed while CG asks for an
         estimate every iteration: the QR form factors ``R^T R + phi^2 I`` once
         here (one device-to-host copy of the norms) and then costs one
-        product with the factor's inverse per column and call.  With
+        product with the factor's inverse per column and call.  Factors are
+        reused across calls for phi within 5 %; where more than
+        ``_MAX_NEW_FACTORS`` new ones would be needed (many right-hand sides
+        with scattered residuals) the host computes the SVD of R once and
+        weights its singular values instead.  With
         ``bound`` the QR form skips that factorisation and uses phi = 0,
         which can only overestimate: ``||R^{-T} g|| / ||x||`` (for a first,
         rough look at the error, where a factorisation per phi would cost
         more than it tells).
         """
         xp = self.backend.xp
-        safe_x = xp.where(x_norms > 0, x_norms, 1)
-        safe_r = xp.where(r_norms > 0, r_norms, 1)
         if self.kind == "svd":
-            phi = xp.where(x_norms > 0, r_norms / safe_x, 0)
-            weights = 1 / xp.sqrt(self.sigma[:, None] ** 2 + phi ** 2)
-
-            def estimate(G):
-                Z = self._mul("V.T", G)
-                out = xp.where(x_norms > 0, xp.linalg.norm(Z * weights, axis=0) / safe_x,
-                               xp.linalg.norm(Z, axis=0) / safe_r)
-                return xp.where(r_norms > 0, out, 0).astype(xp.float64)
-            return estimate
+            return _svd_estimator(xp, lambda G: self._mul("V.T", G), self.sigma,
+                                  r_norms, x_norms)
         # QR form: ||F^{-T} g|| / ||x|| with F^T F = R^T R + phi^2 I, per column.
         r_host, x_host = self.backend.to_host(r_norms), self.backend.to_host(x_norms)
-        inverses = [(self._laid_out("R_inv.T") if bound else
-                     self._shifted_inverse(float(r) / float(x))) if r > 0 and x > 0 else None
-                    for r, x in zip(r_host, x_host)]
+        phis = [float(r) / float(x) if r > 0 and x > 0 else None
+                for r, x in zip(r_host, x_host)]
+        if (not bound and not self.backend.is_gpu
+                and self._new_factors_needed(phis) > _MAX_NEW_FACTORS):
+            # many right-hand sides with scattered phi: one SVD of R costs
+            # about four shifted factorisations and serves every phi
+            sigma, Vt = self._r_svd()
+            return _svd_estimator(xp, lambda G: _product(Vt, G), sigma, r_norms, x_norms)
+        inverses = [None if phi is None else
+                    self._laid_out("R_inv.T") if bound else self._shifted_inverse(phi)
+                    for phi in phis]
+        safe_x = xp.where(x_norms > 0, x_norms, 1)
+        safe_r = xp.where(r_norms > 0, r_norms, 1)
 
         def estimate(G):
             if not inverses:                # no right-hand side
@@ -190,6 +198,28 @@ class Preconditioner:
                     columns.append(xp.linalg.norm(h) / safe_x[j])
             return xp.stack(columns).astype(xp.float64)
         return estimate
+
+    def _cached_factor(self, phi):
+        """The cached F^{-T} for a phi within 5 % of phi, or None."""
+        for cached, factor in self._factors.items():
+            if abs(phi - cached) <= 0.05 * cached:
+                return factor
+        return None
+
+    def _new_factors_needed(self, phis):
+        """How many shifted factorisations _shifted_inverse would run for these phi."""
+        have = list(self._factors)
+        for phi in phis:
+            if phi is not None and not any(abs(phi - c) <= 0.05 * c for c in have):
+                have.append(phi)
+        return len(have) - len(self._factors)
+
+    def _r_svd(self):
+        """Singular values and right singular vectors (row-major V^T) of R, once."""
+        if "r_svd" not in self._derived:
+            _, sigma, Vt = self.backend.svd(self.R)
+            self._derived["r_svd"] = sigma, np.ascontiguousarray(Vt)
+        return self._derived["r_svd"]
 
     def _shifted_inverse(self, phi):
         """``F^{-T}`` for the upper triangular F with ``F^T F = R^T R + phi'^2 I``,
@@ -205,9 +235,9 @@ class Preconditioner:
         factor is reused for any phi within 5 % of its own: the weights
         ``1 / (sigma^2 + phi^2)`` then change by at most 10 %.
         """
-        for cached, factor in self._factors.items():
-            if abs(phi - cached) <= 0.05 * cached:
-                return factor
+        factor = self._cached_factor(phi)
+        if factor is not None:
+            return factor
         with self.backend.single_threaded_blas():
             F = self._new_shifted_factor(phi)
             W = _triangular_inverse(self.backend, F).T
@@ -278,6 +308,23 @@ def _product(M, X, triangle="full"):
                 "lower": _cpu_sweep.LOWER}[triangle]
         return _cpu_sweep.matmul(M, X, kind)
     return M @ X
+
+
+def _svd_estimator(xp, project, sigma, r_norms, x_norms):
+    """``G -> ||(Sigma^2 + phi^2 I)^{-1/2} V^T g|| / ||x||`` per column, with
+    ``phi = ||r|| / ||x||`` and ``project(G) = V^T G`` (``||V^T g|| / ||r||``
+    when x = 0, 0 when r = 0)."""
+    safe_x = xp.where(x_norms > 0, x_norms, 1)
+    safe_r = xp.where(r_norms > 0, r_norms, 1)
+    phi = xp.where(x_norms > 0, r_norms / safe_x, 0)
+    weights = 1 / xp.sqrt(sigma[:, None] ** 2 + phi ** 2)
+
+    def estimate(G):
+        Z = project(G)
+        out = xp.where(x_norms > 0, xp.linalg.norm(Z * weights, axis=0) / safe_x,
+                       xp.linalg.norm(Z, axis=0) / safe_r)
+        return xp.where(r_norms > 0, out, 0).astype(xp.float64)
+    return estimate
 
 
 def _triangular_inverse(backend, R):

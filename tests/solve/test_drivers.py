@@ -311,6 +311,29 @@ def test_qr_form_estimate_agrees_with_svd_form(rho):
     np.testing.assert_allclose(bound[:2], exact_bound, rtol=1e-6)
 
 
+def test_qr_form_estimate_with_many_scattered_residuals():
+    # ten right-hand sides whose phi = ||r|| / ||x|| spread over ten decades
+    # would need ten shifted factorisations: the host takes the SVD of R once
+    from randla.solve._operand import as_operand
+    from randla.solve._preconditioner import _CACHED_FACTORS, sketch_and_factor
+    A, _, _, _ = standard_problem(2000, 40, 1e6, 1.0, rng=3)
+    op = as_operand(A)
+    svd_form, qr_form = (sketch_and_factor(op, None, d=200, sketch="saso", rng=1,
+                                           cutoff=0.0, preconditioner=kind)[0]
+                         for kind in ("svd", "qr"))
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((40, 10))
+    R = rng.standard_normal((2000, 10)) * np.logspace(-8, 2, 10)
+    G = A.T @ R
+    norms = np.linalg.norm(R, axis=0), np.linalg.norm(X, axis=0)
+    np.testing.assert_allclose(qr_form.kw(G, *norms), svd_form.kw(G, *norms), rtol=1e-6)
+    assert "r_svd" in qr_form._derived and len(qr_form._factors) <= _CACHED_FACTORS
+    # two columns need two factorisations, which are cached
+    np.testing.assert_allclose(qr_form.kw(G[:, :2], norms[0][:2], norms[1][:2]),
+                               svd_form.kw(G[:, :2], norms[0][:2], norms[1][:2]), rtol=0.05)
+    assert len(qr_form._factors) == 2
+
+
 @pytest.mark.parametrize("phi", [1e-9, 1e-2, 10.0])
 def test_gpu_route_to_the_shifted_factor(phi):
     # the GPU's Cholesky (large phi) and stacked-QR (small phi) routes, run

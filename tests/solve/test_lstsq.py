@@ -97,6 +97,15 @@ def test_cost_model_prefers_lapack_for_small_or_square():
     assert prefers_randomized(100000, 4000, 16)
 
 
+@pytest.mark.parametrize("m", [20000, 100000, 400000])
+def test_cost_model_never_favours_more_right_hand_sides(m):
+    # each extra column costs the randomized solver more (past the fused
+    # sweep's limit the GEMM route takes over without a drop)
+    for n in range(100, m // 4, 100):
+        chosen = [prefers_randomized(m, n, k) for k in range(1, 40)]
+        assert chosen == sorted(chosen, reverse=True), (m, n)
+
+
 @pytest.mark.parametrize("a_shape, b_shape", [((0, 3), (0,)), ((3, 0), (3,)),
                                               ((0, 3), (0, 2)), ((4, 0), (4, 2))])
 @pytest.mark.parametrize("method", ("auto", "randomized"))
