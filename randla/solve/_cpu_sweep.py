@@ -18,8 +18,11 @@ less of A in flight than rows do), against about 2 for the two GEMVs.
 Blocks of rows are fixed by m alone and their column sums are added in a
 fixed order, so the result does not depend on the number of threads.
 C- or F-contiguous float32/float64 A with at most ``MAX_COLUMNS``
-right-hand sides; :func:`supported` says when it applies.  Numba is imported
-on the first sweep.
+right-hand sides; :func:`supported` says when it applies.  The row-major
+kernels accumulate each row's dot product in float64 whatever A's
+precision: a float32 sweep took 1.4 times an ``A @ x`` at 100000 x 1000,
+against 1.2 for float64.  Numba is
+imported on the first sweep.
 """
 from __future__ import annotations
 
