@@ -77,3 +77,18 @@ def test_matmul_reads_only_the_named_triangle(shape, triangle, part, dtype, tol)
     reference = part(M).astype(np.float64) @ X.astype(np.float64)
     np.testing.assert_allclose(product, reference, rtol=0,
                                atol=tol * np.abs(M).max() * np.abs(X).max() * shape[1])
+
+
+def test_single_threaded_blas_limits_and_restores_the_threads():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from randla._backend import NUMPY
+    before = [info["num_threads"] for info in threadpoolctl.threadpool_info()
+              if info["user_api"] == "blas"]
+    with NUMPY.single_threaded_blas():
+        inside = [info["num_threads"] for info in threadpoolctl.threadpool_info()
+                  if info["user_api"] == "blas"]
+    after = [info["num_threads"] for info in threadpoolctl.threadpool_info()
+             if info["user_api"] == "blas"]
+    assert before, "threadpoolctl sees no BLAS under numpy"
+    assert inside == [1] * len(before)
+    assert after == before
