@@ -16,6 +16,8 @@ with stream index ``t`` evaluates Philox4x32-10 at the 128-bit counter
 * Sign vectors and row samples use one word per entry: entry ``i`` takes
   lane ``i % 4`` of stream index ``i // 4``.
 """
+import inspect
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types, uint64
@@ -301,15 +303,22 @@ def _add_scaled_block(typingctx, slab, dst, v, a, src):
 
     A loop with the constant trip count SASO_BLOCK is fully unrolled by LLVM
     into scalar code, which numba's pipeline leaves scalar (it does not run
-    the SLP vectoriser); one explicit SASO_BLOCK-wide vector compiles to two
-    AVX-512 or four AVX2 multiply-adds.  Multiply then add, unfused, as the
-    scalar code would round.
+    the SLP vectoriser); one explicit SASO_BLOCK-wide vector compiles to whole
+    SIMD registers (two AVX-512 multiplies and adds for float64).  Multiply
+    then add, unfused, as the scalar code would round.  Typed only for float
+    arrays of one dtype with integer offsets.
     """
+    if not (isinstance(slab, types.Array) and isinstance(a, types.Array)
+            and isinstance(slab.dtype, types.Float) and slab.dtype == a.dtype
+            and isinstance(dst, types.Integer) and isinstance(src, types.Integer)
+            and isinstance(v, (types.Float, types.Integer))):
+        return None
     sig = types.void(slab, dst, v, a, src)
 
     def codegen(context, builder, signature, args):
         slab_arg, dst_arg, v_arg, a_arg, src_arg = args
         dtype = signature.args[0].dtype
+        align = dtype.bitwidth // 8
         vector = ir.VectorType(context.get_value_type(dtype), SASO_BLOCK)
         out = context.make_array(signature.args[0])(context, builder, slab_arg)
         inp = context.make_array(signature.args[3])(context, builder, a_arg)
@@ -321,12 +330,23 @@ def _add_scaled_block(typingctx, slab, dst, v, a, src):
         scales = builder.shuffle_vector(lane0, ir.Constant(vector, ir.Undefined),
                                         ir.Constant(ir.VectorType(ir.IntType(32), SASO_BLOCK),
                                                     [0] * SASO_BLOCK))
-        product = builder.fmul(builder.load(in_ptr, align=dtype.bitwidth // 8), scales)
-        total = builder.fadd(builder.load(out_ptr, align=dtype.bitwidth // 8), product)
-        builder.store(total, out_ptr, align=dtype.bitwidth // 8)
+        product = builder.fmul(_load(builder, in_ptr, vector, align), scales)
+        total = builder.fadd(_load(builder, out_ptr, vector, align), product)
+        builder.store(total, out_ptr, align=align)
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+# Recent llvmlite releases take the loaded type explicitly (opaque
+# pointers); older ones read it from the pointer type.
+_LOAD_TAKES_TYPE = "typ" in inspect.signature(ir.IRBuilder.load).parameters
+
+
+def _load(builder, ptr, typ, align):
+    if _LOAD_TAKES_TYPE:
+        return builder.load(ptr, align=align, typ=typ)
+    return builder.load(ptr, align=align)
 
 
 @njit(cache=True)

@@ -9,7 +9,7 @@ halves their cost (about 1.2 times one ``A @ z`` on the CI machine against
 2 to 2.2 times for the two GEMVs).
 
 Column-major A (Fortran order, and the transposed operand of a min-norm
-solve) is swept in chunks of rows whose column segments stay in L2 cache:
+solve) is swept in chunks of rows whose column segments stay in cache:
 ``A Z`` is built up column by column in a small buffer, then the same
 segments, read from cache, are dotted with it: 1.5 times one ``A @ x`` at
 40000 x 1000 and 1.8 times at 100000 x 2000 (short strided segments keep
@@ -18,10 +18,10 @@ less of A in flight than rows do), against about 2 for the two GEMVs.
 Blocks of rows are fixed by m alone and their column sums are added in a
 fixed order, so the result does not depend on the number of threads.
 C- or F-contiguous float32/float64 A with at most ``MAX_COLUMNS``
-right-hand sides; :func:`supported` says when it applies.  The row-major
-kernels accumulate each row's dot product in float64 whatever A's
-precision: a float32 sweep took 1.4 times an ``A @ x`` at 100000 x 1000,
-against 1.2 for float64.  Numba is
+right-hand sides; :func:`supported` says when it applies.  ``A z`` is
+accumulated in float64 whatever A's precision (the block sums of ``A.T t``
+are kept in A's precision): a float32 row-major sweep took 1.4 times an
+``A @ x`` at 100000 x 1000, against 1.2 for float64.  Numba is
 imported on the first sweep.
 """
 from __future__ import annotations
@@ -141,7 +141,7 @@ def _column_kernel():
         n, m = At.shape
         for blk in prange(partial.shape[0]):
             g = np.zeros((Zt.shape[0], n), dtype=partial.dtype)
-            t = np.empty(chunk, dtype=partial.dtype)
+            t = np.empty(chunk, dtype=np.float64)      # A z in float64, as rows do
             for c0 in range(blk * rows, min(m, (blk + 1) * rows), chunk):
                 c1 = min(m, blk * rows + rows, c0 + chunk)
                 tc = t[:c1 - c0]
@@ -172,7 +172,8 @@ def _column_kernel():
                     if has_b:
                         for i in range(tc.shape[0]):
                             tc[i] = Bt[c, c0 + i] - tc[i]
-                    T[c, c0:c1] = tc
+                    for i in range(tc.shape[0]):
+                        T[c, c0 + i] = tc[i]
                     # the chunk's column segments are still in cache
                     gc = g[c]
                     j = 0

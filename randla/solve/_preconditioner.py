@@ -19,8 +19,8 @@ class _SketchCostModel:
     factor_flops_per_s: float      # QR of the d x n sketch, counted as 2 d n^2 flops
     stream_bytes_per_s: float      # one refinement pass over A
     ratios: tuple                  # candidate s = d / n
-    rate_scale: float              # CG contracts the error by rate_scale / s**power
-    rate_power: float
+    rate_scale: float              # CG contracts the error by (rate_scale / s)**rate_power
+    rate_power: float              # per iteration
     extra_passes: int              # residual sweeps and the sketch, besides CG
 
     def passes(self, s, eps):
@@ -207,15 +207,22 @@ class Preconditioner:
         return None
 
     def _new_factors_needed(self, phis):
-        """How many shifted factorisations _shifted_inverse would run for these phi."""
-        have = list(self._factors)
+        """How many shifted factorisations _shifted_inverse would run for these
+        phi in turn, the cache dropping its oldest factor as it does."""
+        cached = list(self._factors)
+        new = 0
         for phi in phis:
-            if phi is not None and not any(abs(phi - c) <= 0.05 * c for c in have):
-                have.append(phi)
-        return len(have) - len(self._factors)
+            if phi is not None and not any(abs(phi - c) <= 0.05 * c for c in cached):
+                new += 1
+                cached = (cached + [phi])[-_CACHED_FACTORS:]
+        return new
 
     def _r_svd(self):
-        """Singular values and right singular vectors (row-major V^T) of R, once."""
+        """Singular values and right singular vectors (row-major V^T) of R, once.
+
+        On all BLAS threads, unlike the small factorisations: it is several
+        times their cost, and runs once per solve.
+        """
         if "r_svd" not in self._derived:
             _, sigma, Vt = self.backend.svd(self.R)
             self._derived["r_svd"] = sigma, np.ascontiguousarray(Vt)

@@ -37,6 +37,18 @@ def test_sweep_matches_two_products(m, n, k, dtype, rtol, order, chunk_entries):
 
 
 @pytest.mark.parametrize("order", ["C", "F"])
+def test_float32_products_accumulate_in_float64(order):
+    # non-negative data: float32 accumulation over 1000 terms would be off by
+    # several units in the last place, float64 accumulation by at most one
+    rng = np.random.default_rng(0)
+    A = np.asarray(rng.random((2000, 1000)).astype(np.float32), order=order)
+    Z = rng.random((1000, 2)).astype(np.float32)
+    reference = A.astype(np.float64) @ Z.astype(np.float64)
+    T, _ = _cpu_sweep.sweep(A, Z)
+    assert np.abs(T - reference).max() <= np.finfo(np.float32).eps * np.abs(reference).max()
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
 def test_sweep_does_not_depend_on_the_thread_count(order):
     rng = np.random.default_rng(0)
     A = np.asarray(rng.standard_normal((20000, 50)), order=order)

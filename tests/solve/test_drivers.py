@@ -164,7 +164,7 @@ def test_wide_minimum_norm_matches_pinv(nrhs):
     rng = np.random.default_rng(1)
     A = rng.standard_normal((30, 1500)) * np.logspace(0, -3, 30)[:, None]
     b = rng.standard_normal((30, nrhs)) if nrhs > 1 else rng.standard_normal(30)
-    res = min_norm(A, b, rng=2)
+    res = min_norm(A, b, rng=2, refinements=4)
     ref = np.linalg.pinv(A) @ b
     assert res.x.shape == ref.shape
     assert np.linalg.norm(res.x - ref) <= 1e-10 * np.linalg.norm(ref)
@@ -327,11 +327,25 @@ def test_qr_form_estimate_with_many_scattered_residuals():
     G = A.T @ R
     norms = np.linalg.norm(R, axis=0), np.linalg.norm(X, axis=0)
     np.testing.assert_allclose(qr_form.kw(G, *norms), svd_form.kw(G, *norms), rtol=1e-6)
-    assert "r_svd" in qr_form._derived and len(qr_form._factors) <= _CACHED_FACTORS
+    assert "r_svd" in qr_form._derived and not qr_form._factors      # no factorisation
     # two columns need two factorisations, which are cached
     np.testing.assert_allclose(qr_form.kw(G[:, :2], norms[0][:2], norms[1][:2]),
                                svd_form.kw(G[:, :2], norms[0][:2], norms[1][:2]), rtol=0.05)
     assert len(qr_form._factors) == 2
+
+
+def test_count_of_new_shifted_factors_follows_the_cache():
+    from randla.solve._preconditioner import (_CACHED_FACTORS, _MAX_NEW_FACTORS,
+                                              Preconditioner)
+    P = Preconditioner("qr", None, None, np.eye(3), np.eye(3), 3, 1.0)
+    assert _MAX_NEW_FACTORS == _CACHED_FACTORS == 4
+    P._factors.update({1.0: None, 2.0: None, 3.0: None, 4.0: None})
+    assert P._new_factors_needed([1.01, 2.0, None, 3.0, 4.0]) == 0
+    assert P._new_factors_needed([10.0, 20.0, 30.0, 40.0]) == 4
+    # four new factors push phi = 1 out of the cache before it is asked for
+    assert P._new_factors_needed([10.0, 20.0, 30.0, 40.0, 1.0]) == 5
+    assert P._new_factors_needed([10.0, 10.2, 4.0]) == 1
+    assert P._new_factors_needed([10.0, 10.2, 1.0]) == 2      # 10 evicts 1
 
 
 @pytest.mark.parametrize("phi", [1e-9, 1e-2, 10.0])
