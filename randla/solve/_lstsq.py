@@ -38,14 +38,13 @@ _PASSES = 30
 
 
 def _seconds_per_pass(m: int, n: int, nrhs: int) -> float:
-    """One refinement pass with nrhs columns: the fused sweep (about 0.4 of a
-    single-column pass more per extra column) or the two GEMMs, whichever
-    the solver uses."""
-    gemms = (_GEMM_FIXED_PASSES * _PASS_SECONDS_PER_MN * m * n
-             + 4.0 * m * n * nrhs / _GEMM_FLOPS_PER_S)
+    """One refinement pass with nrhs columns: the fused sweep up to
+    MAX_COLUMNS right-hand sides (about 0.4 of a single-column pass more per
+    extra column), two GEMMs beyond."""
     if nrhs > MAX_COLUMNS:
-        return gemms
-    return min(gemms, _PASS_SECONDS_PER_MN * m * n * (0.6 + 0.4 * nrhs))
+        return (_GEMM_FIXED_PASSES * _PASS_SECONDS_PER_MN * m * n
+                + 4.0 * m * n * nrhs / _GEMM_FLOPS_PER_S)
+    return _PASS_SECONDS_PER_MN * m * n * (0.6 + 0.4 * nrhs)
 
 
 def prefers_randomized(m: int, n: int, nrhs: int = 1) -> bool:
@@ -59,8 +58,8 @@ def prefers_randomized(m: int, n: int, nrhs: int = 1) -> bool:
     GEMMs: 3.2 times a single-column pass plus ``4 m n nrhs`` flops at
     9e10 flop/s).  The randomized path is chosen only for tall
     problems (``m >= 4 n``) where it is modelled at least 1.5 times faster:
-    with one right-hand side that takes n >= 600 at m = 100000, n >= 625 at
-    m = 40000 and n >= 775 at m = 20000 (measured: 1.8 times faster than
+    with one right-hand side that takes n >= 582 at m = 100000, n >= 625 at
+    m = 40000 and n >= 751 at m = 20000 (measured: 1.8 times faster than
     gelsd at 20000 x 800, 2.2 times at 40000 x 650, 3.2 times at 100000 x
     600).  Small and square problems stay with LAPACK.
 

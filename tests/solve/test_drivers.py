@@ -11,7 +11,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.sparse.linalg import aslinearoperator
 
-from randla.solve import (LstsqResult, backward_error, fossils, forward_error,
+from randla.solve import (LstsqResult, backward_error, choose_sketch_size, fossils, forward_error,
                           iterative_sketching, min_norm, sirr, sketch_and_precondition,
                           sketch_and_solve, spir, standard_problem)
 
@@ -362,3 +362,21 @@ def test_gpu_route_to_the_shifted_factor(phi):
     assert np.array_equal(F, np.triu(F))
     target = R.T @ R + phi ** 2 * np.eye(30)
     np.testing.assert_allclose(F.T @ F, target, rtol=0, atol=1e-12 * np.abs(target).max())
+
+
+# The sketch sizes the GPU model gives, pinned: its rates were fitted with
+# these sizes on an H100, so a change to the shared model must not move them.
+@pytest.mark.parametrize("m, n, itemsize, expected", [
+    (100000, 2000, 8, 8000), (100000, 1000, 8, 8000), (40000, 1000, 8, 6000),
+    (20000, 800, 8, 4800), (200000, 500, 8, 12000), (100000, 2000, 4, 6000),
+    (40000, 100, 8, 2400),
+])
+def test_gpu_sketch_sizes_are_those_the_gpu_rates_were_fitted_with(m, n, itemsize, expected):
+    assert choose_sketch_size(m, n, itemsize=itemsize, gpu=True) == expected
+
+
+@pytest.mark.parametrize("m, n", [(100, 90), (5000, 50), (100000, 2000), (10 ** 6, 3)])
+@pytest.mark.parametrize("gpu", [False, True])
+def test_sketch_size_embeds_without_exceeding_the_rows(m, n, gpu):
+    d = choose_sketch_size(m, n, gpu=gpu)
+    assert n < d <= m
