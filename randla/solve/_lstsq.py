@@ -1,6 +1,8 @@
 """``randla.lstsq``: scipy.linalg.lstsq's contract, randomized where that is faster."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.linalg as sla
 
@@ -97,11 +99,24 @@ def prefers_randomized_gpu(m: int, n: int) -> bool:
     return m >= 4 * n and m * n >= 1 << 20
 
 
-def _validated(a, check_finite, backend: Backend):
-    """a as an array of its backend, refusing what scipy.linalg refuses."""
-    if np.ma.isMaskedArray(a):
+@functools.cache
+def _scipy_ignores_masks() -> bool:
+    """Whether this scipy's lstsq accepts masked arrays (and ignores the mask).
+
+    scipy >= 1.15 converts its inputs with ``asarray`` before validating them
+    (batch support), which drops the mask; older scipy refuses masked arrays.
+    """
+    try:
+        sla.lstsq(np.ma.ones((1, 1)), np.ones(1))
+    except ValueError:
+        return False
+    return True
+
+
+def _validated(given, arr, check_finite, backend: Backend):
+    """arr (``asarray(given)``), refusing what scipy.linalg.lstsq refuses."""
+    if np.ma.isMaskedArray(given) and not _scipy_ignores_masks():
         raise ValueError("masked arrays are not supported")
-    arr = backend.xp.asarray(a)
     if arr.dtype == object:
         raise ValueError("object arrays are not supported")
     if check_finite:
@@ -112,6 +127,11 @@ def _validated(a, check_finite, backend: Backend):
 def _check_finite(values, backend: Backend):
     if np.dtype(values.dtype).kind in "fc" and not bool(backend.xp.isfinite(values).all()):
         raise ValueError("array must not contain infs or NaNs")
+
+
+class _ScalarRightHandSide(ValueError, IndexError):
+    """A 0-d b: scipy.linalg.lstsq fails on it with IndexError (indexing its
+    shape); raise that type too, as a ValueError that says what is wrong."""
 
 
 def _lapack(backend, a, b, cond, overwrite_a, overwrite_b, check_finite, lapack_driver):
@@ -147,13 +167,16 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     ----------
     a : (M, N) array_like, sparse matrix or LinearOperator
         Sparse matrices and LinearOperators always take the randomized path.
+        Masked arrays are treated as the installed scipy treats them (scipy
+        >= 1.15 ignores the mask, older scipy refuses them).
     b : (M,) or (M, K) array_like
     cond : float, optional
         Singular values below ``cond * largest_singular_value`` are treated as
         zero.  On the randomized path the singular values are those of the
         sketch ``S a`` (equal to a's within a factor ``1 +- O(sqrt(N/d))``);
-        the default there is ``30 * eps`` instead of LAPACK's ``eps``.  Wide
-        problems on the randomized path assume full row rank and ignore cond.
+        the default there is ``30 * eps`` instead of LAPACK's ``eps``.  As in
+        LAPACK, a negative cond means the default.  Wide problems on the
+        randomized path assume full row rank and ignore cond.
     overwrite_a, overwrite_b : bool
         Passed to LAPACK; the randomized path never writes to its inputs.
     check_finite : bool, default True
@@ -175,7 +198,9 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     Returns
     -------
     x : (N,) or (N, K) ndarray
-        Least-squares solution (minimum norm for rank-deficient or wide a).
+        Least-squares solution (minimum norm for rank-deficient or wide a),
+        in scipy's dtype: float32 for float32, float16, bool and small
+        integers, float64 for float64, long double and larger integers.
     residues : (K,) ndarray or float
         Squared 2-norms of the columns of ``b - a x`` if ``M > N`` and
         ``rank == N`` (a scalar for 1-D b), else an empty array.
@@ -188,7 +213,13 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     Raises
     ------
     ValueError
-        Bad shapes, non-finite data with ``check_finite``, unknown method.
+        Bad shapes, non-finite data with ``check_finite``, unknown method;
+        batched input (a or b with more than two dimensions, which
+        ``method="auto"`` hands to scipy) on the randomized path.  For a 0-d b
+        the error is also an IndexError, the type scipy raises.
+    TypeError
+        Complex data on the randomized path (a method other than ``"auto"``
+        or ``"lapack"``, or sparse or LinearOperator a).
     numpy.linalg.LinAlgError
         If LAPACK's SVD does not converge.
 
@@ -209,22 +240,22 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     if not operator_input and (lapack_driver is not None or method == "lapack"):
         return _lapack(backend, a, b, cond, overwrite_a, overwrite_b, check_finite,
                        lapack_driver)
-    if operator_input:
-        if lapack_driver is not None or method == "lapack":
-            raise ValueError("LAPACK needs a dense array: sparse matrices and "
-                             "LinearOperators take the randomized path only")
-        if check_finite and backend.issparse(a):
-            _check_finite(a.data, backend)
-        a1 = a
-    else:
-        a1 = _validated(a, check_finite, backend)
-    b1 = _validated(b, check_finite, backend)
+    if operator_input and (lapack_driver is not None or method == "lapack"):
+        raise ValueError("LAPACK needs a dense array: sparse matrices and "
+                         "LinearOperators take the randomized path only")
+    # Shapes and dtypes pick the route; the LAPACK route gets the caller's own
+    # a and b (lists, masked arrays, ...) so that it is scipy's unchanged.
+    a1 = a if operator_input else backend.xp.asarray(a)
+    b1 = backend.xp.asarray(b)
     if a1.ndim != 2 or b1.ndim not in (1, 2):
         if method == "auto" and not operator_input:
-            return _lapack(backend, a1, b1, cond, overwrite_a, overwrite_b, False, None)
+            return _lapack(backend, a, b, cond, overwrite_a, overwrite_b, check_finite, None)
+        if a1.ndim > 2 or b1.ndim > 2:
+            raise ValueError(f"batched input (a of shape {a1.shape}, b of shape {b1.shape}) "
+                             "is solved by LAPACK only: use method='auto' or 'lapack'")
         if a1.ndim != 2:
             raise ValueError("Input array a should be 2D")
-        raise ValueError(f"b must be 1-D or 2-D, got shape {b1.shape}")
+        raise _ScalarRightHandSide(f"b must be 1-D or 2-D, got shape {b1.shape}")
     m, n = a1.shape
     if m != b1.shape[0]:
         raise ValueError("Shape mismatch: a and b should have the same number"
@@ -235,17 +266,28 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
                          else prefers_randomized(m, n, nrhs))
     if not operator_input and (m == 0 or n == 0 or nrhs == 0 or (method == "auto" and (
             complex_data or not randomized_faster))):
-        return _lapack(backend, a1, b1, cond, overwrite_a, overwrite_b, False, None)
+        return _lapack(backend, a, b, cond, overwrite_a, overwrite_b, check_finite, None)
+    if not operator_input:
+        a1 = _validated(a, a1, check_finite, backend)
+    elif check_finite and backend.issparse(a):
+        _check_finite(a.data, backend)
+    b1 = _validated(b, b1, check_finite, backend)
     if complex_data:
         raise TypeError("the randomized drivers are real: complex data needs "
                         "method='lapack' (dense a)")
     if m == 0 or n == 0 or nrhs == 0:
         raise ValueError(f"empty problem: a has shape {a1.shape}, b has shape {b1.shape}")
-    # LAPACK computes in the common precision of a and b; so do we.
+    # LAPACK computes in the common precision of a and b; so do we.  It has no
+    # extended precision: scipy solves long double in float64.
     dtype = np.result_type(np.float32, a1.dtype, b1.dtype)
+    if dtype.itemsize > 8:
+        dtype = np.dtype(np.float64)
     if not operator_input:
         a1 = a1.astype(dtype, copy=False)
     b1 = b1.astype(dtype, copy=False)
+    # LAPACK reads cond < 0 as "machine precision", that is, the default.
+    if isinstance(cond, (int, float, np.integer, np.floating)) and cond < 0:
+        cond = None
     if m < n:
         result = min_norm(a1, b1, tol=tol, rng=rng)
     else:

@@ -233,3 +233,84 @@ def test_cond_has_scipys_meaning():
     assert np.linalg.norm(x - xr) <= 1e-4 * np.linalg.norm(xr)
     x_all = randla.lstsq(A, b, method="randomized", rng=8)[0]
     assert np.linalg.norm(x_all - xr) >= 1e-2 * np.linalg.norm(xr)   # cond did cut
+
+
+@pytest.mark.parametrize("method", ("auto", "randomized"))
+@pytest.mark.parametrize("where", ("a", "b"))
+def test_masked_arrays_like_scipy(method, where):
+    # scipy >= 1.15 converts its inputs with asarray before validating them
+    # (batch support), so a mask is ignored; older scipy refuses masked arrays
+    A, b = problem(300, 5)
+    if where == "a":
+        mask = np.zeros(A.shape, bool)
+        mask[3, 1] = True
+        A = np.ma.masked_array(A, mask)
+    else:
+        mask = np.zeros(b.shape, bool)
+        mask[3] = True
+        b = np.ma.masked_array(b, mask)
+    try:
+        ref = sla.lstsq(A, b)
+    except ValueError:
+        with pytest.raises(ValueError, match="masked"):
+            randla.lstsq(A, b, method=method, rng=1)
+        return
+    x, res, rank, _ = randla.lstsq(A, b, method=method, rng=1)
+    assert type(x) is np.ndarray and x.shape == ref[0].shape and rank == ref[2]
+    assert np.allclose(x, ref[0], rtol=1e-8, atol=0)
+    assert res == pytest.approx(ref[1], rel=1e-8)
+
+
+def test_long_double_is_solved_in_double_like_scipy():
+    # LAPACK has no extended precision: scipy computes (and returns) float64
+    A, b = problem(300, 5)
+    A = A.astype(np.longdouble)
+    x, res, _, _ = randla.lstsq(A, b, method="randomized", rng=1)
+    xr, resr, _, _ = sla.lstsq(A, b)
+    assert x.dtype == xr.dtype and np.asarray(res).dtype == np.asarray(resr).dtype
+    assert np.allclose(x, xr, rtol=1e-8, atol=0)
+
+
+@pytest.mark.parametrize("method", ("auto", "randomized", "fossils"))
+@pytest.mark.parametrize("cond", (-1, -1e-3))
+def test_negative_cond_means_default_like_lapack(method, cond):
+    # LAPACK (every scipy driver) reads cond < 0 as "machine precision";
+    # numpy's old rcond=-1 idiom relies on it
+    A, b = problem(300, 5)
+    x, res, rank, _ = randla.lstsq(A, b, cond=cond, method=method, rng=1)
+    xr, resr, rankr, _ = sla.lstsq(A, b, cond=cond)
+    assert rank == rankr == 5
+    assert np.allclose(x, xr, rtol=1e-8, atol=0)
+
+
+@pytest.mark.parametrize("method", ("auto", "lapack", "randomized"))
+@pytest.mark.parametrize("b", (2.0, np.float64(2.0), np.array(2.0)))
+def test_scalar_b_raises_what_scipy_raises(method, b):
+    A = problem(300, 5)[0]
+    with pytest.raises(Exception) as ref:
+        sla.lstsq(A, b)
+    with pytest.raises(ref.type):
+        randla.lstsq(A, b, method=method, rng=1)
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((2, 30, 4), (30,)), ((2, 30, 4), (30, 3)),
+                                              ((30, 4), (2, 30, 3))])
+def test_batched_input_goes_to_scipy_on_auto_and_is_named_otherwise(a_shape, b_shape):
+    rng = np.random.default_rng(9)
+    A, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+    try:
+        ref = sla.lstsq(A, b)
+    except ValueError:          # scipy < 1.15: no batch support
+        ref = None
+    if ref is not None:
+        ours = randla.lstsq(A, b)
+        for u, v in zip(ours, ref):
+            assert np.shape(u) == np.shape(v) and np.array_equal(u, v)
+    with pytest.raises(ValueError, match="batch"):
+        randla.lstsq(A, b, method="randomized")
+
+
+def test_docstring_names_the_exceptions_of_the_randomized_path():
+    raises = randla.lstsq.__doc__.split("Raises")[1].split("Examples")[0]
+    assert "TypeError" in raises and "complex" in raises.lower()
+    assert "batch" in raises
