@@ -13,8 +13,11 @@ import numbers
 import numpy as np
 import scipy.sparse.linalg as spla
 
-from .._backend import get_backend
+from .._backend import get_backend, working_float
+from ..sketch import RNGState
 from ._epsi import lazy_epsi
+from ._lowrank import _orth_against
+from ._operand import Operand
 
 __all__ = ["svds", "eigsh"]
 
@@ -36,8 +39,27 @@ def _epsi_tol(tol, dtype, n):
     """Relative eigen-residual target: tol, or for tol=0 the rounding floor of M v."""
     if tol > 0:
         return tol
-    real = np.float32 if np.dtype(dtype) in (np.float32, np.complex64) else np.float64
-    return 50 * float(np.finfo(real).eps) * np.sqrt(n)
+    return 50 * float(np.finfo(working_float(dtype)).eps) * np.sqrt(n)
+
+
+def _as_operand(A, backend, dtype, symmetric=False):
+    """A in the precision scipy computes it in, and (``symmetric``) applied by its
+    products with A alone.
+
+    scipy's ARPACK computes float16 data in float64 (randla's own routines would use
+    float32), and its ``eigsh`` only ever calls ``matvec``: a LinearOperator without
+    ``rmatvec`` is fine there, so Aᵀ is applied as A.
+    """
+    cast = np.dtype(dtype) == np.float16
+    if backend.is_linear_operator(A):
+        if not (cast or symmetric):
+            return A
+        return backend.sparse_linalg.LinearOperator(
+            A.shape, matvec=A.matvec, matmat=A.matmat,
+            rmatvec=A.matvec if symmetric else A.rmatvec,
+            rmatmat=A.matmat if symmetric else A.rmatmat,
+            dtype=np.float64 if cast else A.dtype)
+    return A.astype(np.float64) if cast else A
 
 
 def _epsi_options(options, limit, k):
@@ -71,9 +93,19 @@ def _check_tol_value(tol):
     return float(tol)
 
 
+def _check_rng(rng):
+    """None, an int, a Generator or an RNGState as they are; anything else scipy takes
+    (a RandomState, SeedSequence, BitGenerator, ...) as ``numpy.random.default_rng``
+    makes it a Generator, as scipy does (its TypeError for anything else)."""
+    if rng is None or isinstance(rng, (numbers.Integral, np.random.Generator, RNGState)):
+        return rng
+    return np.random.default_rng(rng)
+
+
 def _scipy_rng(rng):
-    return rng if rng is None or isinstance(rng, (numbers.Integral, np.random.Generator)) \
-        else None
+    # scipy cannot take an RNGState: a Generator seeded from it keeps the call repeatable.
+    return np.random.default_rng([rng.key, rng.counter]) if isinstance(rng, RNGState) \
+        else rng
 
 
 def _hand_over(backend, name, A, **kwargs):
@@ -95,14 +127,23 @@ def _hand_over(backend, name, A, **kwargs):
     return getattr(backend.sparse_linalg, name)(A, **kwargs)
 
 
-def _not_converged(result, what):
-    xp = get_backend(result.values).xp
-    keep = xp.asarray(np.flatnonzero(result.converged))
+def _not_converged(result, what, signed=False):
+    """ArpackNoConvergence with the converged pairs: singular values and right vectors,
+    or (``signed``, for eigsh) the Ritz pairs of A on the converged vectors, as scipy's
+    eigsh reports eigenvalues, not their sizes."""
+    bk = get_backend(result.values)
+    keep = bk.xp.asarray(np.flatnonzero(result.converged))
+    values = bk.xp.take(result.values, keep)
+    vectors = bk.xp.take(result.vectors, keep, axis=1)
+    if signed and int(keep.size):
+        H = vectors.T @ (bk.xp.take(result.left_vectors, keep, axis=1) * values)
+        values, T = bk.eigh((H + H.T) / 2)
+        vectors = vectors @ T
     raise spla.ArpackNoConvergence(
         f"randla: {int(np.sum(result.converged))} of {result.converged.size} {what} reached "
         f"the tolerance after {result.sweeps} Lazy-EPSI sweeps (largest residual "
         f"{result.residuals.max():.2e}); raise maxiter or options['sketch_size']",
-        xp.take(result.values, keep), xp.take(result.vectors, keep, axis=1))
+        values, vectors)
 
 
 def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM",
@@ -119,7 +160,8 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     A : ndarray, sparse matrix or LinearOperator
         Real m x n matrix (complex input goes to scipy), host or GPU: a CuPy
         array, cupyx sparse matrix or cupyx LinearOperator runs on its
-        device and gives CuPy results.
+        device and gives CuPy results.  float32 data give float32 results;
+        float16 data are computed in float64, as scipy does.
     k : int, default 6
         ``0 < k < min(A.shape)``.
     ncv : int, optional
@@ -136,12 +178,16 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     maxiter : int, optional
         Maximum Lazy-EPSI sweeps (default 50).
     return_singular_vectors : {True, False, 'u', 'vh'}
-        As in scipy: ``(u, s, vh)``, ``s``, ``(u, s, None)`` or ``(None, s, vh)``.
+        As in scipy: ``(u, s, vh)``, ``s`` (also for any false value, such as 0
+        or ``numpy.False_``), ``(u, s, None)`` or ``(None, s, vh)``.
     solver : {None, 'arpack', 'lobpcg', 'propack'}
         None: randla's randomized solver.  A scipy name hands the whole call
         to ``scipy.sparse.linalg.svds`` (host data only).
-    rng : None, int, numpy.random.Generator or RNGState
+    rng : None, int, numpy.random.Generator, RNGState or any seed scipy takes
         Source of the sketch (SPEC 7); the same seed gives the same result.
+        What ``numpy.random.default_rng`` takes (a RandomState, SeedSequence,
+        BitGenerator) is made a Generator by it, as scipy does; a call handed
+        to scipy gets the seed (a Generator seeded from an RNGState).
     options : dict, optional
         Randomized solver: ``sketch_size`` (default ``min(max(3k, k + 30),
         min(A.shape))``), ``power_iters`` (default 1) and ``shrink`` (see
@@ -178,6 +224,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     True
     """
     backend = get_backend(A)
+    rng = _check_rng(rng)
     if solver is not None:
         if str(solver).lower() not in _SOLVERS:
             raise ValueError(f"solver must be None (randomized) or one of {set(_SOLVERS)}.")
@@ -206,22 +253,22 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
             raise ValueError("`v0` must be of floating or complex floating data type.")
         if v0.shape != (limit,):
             raise ValueError(f"`v0` must have shape {(limit,)}.")
-    maxiter = _check_maxiter(maxiter)
+    sweeps = _check_maxiter(maxiter)
     if return_singular_vectors not in (True, False, "u", "vh"):
         raise ValueError("`return_singular_vectors` must be in {True, False, 'vh', 'u'}.")
     if which == "SM" or np.issubdtype(dtype, np.complexfloating):
         # Smallest singular values and complex data are the library's job.
         return _hand_over(backend, "svds", A, k=k, ncv=ncv, tol=tol, which=which, v0=v0,
-                          maxiter=None if maxiter == _DEFAULT_SWEEPS else maxiter,
-                          return_singular_vectors=return_singular_vectors, rng=rng,
-                          options=options)
+                          maxiter=maxiter, return_singular_vectors=return_singular_vectors,
+                          rng=rng, options=options)
     options = _epsi_options(options, limit, k)
     if ncv is not None:
         options["sketch_size"] = int(ncv)
+    A = _as_operand(A, backend, dtype)
     wide = shape[0] < shape[1]
     if wide:
         A = A.T if not backend.issparse(A) else A.T.tocsr()
-    result = lazy_epsi(A, k, tol=_epsi_tol(tol, dtype, limit), maxiter=maxiter, rng=rng,
+    result = lazy_epsi(A, k, tol=_epsi_tol(tol, dtype, limit), maxiter=sweeps, rng=rng,
                        **options)
     if not result.converged.all():
         _not_converged(result, "singular values")
@@ -230,7 +277,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     left = result.left_vectors[:, ::-1]
     if wide:
         left, right = right, left
-    if return_singular_vectors is False:
+    if not return_singular_vectors:    # as scipy tests it: 0 and numpy.False_ too
         return s
     xp = backend.xp
     u = xp.ascontiguousarray(left) if return_singular_vectors != "vh" else None
@@ -257,6 +304,8 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     A : ndarray, sparse matrix or LinearOperator
         Real symmetric n x n (symmetry is assumed, as in scipy), host or GPU
         (CuPy array, cupyx sparse matrix or LinearOperator: CuPy results).
+        A LinearOperator needs only ``matvec`` / ``matmat``, as in scipy: Aᵀ
+        is applied as A.  float16 data are computed in float64, as scipy does.
     k : int, default 6
     M, sigma, Minv, OPinv, mode
         Passed to scipy when given (host data only: cupyx has none of them).
@@ -264,14 +313,16 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     v0 : ndarray, optional
         Used by scipy only.
     ncv : int, optional
-        Sketch width of the randomized solver (``k < ncv <= n``).
+        Sketch width of the randomized solver (``k < ncv``; as in scipy, at
+        most n is used).
     maxiter : int, optional
         Maximum Lazy-EPSI sweeps (default 50).
     tol : float, default 0
         Relative eigen-residual of A² to reach; 0 (or, as in scipy, a
         negative value) means the rounding floor.
     return_eigenvectors : bool, default True
-    rng : None, int, numpy.random.Generator or RNGState
+    rng : None, int, numpy.random.Generator, RNGState or any seed scipy takes
+        As in :func:`svds`.
 
     Returns
     -------
@@ -289,7 +340,17 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         ``Minv``, ``OPinv``, a mode other than 'normal', or ``rng`` on a call
         handed to cupyx.
     scipy.sparse.linalg.ArpackNoConvergence
-        If the randomized solver stops short of ``tol``.
+        If the randomized solver stops short of ``tol`` (its ``eigenvalues``
+        and ``eigenvectors`` hold the Ritz pairs of A on the converged vectors).
+
+    Notes
+    -----
+    Where |λ| ties across the k-th value (λ and −λ, as in a symmetric
+    spectrum), the singular vectors there mix the two eigenvectors: one more
+    product with A on the part of A V outside span(V) separates them, and the
+    k Ritz pairs of largest magnitude are returned.  A near tie (|λ| gap at
+    the tolerance) can stall Lazy-EPSI, which works on A²: then
+    ``ArpackNoConvergence`` is raised where ARPACK converges.
 
     Examples
     --------
@@ -316,6 +377,7 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         raise ValueError(f"tol must be a finite real number, got {tol!r}")
     tol = max(float(tol), 0.0)   # ARPACK reads tol <= 0 as machine precision
     sweeps = _check_maxiter(maxiter)
+    rng = _check_rng(rng)
     dtype = _dtype(A)
     backend = get_backend(A)
     hand_over = (M is not None or sigma is not None or Minv is not None or OPinv is not None
@@ -327,20 +389,57 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
                           return_eigenvectors=return_eigenvectors, Minv=Minv, OPinv=OPinv,
                           mode=mode, rng=rng)
     k = int(k)
-    if ncv is not None and (int(ncv) != ncv or not k < ncv <= n):
-        raise ValueError("ncv must be an integer with k < ncv <= n.")
+    if ncv is not None:
+        # scipy uses min(ncv, n): a larger ncv is no error.
+        if int(ncv) != ncv or not k < min(ncv, n):
+            raise ValueError("ncv must be an integer with k < ncv (at most n of them used).")
+        ncv = min(int(ncv), n)
     options = _epsi_options(None, n, k)
     if ncv is not None:
-        options["sketch_size"] = int(ncv)
-    result = lazy_epsi(A, k, tol=_epsi_tol(tol, dtype, n), maxiter=sweeps, rng=rng, **options)
+        options["sketch_size"] = ncv
+    A = _as_operand(A, backend, dtype, symmetric=True)
+    tol = _epsi_tol(tol, dtype, n)
+    result = lazy_epsi(A, k, tol=tol, maxiter=sweeps, rng=rng, **options)
     if not result.converged.all():
-        _not_converged(result, "eigenvalues")
-    # A v_j = s_j left_j, so the Rayleigh–Ritz matrix on span(V) needs no more passes.
-    V = result.vectors
-    H = V.T @ (result.left_vectors * result.values)
-    w, T = backend.eigh((H + H.T) / 2)
+        _not_converged(result, "eigenvalues", signed=True)
+    w, X = _largest_eigenpairs(A, result, np.sqrt(tol))
     if not return_eigenvectors:
         # k numbers: ordered on the host, where the stable sort is numpy's.
         order = np.argsort(np.abs(backend.to_host(w)), kind="stable")
         return w[backend.xp.asarray(order)]
-    return w, V @ T
+    return w, X
+
+
+def _largest_eigenpairs(A, result, threshold):
+    """The k eigenpairs of largest magnitude of symmetric A from its top singular vectors
+    (``result``), in ascending order.
+
+    ``A v_j = s_j l_j``, so Rayleigh–Ritz on span(V) needs no more passes, and gives
+    A's eigenpairs where span(V) is invariant.  It is not where |λ| ties across the
+    cut (λ and −λ: a bipartite graph's spectrum, say): V then holds mixtures
+    ``a x₊ + b x₋`` of singular vectors, whose Rayleigh quotients are no eigenvalues.
+    The part of A V outside span(V) holds the partners ``a x₊ − b x₋``: one more
+    product with its significant directions (``threshold``: a dropped one moves a
+    Ritz value by about ``threshold² σ``) and Rayleigh–Ritz on the wider space
+    separates the pairs; the k of largest magnitude are kept.
+    """
+    bk = get_backend(result.vectors)
+    xp = bk.xp
+    V, L = result.vectors, result.left_vectors
+    k = V.shape[1]
+    AV = L * result.values
+    Q, AQ = V, AV
+    outside = L - V @ (V.T @ L)
+    if float(xp.linalg.norm(outside, axis=0).max()) > threshold:
+        Uo, so, _ = bk.svd(outside)
+        keep = int(np.count_nonzero(bk.to_host(so) > threshold))
+        Z = _orth_against(V, Uo[:, :keep])
+        Q, AQ = xp.hstack([V, Z]), xp.hstack([AV, Operand(A).matmat(Z)])
+    H = Q.T @ AQ
+    w, T = bk.eigh((H + H.T) / 2)
+    if Q.shape[1] > k:
+        # The k of largest magnitude, still in ascending order.
+        order = np.sort(np.argsort(-np.abs(bk.to_host(w)), kind="stable")[:k])
+        order = xp.asarray(order)
+        w, T = w[order], T[:, order]
+    return w, Q @ T
