@@ -98,6 +98,36 @@ class Backend:
             raise ValueError(f"mode must be 'reduced' or 'r', got {mode!r}")
         return self.xp.linalg.qr(A, mode=mode)
 
+    def tall_qr(self, Y):
+        """Economic QR ``(Q, R)`` of a tall block: CholeskyQR2, Householder where unsafe.
+
+        Two passes of ``Q = Y C^{-1}`` with ``C^T C = Y^T Y`` are Gram
+        products and products with a small triangular inverse, far faster
+        on a tall m x k block than Householder's panel sweeps, which read the
+        whole block once per column (10^6 x 40 on the CI machine: about 0.35
+        s against 0.9-3.6 s).  They are accurate while cond(Y) <
+        eps^{-1/2}; when the first Cholesky fails, or leaves a Q whose Gram
+        matrix is further than 1/2 from I, Householder QR takes over.  Q has
+        Y's layout (a product with the inverse runs at GEMM speed, a
+        triangular solve with m right-hand sides at half that).
+        """
+        xp = self.xp
+        try:
+            C1 = self.cholesky(Y.T @ Y)
+            Q = Y @ self._triangular_inverse(C1)
+            G = Q.T @ Q
+            if not float(xp.linalg.norm(G - xp.eye(G.shape[0], dtype=G.dtype))) <= 0.5:
+                return self.qr(Y)
+            C2 = self.cholesky(G)
+        except np.linalg.LinAlgError:
+            return self.qr(Y)
+        return Q @ self._triangular_inverse(C2), C2 @ C1
+
+    def _triangular_inverse(self, C):
+        # numpy's inverse, not scipy's triangular solve: switching between
+        # the two libraries' OpenBLAS pools costs milliseconds each time
+        return self.xp.linalg.inv(C)
+
     def svd(self, A, compute_uv: bool = True):
         """Thin SVD ``(U, s, Vt)`` (or ``s`` alone); on the host, falls back
         from the divide-and-conquer driver to gesvd when gesdd fails."""

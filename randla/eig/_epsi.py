@@ -102,8 +102,11 @@ class _Target:
             theta, T = bk.eigh((H + H.T) / 2)
             T, theta = T[:, ::-1], theta[::-1]
             return Q @ T, theta, MQ @ T, None, theta
-        AQ = self.op.matmat(Q)
-        left, s, Tt = bk.svd(AQ)
+        # SVD of A Q through its QR: the SVD of a tall block costs several
+        # times its CholeskyQR2 (1.6 against 0.1 s at 10^6 x 40)
+        Qa, Ra = bk.tall_qr(self.op.matmat(Q))
+        Ur, s, Tt = bk.svd(Ra)
+        left = Qa @ Ur
         V = Q @ Tt.T
         MV = self.op.rmatmat(left * s)
         return V, s ** 2, MV, left, s
@@ -164,7 +167,7 @@ def _sweep(V, theta, MV, WL, gram, rho, stats):
             norm = float(xp.linalg.norm(w))
         P[:, j] = w / norm
         C[j] = P[:, j] @ WL
-    return bk.qr(P)[0]
+    return bk.tall_qr(P)[0]
 
 
 def _sweeps_left(history, maxiter):

@@ -148,16 +148,17 @@ def _check_rank(name, value, limit):
 
 
 def _orth(Y):
-    return get_backend(Y).qr(Y)[0]
+    return get_backend(Y).tall_qr(Y)[0]
 
 
 def _orth_against(Q, Y):
     """Orthonormal basis of the part of Y outside span(Q) (orthonormal), orthogonal to Q.
 
-    The trailing columns of a Householder QR of [Q, Y]: orthonormal and
-    orthogonal to Q to rounding even when that part of Y is rank-deficient or
-    at rounding level (a converged Krylov block, an exactly low-rank A), where
+    The trailing columns of a QR of [Q, Y]: orthonormal and orthogonal to Q
+    to rounding even when that part of Y is rank-deficient or at rounding
+    level (a converged Krylov block, an exactly low-rank A), where
     orthonormalising the projected Y would return directions inside span(Q).
+    (CholeskyQR2 hands such blocks to Householder: see ``Backend.tall_qr``.)
     """
     return _orth(get_backend(Y).xp.hstack([Q, Y]))[:, Q.shape[1]:]
 
@@ -176,7 +177,7 @@ def _distances_squared(Z):
     array), and orth(Z)."""
     bk = get_backend(Z)
     xp = bk.xp
-    Qz, Rz = bk.qr(Z)
+    Qz, Rz = bk.tall_qr(Z)
     g = Z.shape[1]
     try:
         # numpy warns about a near-singular R's overflow; CuPy never does.

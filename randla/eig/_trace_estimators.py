@@ -113,28 +113,6 @@ class ProbeStream:
         return block
 
 
-def _tall_qr(bk, Y):
-    """Economic QR ``(Q, R)`` of a tall block: CholeskyQR2, Householder where unsafe.
-
-    Two passes of ``Q = Y C^{-1}`` with ``C^T C = Y^T Y`` are Gram products and
-    triangular solves, much faster on a tall n x k block than Householder's
-    panel sweeps (on the host, and more so on the GPU).  They are accurate
-    while cond(Y) < eps^{-1/2}; when the first Cholesky fails, or leaves a Q
-    whose Gram matrix is further than 1/2 from I, Householder QR takes over.
-    """
-    xp = bk.xp
-    try:
-        C1 = bk.cholesky(Y.T @ Y)
-        Q = bk.solve_triangular(C1, Y.T, trans=True).T
-        G = Q.T @ Q
-        if not float(xp.linalg.norm(G - xp.eye(G.shape[0], dtype=G.dtype))) <= 0.5:
-            return bk.qr(Y)
-        C2 = bk.cholesky(G)
-    except np.linalg.LinAlgError:
-        return bk.qr(Y)
-    return bk.solve_triangular(C2, Q.T, trans=True).T, C2 @ C1
-
-
 def _extend_basis(Q, R, Y_new):
     """Orthonormal basis and triangular factor of ``[Y_old, Y_new]`` from those of Y_old.
 
@@ -144,15 +122,15 @@ def _extend_basis(Q, R, Y_new):
     """
     bk = get_backend(Y_new)
     if Q is None:
-        return _tall_qr(bk, Y_new)
+        return bk.tall_qr(Y_new)
     C = Q.T @ Y_new
     W = Y_new - Q @ C
     C2 = Q.T @ W
     W -= Q @ C2
     C += C2
-    Q2, R22 = _tall_qr(bk, W)
+    Q2, R22 = bk.tall_qr(W)
     Q2 -= Q @ (Q.T @ Q2)
-    Q2, T = _tall_qr(bk, Q2)
+    Q2, T = bk.tall_qr(Q2)
     k, b = R.shape[1], R22.shape[1]
     R_new = bk.xp.zeros((k + b, k + b), dtype=R.dtype)
     R_new[:k, :k] = R

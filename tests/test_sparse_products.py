@@ -1,0 +1,65 @@
+"""Sparse block products on numba's threads agree with scipy's."""
+import numba
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from randla._sparse_products import sparse_product
+
+
+def _matrix(fmt, dtype, rng=0, shape=(300, 120), density=0.05):
+    A = sp.random_array(shape, density=density, format="csr", dtype=np.float64,
+                        rng=np.random.default_rng(rng))
+    return A.asformat(fmt).astype(dtype)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("transpose", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("b", [1, 7])
+def test_products_match_scipy(fmt, transpose, dtype, b):
+    A = _matrix(fmt, dtype)
+    rows = A.shape[0] if transpose else A.shape[1]
+    X = np.random.default_rng(1).standard_normal((rows, b)).astype(dtype)
+    expected = (A.T if transpose else A) @ X
+    result = sparse_product(A, X, transpose=transpose)
+    assert result.shape == expected.shape and result.dtype == dtype
+    assert result.flags.c_contiguous
+    np.testing.assert_allclose(result, expected, rtol=10 * np.finfo(dtype).eps,
+                               atol=10 * np.finfo(dtype).eps * np.abs(expected).max())
+
+
+def test_gather_with_int64_indices_unsorted_and_empty_rows():
+    A = _matrix("csr", np.float64, density=0.02)
+    A.indices = A.indices.astype(np.int64)
+    A.indptr = A.indptr.astype(np.int64)
+    for i in range(A.shape[0]):        # reverse each row's nonzeros
+        lo, hi = A.indptr[i], A.indptr[i + 1]
+        A.indices[lo:hi] = A.indices[lo:hi][::-1].copy()
+        A.data[lo:hi] = A.data[lo:hi][::-1].copy()
+    assert np.any(np.diff(A.indptr) == 0)
+    X = np.random.default_rng(2).standard_normal((A.shape[1], 5))
+    np.testing.assert_allclose(sparse_product(A, X), A @ X, rtol=1e-14, atol=1e-14)
+
+
+def test_all_zero_matrix_and_fortran_block():
+    A = sp.csr_array((50, 20))
+    X = np.asfortranarray(np.ones((20, 3)))
+    np.testing.assert_array_equal(sparse_product(A, X), np.zeros((50, 3)))
+    B = _matrix("csr", np.float64)
+    Y = np.asfortranarray(np.random.default_rng(3).standard_normal((120, 4)))
+    np.testing.assert_allclose(sparse_product(B, Y), B @ Y, rtol=1e-14, atol=1e-14)
+
+
+def test_gather_does_not_depend_on_the_thread_count():
+    A = _matrix("csr", np.float64, shape=(2000, 300), density=0.05)
+    X = np.random.default_rng(4).standard_normal((300, 9))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = sparse_product(A, X)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = sparse_product(A, X)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
