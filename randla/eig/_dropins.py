@@ -23,6 +23,8 @@ __all__ = ["svds", "eigsh"]
 
 _SOLVERS = ("arpack", "lobpcg", "propack")
 _OPTIONS = ("sketch_size", "power_iters", "shrink")
+# Retries with a doubled sketch when the default one does not converge.
+_WIDENINGS = 2
 _EIGSH_WHICH = ("LM", "SM", "LA", "SA", "BE")
 _DEFAULT_SWEEPS = 50
 # Arguments of scipy's routines that cupyx.scipy.sparse.linalg's do not take (CuPy 14).
@@ -70,6 +72,24 @@ def _epsi_options(options, limit, k):
                          f"takes {list(_OPTIONS)}")
     options.setdefault("sketch_size", min(max(3 * k, k + 30), limit))
     return options
+
+
+def _lazy_epsi(A, k, *, tol, sweeps, rng, options, limit, widen):
+    """lazy_epsi; with randla's default sketch size (``widen``), retried with
+    twice the sketch, up to _WIDENINGS times and min(A.shape) columns, while
+    it does not converge.
+
+    The default sketch suits gaps after value k of a few per cent; with
+    smaller ones (clustered spectra, common in sparse data) the sweeps
+    contract too slowly, and lazy_epsi gives up early once its rate shows it.
+    """
+    result = lazy_epsi(A, k, tol=tol, maxiter=sweeps, rng=rng, **options)
+    for _ in range(_WIDENINGS if widen else 0):
+        if result.converged.all() or options["sketch_size"] >= limit:
+            break
+        options = dict(options, sketch_size=min(2 * options["sketch_size"], limit))
+        result = lazy_epsi(A, k, tol=tol, maxiter=sweeps, rng=rng, **options)
+    return result
 
 
 def _check_k(k, limit):
@@ -190,7 +210,8 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         to scipy gets the seed (a Generator seeded from an RNGState).
     options : dict, optional
         Randomized solver: ``sketch_size`` (default ``min(max(3k, k + 30),
-        min(A.shape))``), ``power_iters`` (default 1) and ``shrink`` (see
+        min(A.shape))``, doubled up to twice when the sweeps do not
+        converge with it), ``power_iters`` (default 1) and ``shrink`` (see
         :func:`randla.eig.lazy_epsi`).  With a scipy solver: scipy's options.
 
     Returns
@@ -261,6 +282,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         return _hand_over(backend, "svds", A, k=k, ncv=ncv, tol=tol, which=which, v0=v0,
                           maxiter=maxiter, return_singular_vectors=return_singular_vectors,
                           rng=rng, options=options)
+    widen = ncv is None and "sketch_size" not in (options or {})
     options = _epsi_options(options, limit, k)
     if ncv is not None:
         options["sketch_size"] = int(ncv)
@@ -268,8 +290,8 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     wide = shape[0] < shape[1]
     if wide:
         A = A.T if not backend.issparse(A) else A.T.tocsr()
-    result = lazy_epsi(A, k, tol=_epsi_tol(tol, dtype, limit), maxiter=sweeps, rng=rng,
-                       **options)
+    result = _lazy_epsi(A, k, tol=_epsi_tol(tol, dtype, limit), sweeps=sweeps, rng=rng,
+                        options=options, limit=limit, widen=widen)
     if not result.converged.all():
         _not_converged(result, "singular values")
     s = result.values[::-1]
@@ -314,7 +336,8 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         Used by scipy only.
     ncv : int, optional
         Sketch width of the randomized solver (``k < ncv``; as in scipy, at
-        most n is used).
+        most n is used).  Default ``min(max(3k, k + 30), n)``, doubled up to
+        twice when the sweeps do not converge with it.
     maxiter : int, optional
         Maximum Lazy-EPSI sweeps (default 50).
     tol : float, default 0
@@ -349,8 +372,9 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     spectrum), the singular vectors there mix the two eigenvectors: one more
     product with A on the part of A V outside span(V) separates them, and the
     k Ritz pairs of largest magnitude are returned.  A near tie (|λ| gap at
-    the tolerance) can stall Lazy-EPSI, which works on A²: then
-    ``ArpackNoConvergence`` is raised where ARPACK converges.
+    the tolerance) can stall Lazy-EPSI, which works on A²: unless the widened
+    sketch spans the whole space (small n), ``ArpackNoConvergence`` is then
+    raised where ARPACK converges.
 
     Examples
     --------
@@ -399,7 +423,8 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         options["sketch_size"] = ncv
     A = _as_operand(A, backend, dtype, symmetric=True)
     tol = _epsi_tol(tol, dtype, n)
-    result = lazy_epsi(A, k, tol=tol, maxiter=sweeps, rng=rng, **options)
+    result = _lazy_epsi(A, k, tol=tol, sweeps=sweeps, rng=rng, options=options, limit=n,
+                        widen=ncv is None)
     if not result.converged.all():
         _not_converged(result, "eigenvalues", signed=True)
     w, X = _largest_eigenpairs(A, result, np.sqrt(tol))

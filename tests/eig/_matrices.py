@@ -3,6 +3,7 @@ import functools
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 SPECTRA = {
@@ -58,3 +59,14 @@ def sin_angle(X, Y):
     """Largest sine of the principal angles between span(X) and span(Y)."""
     Qx, Qy = np.linalg.qr(X)[0], np.linalg.qr(Y)[0]
     return float(np.linalg.norm(Qy - Qx @ (Qx.T @ Qy), 2))
+
+
+def clustered_sparse(m=5000, n=500, seed=0):
+    """CSR with 10 nonzeros per row at random columns, column j scaled by
+    (j + 1)^-1/2: singular values 10 and 11 are only about 5 % apart."""
+    rng = np.random.default_rng(seed)
+    cols = rng.integers(0, n, size=m * 10)
+    vals = rng.standard_normal(m * 10) / np.sqrt(cols + 1.0)
+    A = sp.csr_array((vals, cols, np.arange(0, m * 10 + 1, 10)), shape=(m, n))
+    A.sum_duplicates()
+    return A

@@ -333,13 +333,14 @@ def test_eigsh_plus_minus_pair_at_the_cut_gives_true_eigenpairs(k):
         np.testing.assert_allclose(np.sort(only), w, rtol=1e-10)
 
 
-@pytest.mark.parametrize("gap", [1e-3, pytest.param(1e-6, marks=pytest.mark.xfail(
+@pytest.mark.parametrize("n, gap", [(40, 1e-3), (40, 1e-6), pytest.param(400, 1e-6, marks=pytest.mark.xfail(
     strict=True, raises=spla.ArpackNoConvergence,
     reason="Lazy-EPSI on A² stalls on |λ| gaps near its tolerance: not fixed yet"))])
-def test_eigsh_near_plus_minus_pair_at_the_cut(gap):
-    # 2 and -2 + gap: A² hardly tells them apart, A (and ARPACK) easily.
-    lam = np.r_[-3.0, 2.0, -2.0 + gap, np.linspace(1, 0.1, 37)]
-    A, _, _ = known_eig(40, lam, seed=2)
+def test_eigsh_near_plus_minus_pair_at_the_cut(n, gap):
+    # 2 and -2 + gap: A² hardly tells them apart, A (and ARPACK) easily.  At
+    # n = 40 the widened sketch spans the whole space; at n = 400 it cannot.
+    lam = np.r_[-3.0, 2.0, -2.0 + gap, np.linspace(1, 0.1, n - 3)]
+    A, _, _ = known_eig(n, lam, seed=2)
     W = spla.eigsh(A, 2, rng=0, return_eigenvectors=False)
     w, v = randla.eigsh(A, 2, rng=0)
     np.testing.assert_allclose(w, np.sort(W), atol=1e-10 * 3)
@@ -348,10 +349,24 @@ def test_eigsh_near_plus_minus_pair_at_the_cut(gap):
 
 def test_eigsh_no_convergence_reports_signed_eigenvalues():
     # scipy's ArpackNoConvergence carries eigenvalues (signed), not singular values.
+    # (ncv fixed: a widened sketch would span the whole space and converge)
     lam = np.r_[-3.0, 2.0, -2.0 + 1e-6, np.linspace(1, 0.1, 37)]
     A, _, _ = known_eig(40, lam, seed=2)
     with pytest.raises(spla.ArpackNoConvergence) as err:
-        randla.eigsh(A, 2, rng=0)
+        randla.eigsh(A, 2, ncv=32, rng=0)
     np.testing.assert_allclose(err.value.eigenvalues, [-3.0], rtol=1e-10)
     x = err.value.eigenvectors
     assert x.shape == (40, 1) and np.linalg.norm(A @ x + 3 * x) <= 1e-8
+
+
+def test_svds_widens_its_default_sketch_when_the_sweeps_cannot_converge():
+    from _matrices import clustered_sparse
+    A = clustered_sparse()     # the default 40-column sketch needs about 26 sweeps
+    s = randla.svds(A, 10, maxiter=15, rng=0, return_singular_vectors=False)
+    reference = spla.svds(A, 10, tol=0, rng=0, return_singular_vectors=False)
+    np.testing.assert_allclose(np.sort(s), np.sort(reference), rtol=0,
+                               atol=1e-10 * reference.max())
+    with pytest.raises(spla.ArpackNoConvergence):   # a sketch size given is kept
+        randla.svds(A, 10, maxiter=15, rng=0, options={"sketch_size": 40})
+    with pytest.raises(spla.ArpackNoConvergence):
+        randla.svds(A, 10, ncv=40, maxiter=15, rng=0)

@@ -135,3 +135,18 @@ def test_bad_arguments(kwargs, error):
     A = known_svd(M, N, SPECTRA["poly1"](N), seed=1)[0]
     with pytest.raises(error):
         lazy_epsi(A, **kwargs)
+
+
+def test_gives_up_early_when_its_rate_cannot_reach_tol():
+    from _matrices import clustered_sparse
+    from randla.eig._epsi import _sweeps_left
+    # steady contraction 0.8 per sweep from 1e-3: 1e-8 takes about 52 sweeps
+    history = [1e-3 * 0.8 ** i for i in range(7)]
+    assert not _sweeps_left(history, 50, 1e-8)
+    assert _sweeps_left(history, 60, 1e-8)
+    assert _sweeps_left([1e-3 * 0.5 ** i for i in range(7)], 50, 1e-8)
+    A = clustered_sparse()
+    res = lazy_epsi(A, 10, sketch_size=40, tol=3e-13, maxiter=15, rng=0)
+    assert not res.converged.all() and res.sweeps < 15
+    wider = lazy_epsi(A, 10, sketch_size=80, tol=3e-13, maxiter=15, rng=0)
+    assert wider.converged.all()
