@@ -223,10 +223,9 @@ class SparseSVDS:
     against ARPACK (tol=0); the issue's target size is 1e6 x 1e5.
 
     ``randla`` uses the defaults (a 40-column sketch).  On the small size,
-    where sigma_10 and sigma_11 are 0.6 % apart, that does not converge in
-    the default 50 sweeps and raises ArpackNoConvergence, which the run
-    reports as a failure; ``randla_sketch80`` follows the error message's
-    advice (``options={"sketch_size": 80}``).
+    where sigma_10 and sigma_11 are 0.6 % apart, that sketch cannot converge
+    in the default 50 sweeps: svds notices after a few sweeps and doubles
+    it; ``randla_sketch80`` starts with 80 columns.
     """
 
     params = [selected_sizes(_SPARSE_SIZES), ["randla", "randla_sketch80", "arpack"]]
