@@ -15,7 +15,7 @@ import scipy.sparse.linalg as spla
 
 from .._backend import get_backend, working_float
 from ..sketch import RNGState
-from ._epsi import lazy_epsi
+from ._epsi import run_lazy_epsi
 from ._lowrank import _orth_against
 from ._operand import Operand
 
@@ -77,19 +77,32 @@ def _epsi_options(options, limit, k):
 def _lazy_epsi(A, k, *, tol, sweeps, rng, options, limit, widen):
     """lazy_epsi; with randla's default sketch size (``widen``), retried with
     twice the sketch, up to _WIDENINGS times and min(A.shape) columns, while
-    it does not converge.
+    it falls short for want of sweeps or stalls far above the rounding floor
+    (not at the floor, which a wider sketch does not lower).  Returns the
+    best attempt.
 
     The default sketch suits gaps after value k of a few per cent; with
     smaller ones (clustered spectra, common in sparse data) the sweeps
-    contract too slowly, and lazy_epsi gives up early once its rate shows it.
+    contract too slowly, and an attempt that can still be widened gives up
+    as soon as its measured rate shows it.
     """
-    result = lazy_epsi(A, k, tol=tol, maxiter=sweeps, rng=rng, **options)
-    for _ in range(_WIDENINGS if widen else 0):
-        if result.converged.all() or options["sketch_size"] >= limit:
+    best = None
+    for attempt in range(_WIDENINGS + 1 if widen else 1):
+        wider = widen and attempt < _WIDENINGS and options["sketch_size"] < limit
+        result, short = run_lazy_epsi(A, k, tol=tol, maxiter=sweeps, rng=rng,
+                                      give_up_early=wider, **options)
+        if best is None or _better(result, best):
+            best = result
+        if result.converged.all() or not (short and wider):
             break
         options = dict(options, sketch_size=min(2 * options["sketch_size"], limit))
-        result = lazy_epsi(A, k, tol=tol, maxiter=sweeps, rng=rng, **options)
-    return result
+    return best
+
+
+def _better(result, other):
+    """More values converged, then a smaller largest residual."""
+    return ((int(result.converged.sum()), -float(result.residuals.max()))
+            > (int(other.converged.sum()), -float(other.residuals.max())))
 
 
 def _check_k(k, limit):
@@ -196,7 +209,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         Validated as scipy does; the randomized solver starts from ``rng``'s
         sketch instead.
     maxiter : int, optional
-        Maximum Lazy-EPSI sweeps (default 50).
+        Maximum Lazy-EPSI sweeps (default 50) for each sketch size tried.
     return_singular_vectors : {True, False, 'u', 'vh'}
         As in scipy: ``(u, s, vh)``, ``s`` (also for any false value, such as 0
         or ``numpy.False_``), ``(u, s, None)`` or ``(None, s, vh)``.
@@ -339,7 +352,7 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         most n is used).  Default ``min(max(3k, k + 30), n)``, doubled up to
         twice when the sweeps do not converge with it.
     maxiter : int, optional
-        Maximum Lazy-EPSI sweeps (default 50).
+        Maximum Lazy-EPSI sweeps (default 50) for each sketch size tried.
     tol : float, default 0
         Relative eigen-residual of A² to reach; 0 (or, as in scipy, a
         negative value) means the rounding floor.

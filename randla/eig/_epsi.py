@@ -172,26 +172,32 @@ def _sweep(V, theta, MV, WL, gram, rho, stats):
     return bk.tall_qr(P)[0]
 
 
-def _sweeps_left(history, maxiter, tol):
-    """Whether another sweep may run, given the largest residual after each so far.
-
-    Besides the budget and the stall test, the iteration gives up early when
-    the contraction of the last _RATE_SWEEPS sweeps, kept up, would still
-    miss tol after maxiter sweeps.  The contraction only worsens as the
-    faster directions converge (measured: 0.3, 0.4, 0.6, 0.8, 0.8, ... with a
-    small gap after value k), so the prediction errs towards going on.
-    """
-    done = len(history) - 1
-    if done >= maxiter:
+def _sweeps_left(history, maxiter):
+    """Whether another sweep may run, given the largest residual after each so far."""
+    if len(history) > maxiter:
         return False
     if len(history) > _STALL_SWEEPS:
-        if not min(history[-_STALL_SWEEPS:]) < 0.9 * min(history[:-_STALL_SWEEPS]):
-            return False
-    if done >= 2 * _RATE_SWEEPS and history[-1] > tol:
-        rate = (history[-1] / history[-1 - _RATE_SWEEPS]) ** (1.0 / _RATE_SWEEPS)
-        if rate < 1 and done + math.log(tol / history[-1]) / math.log(rate) > maxiter:
-            return False
+        return min(history[-_STALL_SWEEPS:]) < 0.9 * min(history[:-_STALL_SWEEPS])
     return True
+
+
+def _hopeless(history, maxiter, tol):
+    """Whether the contraction of the last _RATE_SWEEPS sweeps, no better than
+    that of the _RATE_SWEEPS before and kept up, would miss tol at maxiter.
+
+    Only a prediction: the contraction can still improve after a slow start,
+    so it only ever triggers a wider sketch (svds / eigsh), never a failure.
+    """
+    done = len(history) - 1
+    if done < 2 * _RATE_SWEEPS or not history[-1] > tol:
+        return False
+    last, middle, first = history[-1], history[-1 - _RATE_SWEEPS], history[-1 - 2 * _RATE_SWEEPS]
+    if not (math.isfinite(first) and 0 < last < middle < first):
+        return False
+    rate = (last / middle) ** (1.0 / _RATE_SWEEPS)
+    if rate < (middle / first) ** (1.0 / _RATE_SWEEPS):    # still improving
+        return False
+    return done + math.log(tol / last) / math.log(rate) > maxiter
 
 
 def _check_tol(tol):
@@ -286,10 +292,9 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
     maxiter : int, default 50
         Maximum number of sweeps.  The iteration also stops when four sweeps
         have not lowered the largest residual by 10 % (the rounding floor, or
-        a stall), or, from the sixth sweep on, when the contraction of the
-        last three sweeps would not reach ``tol`` within ``maxiter`` sweeps
-        (a small gap after value k: a larger ``sketch_size`` is the cure);
-        ``converged`` tells which case it was.
+        a stall); ``converged`` tells which case it was.  Slow, steady
+        progress means a small gap after value k: a larger ``sketch_size``
+        is the cure.
     v0 : array_like, shape (n, k), optional
         Start vectors instead of the sketch's, of A's library.
     rng : None, int, numpy.random.Generator or RNGState
@@ -324,6 +329,17 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
     >>> bool(res.converged.all()), np.allclose(res.values, s[:5], rtol=1e-12)
     (True, True)
     """
+    return run_lazy_epsi(A, k, hermitian=hermitian, sketch_size=sketch_size,
+                         power_iters=power_iters, shrink=shrink, tol=tol, maxiter=maxiter,
+                         v0=v0, rng=rng)[0]
+
+
+def run_lazy_epsi(A, k, *, hermitian=False, sketch_size=None, power_iters=1, shrink=None,
+                  tol=1e-10, maxiter=50, v0=None, rng=None, give_up_early=False):
+    """:func:`lazy_epsi`, and whether a wider sketch could help: True when it
+    stopped short of tol at maxiter, stalled above sqrt(eps) (no rounding
+    floor), or (``give_up_early``) as soon as :func:`_hopeless` predicted it
+    would fall short; False when it converged or stalled at the floor."""
     op = Operand(A)
     m, n = op.shape
     if hermitian and m != n:
@@ -357,14 +373,25 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
     gram = WL.T @ WL
     stats = {"fallbacks": 0}
     history = [residuals.max()]
-    while _sweeps_left(history, maxiter, tol) and residuals.max() > tol:
+    gave_up = False
+    # near the rounding floor slow progress is the floor: no wider sketch helps
+    floor = 1e3 * np.finfo(op.dtype).eps
+    while _sweeps_left(history, maxiter) and residuals.max() > tol:
+        if give_up_early and history[-1] > floor and _hopeless(history, maxiter, tol):
+            gave_up = True
+            break
         P = _sweep(V, theta, MV, WL, gram, rho, stats)
         V, theta, MV, left, values = target.rayleigh_ritz(P)
         residuals = _residuals(V, theta, MV)
         history.append(residuals.max())
     sweeps = len(history) - 1
-    return EPSIResult(values.astype(op.dtype), V, left, residuals, residuals <= tol, sweeps,
-                      op.passes, op.matvecs, stats["fallbacks"])
+    result = EPSIResult(values.astype(op.dtype), V, left, residuals, residuals <= tol, sweeps,
+                        op.passes, op.matvecs, stats["fallbacks"])
+    # A stall far above the rounding floor (a near tie across the cut, say) is
+    # no floor either: a wider sketch can help there too.
+    short = not result.converged.all() and (
+        gave_up or sweeps == maxiter or history[-1] > math.sqrt(np.finfo(op.dtype).eps))
+    return result, short
 
 
 def epsi(A, *, hermitian: bool = False, sketch_size: int = 20, power_iters: int = 1,

@@ -370,3 +370,19 @@ def test_svds_widens_its_default_sketch_when_the_sweeps_cannot_converge():
         randla.svds(A, 10, maxiter=15, rng=0, options={"sketch_size": 40})
     with pytest.raises(spla.ArpackNoConvergence):
         randla.svds(A, 10, ncv=40, maxiter=15, rng=0)
+
+
+def test_svds_does_not_widen_at_the_rounding_floor(monkeypatch):
+    import randla.eig._dropins as dropins
+    sizes = []
+    run = dropins.run_lazy_epsi
+
+    def counted(*args, **kwargs):
+        sizes.append(kwargs["sketch_size"])
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(dropins, "run_lazy_epsi", counted)
+    A = known_svd(3000, 400, SPECTRA["poly1"](400), seed=1)[0]
+    with pytest.raises(spla.ArpackNoConvergence):      # tol below the rounding floor
+        randla.svds(A, 10, tol=1e-16, rng=0)
+    assert sizes == [40]
