@@ -13,6 +13,7 @@ and GPU data; probes come from the sketch layer, identical on both.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -21,6 +22,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from .._backend import Backend, get_backend, is_cupy_object
 from .._operand import real_operand
+from .._sparse_products import sparse_product
 from ..sketch._operators import check_size
 from ..sketch import DenseOperator
 
@@ -67,7 +69,12 @@ class CountedOperator:
             if backend is not None and backend != self.backend.name:
                 raise ValueError(f"backend={backend!r} does not match A, which is "
                                  f"{self.backend.name} data")
-            self._apply = A.matmat if self.backend.is_linear_operator(A) else A.__matmul__
+            if self.backend.is_linear_operator(A):
+                self._apply = A.matmat
+            elif self.backend.issparse(A) and not self.backend.is_gpu:
+                self._apply = functools.partial(sparse_product, A)   # numba's threads
+            else:
+                self._apply = A.__matmul__
             self.n = int(A.shape[0])
         self.xp = self.backend.xp      # imports CuPy here, so a missing one fails early
         self.count = 0
