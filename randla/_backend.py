@@ -102,14 +102,17 @@ class Backend:
         """Economic QR ``(Q, R)`` of a tall block: CholeskyQR2, Householder where unsafe.
 
         Two passes of ``Q = Y C^{-1}`` with ``C^T C = Y^T Y`` are Gram
-        products and products with a small triangular inverse, far faster
-        on a tall m x k block than Householder's panel sweeps, which read the
-        whole block once per column (10^6 x 40 on the CI machine: about 0.35
-        s against 0.9-3.6 s).  They are accurate while cond(Y) <
-        eps^{-1/2}; when the first Cholesky fails, or leaves a Q whose Gram
-        matrix is further than 1/2 from I, Householder QR takes over.  Q has
-        Y's layout (a product with the inverse runs at GEMM speed, a
-        triangular solve with m right-hand sides at half that).
+        products and products with the small inverse, far faster on a tall
+        m x k block than Householder's panel sweeps, which read the whole
+        block once per column (10^6 x 40 on the CI machine: about 0.5 s
+        against 0.9-3.6 s; a product with the inverse also ran twice as fast
+        as a triangular solve with m right-hand sides).  They are accurate
+        while cond(Y) < eps^{-1/2}; when the first Cholesky fails, or leaves
+        a Q whose Gram matrix is further than 1/2 from I, Householder QR
+        takes over.  The inverse comes from an LU factorisation, so ``Q R``
+        matches Y to a few units of roundoff more than with triangular
+        solves (still O(eps)).  R is upper triangular in both branches; Q is
+        C-ordered after CholeskyQR2.
         """
         xp = self.xp
         try:
