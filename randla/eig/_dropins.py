@@ -15,7 +15,7 @@ import scipy.sparse.linalg as spla
 
 from .._backend import get_backend, working_float
 from ..sketch import RNGState
-from ._epsi import run_lazy_epsi
+from ._epsi import _run_lazy_epsi
 from ._lowrank import _orth_against
 from ._operand import Operand
 
@@ -89,7 +89,7 @@ def _lazy_epsi(A, k, *, tol, sweeps, rng, options, limit, widen):
     best = None
     for attempt in range(_WIDENINGS + 1 if widen else 1):
         wider = widen and attempt < _WIDENINGS and options["sketch_size"] < limit
-        result, short = run_lazy_epsi(A, k, tol=tol, maxiter=sweeps, rng=rng,
+        result, short = _run_lazy_epsi(A, k, tol=tol, maxiter=sweeps, rng=rng,
                                       give_up_early=wider, **options)
         if best is None or _better(result, best):
             best = result
@@ -169,9 +169,8 @@ def _not_converged(result, what, signed=False):
     values = bk.xp.take(result.values, keep)
     vectors = bk.xp.take(result.vectors, keep, axis=1)
     if signed and int(keep.size):
-        H = vectors.T @ (bk.xp.take(result.left_vectors, keep, axis=1) * values)
-        values, T = bk.eigh((H + H.T) / 2)
-        vectors = vectors @ T
+        values, vectors = _ritz_pairs(
+            vectors, bk.xp.take(result.left_vectors, keep, axis=1) * values)
     raise spla.ArpackNoConvergence(
         f"randla: {int(np.sum(result.converged))} of {result.converged.size} {what} reached "
         f"the tolerance after {result.sweeps} Lazy-EPSI sweeps (largest residual "
@@ -473,11 +472,17 @@ def _largest_eigenpairs(A, result, threshold):
         keep = int(np.count_nonzero(bk.to_host(so) > threshold))
         Z = _orth_against(V, Uo[:, :keep])
         Q, AQ = xp.hstack([V, Z]), xp.hstack([AV, Operand(A).matmat(Z)])
-    H = Q.T @ AQ
-    w, T = bk.eigh((H + H.T) / 2)
+    w, X = _ritz_pairs(Q, AQ)
     if Q.shape[1] > k:
         # The k of largest magnitude, still in ascending order.
         order = np.sort(np.argsort(-np.abs(bk.to_host(w)), kind="stable")[:k])
         order = xp.asarray(order)
-        w, T = w[order], T[:, order]
+        w, X = w[order], X[:, order]
+    return w, X
+
+
+def _ritz_pairs(Q, AQ):
+    """Ritz pairs (ascending) of the symmetric A on span(Q), Q orthonormal, from A Q."""
+    H = Q.T @ AQ
+    w, T = get_backend(Q).eigh((H + H.T) / 2)
     return w, Q @ T

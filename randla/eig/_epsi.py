@@ -330,12 +330,12 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
     >>> bool(res.converged.all()), np.allclose(res.values, s[:5], rtol=1e-12)
     (True, True)
     """
-    return run_lazy_epsi(A, k, hermitian=hermitian, sketch_size=sketch_size,
+    return _run_lazy_epsi(A, k, hermitian=hermitian, sketch_size=sketch_size,
                          power_iters=power_iters, shrink=shrink, tol=tol, maxiter=maxiter,
                          v0=v0, rng=rng)[0]
 
 
-def run_lazy_epsi(A, k, *, hermitian=False, sketch_size=None, power_iters=1, shrink=None,
+def _run_lazy_epsi(A, k, *, hermitian=False, sketch_size=None, power_iters=1, shrink=None,
                   tol=1e-10, maxiter=50, v0=None, rng=None, give_up_early=False):
     """:func:`lazy_epsi`, and whether a wider sketch could help: True when it
     stopped short of tol at maxiter, stalled above sqrt(eps) (no rounding

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import numbers
 
 import numpy as np
 import scipy.linalg as sla
@@ -286,7 +287,7 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
         a1 = a1.astype(dtype, copy=False)
     b1 = b1.astype(dtype, copy=False)
     # LAPACK reads cond < 0 as "machine precision", that is, the default.
-    if isinstance(cond, (int, float, np.integer, np.floating)) and cond < 0:
+    if isinstance(cond, numbers.Real) and cond < 0:
         cond = None
     if m < n:
         result = min_norm(a1, b1, tol=tol, rng=rng)

@@ -186,13 +186,16 @@ class Preconditioner:
         safe_x = xp.where(x_norms > 0, x_norms, 1)
         safe_r = xp.where(r_norms > 0, r_norms, 1)
 
-        single = len(inverses) == 1 and inverses[0] is not None
+        # one factor for every column (one right-hand side, the phi = 0 bound, a
+        # shared phi): one product for all, fewer launches, which dominate on a GPU
+        shared = inverses[0] if inverses and all(W is inverses[0] for W in inverses) \
+            else None
 
         def estimate(G):
             if not inverses:                # no right-hand side
                 return xp.zeros(0, dtype=xp.float64)
-            if single:     # the common case in fewer launches (they dominate on a GPU)
-                h = _product(inverses[0], G, "lower")
+            if shared is not None:
+                h = _product(shared, G, "lower")
                 return (xp.linalg.norm(h, axis=0) / safe_x).astype(xp.float64, copy=False)
             columns = []
             for j, W in enumerate(inverses):

@@ -375,13 +375,13 @@ def test_svds_widens_its_default_sketch_when_the_sweeps_cannot_converge():
 def test_svds_does_not_widen_at_the_rounding_floor(monkeypatch):
     import randla.eig._dropins as dropins
     sizes = []
-    run = dropins.run_lazy_epsi
+    run = dropins._run_lazy_epsi
 
     def counted(*args, **kwargs):
         sizes.append(kwargs["sketch_size"])
         return run(*args, **kwargs)
 
-    monkeypatch.setattr(dropins, "run_lazy_epsi", counted)
+    monkeypatch.setattr(dropins, "_run_lazy_epsi", counted)
     A = known_svd(3000, 400, SPECTRA["poly1"](400), seed=1)[0]
     with pytest.raises(spla.ArpackNoConvergence):      # tol below the rounding floor
         randla.svds(A, 10, tol=1e-16, rng=0)

@@ -139,7 +139,7 @@ def test_bad_arguments(kwargs, error):
 
 def test_gives_up_early_only_when_asked_and_the_rate_cannot_reach_tol():
     from _matrices import clustered_sparse
-    from randla.eig._epsi import _hopeless, run_lazy_epsi
+    from randla.eig._epsi import _hopeless, _run_lazy_epsi
     # steady contraction 0.8 per sweep from 1e-3: 1e-8 takes about 52 sweeps
     steady = [1e-3 * 0.8 ** i for i in range(7)]
     assert _hopeless(steady, 50, 1e-8) and not _hopeless(steady, 60, 1e-8)
@@ -149,7 +149,7 @@ def test_gives_up_early_only_when_asked_and_the_rate_cannot_reach_tol():
     assert not _hopeless(improving, 50, 1e-8)
     assert not _hopeless([1.0, 1.0, 1.0, np.inf, 1.0, 1.0, 1e-3], 50, 1e-8)
     A = clustered_sparse()
-    res, short = run_lazy_epsi(A, 10, sketch_size=40, tol=3e-13, maxiter=15, rng=0,
+    res, short = _run_lazy_epsi(A, 10, sketch_size=40, tol=3e-13, maxiter=15, rng=0,
                                give_up_early=True)
     assert short and not res.converged.all() and res.sweeps < 15
     assert lazy_epsi(A, 10, sketch_size=40, tol=3e-13, maxiter=15, rng=0).sweeps == 15
