@@ -1,8 +1,9 @@
 """Drop-in replacements for ``scipy.sparse.linalg.svds`` and ``eigsh``.
 
 Same signatures (plus ``rng``), return shapes, ascending order and exception
-types as scipy.  The randomized path is Lazy-EPSI started from a randomized
-SVD; whatever it cannot serve goes to the library's own routine unchanged:
+types as scipy.  The randomized path is block Lanczos from a random start
+(``_lanczos.py``), on AᵀA for svds and on A for eigsh; whatever it cannot
+serve goes to the library's own routine unchanged:
 ``scipy.sparse.linalg`` for host data, ``cupyx.scipy.sparse.linalg`` for CuPy
 data (which lacks some of scipy's arguments: passing one is an error).
 """
@@ -15,18 +16,15 @@ import scipy.sparse.linalg as spla
 
 from .._backend import get_backend, working_float
 from ..sketch import RNGState
-from ._epsi import _run_lazy_epsi
-from ._lowrank import _orth_against
+from ._lanczos import block_lanczos, default_block, default_max_basis
 from ._operand import Operand
 
 __all__ = ["svds", "eigsh"]
 
 _SOLVERS = ("arpack", "lobpcg", "propack")
-_OPTIONS = ("sketch_size", "power_iters", "shrink")
-# Retries with a doubled sketch when the default one does not converge.
-_WIDENINGS = 2
+_OPTIONS = ("block_size",)
 _EIGSH_WHICH = ("LM", "SM", "LA", "SA", "BE")
-_DEFAULT_SWEEPS = 50
+_DEFAULT_STEPS = 500
 # Arguments of scipy's routines that cupyx.scipy.sparse.linalg's do not take (CuPy 14).
 _CUPYX_LACKS = {"svds": ("v0", "solver", "rng", "options"),
                 "eigsh": ("M", "sigma", "Minv", "OPinv", "rng")}
@@ -37,7 +35,7 @@ def _dtype(A):
     return np.dtype(dtype) if dtype is not None else np.asarray(A).dtype
 
 
-def _epsi_tol(tol, dtype, n):
+def _lanczos_tol(tol, dtype, n):
     """Relative eigen-residual target: tol, or for tol=0 the rounding floor of M v."""
     if tol > 0:
         return tol
@@ -64,45 +62,31 @@ def _as_operand(A, backend, dtype, symmetric=False):
     return A.astype(np.float64) if cast else A
 
 
-def _epsi_options(options, limit, k):
+def _block_size(options, op, k):
     options = {} if options is None else dict(options)
     unknown = set(options) - set(_OPTIONS)
     if unknown:
         raise ValueError(f"options: unknown keys {sorted(unknown)}; the randomized solver "
                          f"takes {list(_OPTIONS)}")
-    options.setdefault("sketch_size", min(max(3 * k, k + 30), limit))
-    return options
+    block = options.get("block_size")
+    if block is None:
+        return default_block(op, k)
+    if isinstance(block, bool) or not isinstance(block, numbers.Integral) or block < 1:
+        raise ValueError(f"options['block_size'] must be a positive integer, got {block!r}")
+    return int(block)
 
 
-def _lazy_epsi(A, k, *, tol, sweeps, rng, options, limit, widen):
-    """lazy_epsi; with randla's default sketch size (``widen``), retried with
-    twice the sketch, up to _WIDENINGS times and min(A.shape) columns, while
-    it falls short for want of sweeps or stalls far above the rounding floor
-    (not at the floor, which a wider sketch does not lower).  Returns the
-    best attempt.
-
-    The default sketch suits gaps after value k of a few per cent; with
-    smaller ones (clustered spectra, common in sparse data) the sweeps
-    contract too slowly, and an attempt that can still be widened gives up
-    as soon as its measured rate shows it.
-    """
-    best = None
-    for attempt in range(_WIDENINGS + 1 if widen else 1):
-        wider = widen and attempt < _WIDENINGS and options["sketch_size"] < limit
-        result, short = _run_lazy_epsi(A, k, tol=tol, maxiter=sweeps, rng=rng,
-                                      give_up_early=wider, **options)
-        if best is None or _better(result, best):
-            best = result
-        if result.converged.all() or not (short and wider):
-            break
-        options = dict(options, sketch_size=min(2 * options["sketch_size"], limit))
-    return best
-
-
-def _better(result, other):
-    """More values converged, then a smaller largest residual."""
-    return ((int(result.converged.sum()), -float(result.residuals.max()))
-            > (int(other.converged.sum()), -float(other.residuals.max())))
+def _solve(op, k, *, normal, tol, maxiter, options, ncv, rng):
+    """block_lanczos with the drop-ins' defaults; ncv is the basis size.
+    Dense A keeps A V (no larger than A) to save the last product."""
+    block = _block_size(options, op, k)
+    n = op.shape[1]
+    if ncv is not None:
+        block = min(block, ncv - k)
+    max_basis = default_max_basis(k, block, n) if ncv is None else ncv
+    dense = not (op.backend.issparse(op.A) or op.backend.is_linear_operator(op.A))
+    return block_lanczos(op, k, normal=normal, tol=tol, maxiter=maxiter, block=block,
+                         max_basis=max_basis, rng=rng, keep_images=dense)
 
 
 def _check_k(k, limit):
@@ -114,7 +98,7 @@ def _check_k(k, limit):
 
 def _check_maxiter(maxiter):
     if maxiter is None:
-        return _DEFAULT_SWEEPS
+        return _DEFAULT_STEPS
     if int(maxiter) != maxiter or maxiter <= 0:
         raise ValueError("`maxiter` must be a positive integer.")
     return int(maxiter)
@@ -160,22 +144,16 @@ def _hand_over(backend, name, A, **kwargs):
     return getattr(backend.sparse_linalg, name)(A, **kwargs)
 
 
-def _not_converged(result, what, signed=False):
-    """ArpackNoConvergence with the converged pairs: singular values and right vectors,
-    or (``signed``, for eigsh) the Ritz pairs of A on the converged vectors, as scipy's
-    eigsh reports eigenvalues, not their sizes."""
-    bk = get_backend(result.values)
-    keep = bk.xp.asarray(np.flatnonzero(result.converged))
-    values = bk.xp.take(result.values, keep)
-    vectors = bk.xp.take(result.vectors, keep, axis=1)
-    if signed and int(keep.size):
-        values, vectors = _ritz_pairs(
-            vectors, bk.xp.take(result.left_vectors, keep, axis=1) * values)
+def _not_converged(result, what, values):
+    """ArpackNoConvergence with the converged pairs (``values``: what the
+    caller reports, singular values or signed eigenvalues, one per Ritz pair)."""
+    bk = get_backend(result.vectors)
+    keep = np.flatnonzero(result.converged)
     raise spla.ArpackNoConvergence(
-        f"randla: {int(np.sum(result.converged))} of {result.converged.size} {what} reached "
-        f"the tolerance after {result.sweeps} Lazy-EPSI sweeps (largest residual "
-        f"{result.residuals.max():.2e}); raise maxiter or options['sketch_size']",
-        values, vectors)
+        f"randla: {keep.size} of {result.converged.size} {what} reached the tolerance "
+        f"after {result.steps} block Lanczos steps (largest residual "
+        f"{result.residuals.max():.2e}); raise maxiter or ncv",
+        values[keep], bk.xp.take(result.vectors, bk.xp.asarray(keep), axis=1))
 
 
 def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM",
@@ -183,9 +161,12 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
          solver: str | None = None, rng=None, options: dict | None = None):
     """Partial SVD: the k largest singular values and vectors, as ``scipy.sparse.linalg.svds``.
 
-    With ``solver=None`` a randomized SVD of width ``options["sketch_size"]``
-    is refined by Lazy-EPSI until every eigen-residual of ``AᵀA`` (of ``AAᵀ``
-    for wide A) is at most ``tol`` times the largest eigenvalue.
+    With ``solver=None``, block Lanczos on ``AᵀA`` (``AAᵀ`` for wide A)
+    from a random block, with full reorthogonalisation and thick restarts,
+    runs until every eigen-residual of the k leading Ritz pairs is at most
+    ``tol`` times the largest eigenvalue; a last product with A gives the
+    singular values and left vectors.  On host dense data each step reads
+    A once for both products.
 
     Parameters
     ----------
@@ -197,8 +178,9 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     k : int, default 6
         ``0 < k < min(A.shape)``.
     ncv : int, optional
-        Sketch width ℓ for the randomized solver (``k < ncv <= min(A.shape)``),
-        the same as ``options["sketch_size"]``; Lanczos vectors for ARPACK.
+        Lanczos vectors kept before a restart (``k < ncv <= min(A.shape)``),
+        for randla as for ARPACK.  Default ``max(4k, 2k + 12 b)`` (b: block
+        size), at most ``min(A.shape)``.
     tol : float, default 0
         Relative eigen-residual to reach; 0 means the rounding floor
         ``50 u sqrt(n)`` of the working precision.
@@ -206,9 +188,9 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         'SM' is not served randomly: it goes to scipy (ARPACK).
     v0 : ndarray, optional
         Validated as scipy does; the randomized solver starts from ``rng``'s
-        sketch instead.
+        random block instead.
     maxiter : int, optional
-        Maximum Lazy-EPSI sweeps (default 50) for each sketch size tried.
+        Maximum block Lanczos steps (default 500).
     return_singular_vectors : {True, False, 'u', 'vh'}
         As in scipy: ``(u, s, vh)``, ``s`` (also for any false value, such as 0
         or ``numpy.False_``), ``(u, s, None)`` or ``(None, s, vh)``.
@@ -216,15 +198,15 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         None: randla's randomized solver.  A scipy name hands the whole call
         to ``scipy.sparse.linalg.svds`` (host data only).
     rng : None, int, numpy.random.Generator, RNGState or any seed scipy takes
-        Source of the sketch (SPEC 7); the same seed gives the same result.
+        Source of the start block (SPEC 7); the same seed gives the same result.
         What ``numpy.random.default_rng`` takes (a RandomState, SeedSequence,
         BitGenerator) is made a Generator by it, as scipy does; a call handed
         to scipy gets the seed (a Generator seeded from an RNGState).
     options : dict, optional
-        Randomized solver: ``sketch_size`` (default ``min(max(3k, k + 30),
-        min(A.shape))``, doubled up to twice when the sweeps do not
-        converge with it), ``power_iters`` (default 1) and ``shrink`` (see
-        :func:`randla.eig.lazy_epsi`).  With a scipy solver: scipy's options.
+        Randomized solver: ``block_size``, columns per step (default 4 on
+        the host, ``min(16, max(4, ceil(k/2)))`` on a GPU).  Larger blocks
+        take fewer steps but more matvecs.  With a scipy solver: scipy's
+        options.
 
     Returns
     -------
@@ -243,6 +225,14 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     scipy.sparse.linalg.ArpackNoConvergence
         If the randomized solver stops short of ``tol`` (its ``eigenvalues``
         attribute holds the converged singular values).
+
+    Notes
+    -----
+    A Krylov space grown from a block of b columns holds at most b copies
+    of a repeated singular value (ARPACK, with one vector, has the same
+    limit).  When b or more equal values above the k-th converge, a fresh
+    random block widens the next step and the iteration goes on, so missing
+    copies are found where rounding has not already let them in.
 
     Examples
     --------
@@ -286,7 +276,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
             raise ValueError("`v0` must be of floating or complex floating data type.")
         if v0.shape != (limit,):
             raise ValueError(f"`v0` must have shape {(limit,)}.")
-    sweeps = _check_maxiter(maxiter)
+    steps = _check_maxiter(maxiter)
     if return_singular_vectors not in (True, False, "u", "vh"):
         raise ValueError("`return_singular_vectors` must be in {True, False, 'vh', 'u'}.")
     if which == "SM" or np.issubdtype(dtype, np.complexfloating):
@@ -294,26 +284,27 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         return _hand_over(backend, "svds", A, k=k, ncv=ncv, tol=tol, which=which, v0=v0,
                           maxiter=maxiter, return_singular_vectors=return_singular_vectors,
                           rng=rng, options=options)
-    widen = ncv is None and "sketch_size" not in (options or {})
-    options = _epsi_options(options, limit, k)
-    if ncv is not None:
-        options["sketch_size"] = int(ncv)
     A = _as_operand(A, backend, dtype)
     wide = shape[0] < shape[1]
     if wide:
         A = A.T if not backend.issparse(A) else A.T.tocsr()
-    result = _lazy_epsi(A, k, tol=_epsi_tol(tol, dtype, limit), sweeps=sweeps, rng=rng,
-                        options=options, limit=limit, widen=widen)
+    op = Operand(A)
+    result = _solve(op, k, normal=True, tol=_lanczos_tol(tol, dtype, limit), maxiter=steps,
+                    options=options, ncv=None if ncv is None else int(ncv), rng=rng)
+    xp = backend.xp
     if not result.converged.all():
-        _not_converged(result, "singular values")
-    s = result.values[::-1]
-    right = result.vectors[:, ::-1]
-    left = result.left_vectors[:, ::-1]
-    if wide:
-        left, right = right, left
+        _not_converged(result, "singular values", np.sqrt(np.maximum(result.values, 0)))
+    # Rayleigh–Ritz with A itself: singular values from A V (not square
+    # roots of AᵀA's), and orthonormal left vectors even where s = 0
+    AV = result.images if result.images is not None else op.matmat(result.vectors)
+    Qa, Ra = backend.tall_qr(AV)
+    Ur, s, Tt = backend.svd(Ra)
+    s = s[::-1]
     if not return_singular_vectors:    # as scipy tests it: 0 and numpy.False_ too
         return s
-    xp = backend.xp
+    left, right = (Qa @ Ur)[:, ::-1], (result.vectors @ Tt.T)[:, ::-1]
+    if wide:
+        left, right = right, left
     u = xp.ascontiguousarray(left) if return_singular_vectors != "vh" else None
     vh = xp.ascontiguousarray(right.T) if return_singular_vectors != "u" else None
     return u, s, vh
@@ -325,10 +316,9 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
           rng=None):
     """k eigenvalues of largest magnitude of a real symmetric matrix, as scipy's ``eigsh``.
 
-    ``which='LM'`` for a standard real problem is served by Lazy-EPSI on the
-    singular vectors of A (for symmetric A they are its eigenvectors of
-    largest magnitude; each sweep costs two passes), then a Rayleigh–Ritz
-    step gives the signed eigenvalues.  Everything else (``M``, ``sigma``,
+    ``which='LM'`` for a standard real problem is served by block Lanczos
+    on A from a random block (one product with A per step), keeping the k
+    Ritz pairs of largest magnitude.  Everything else (``M``, ``sigma``,
     ``Minv``, ``OPinv``, a mode other than 'normal', ``which`` other than 'LM',
     complex A, ``k >= n``) is handed to ``scipy.sparse.linalg.eigsh``, or for
     CuPy data to ``cupyx.scipy.sparse.linalg.eigsh``.
@@ -347,14 +337,13 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     v0 : ndarray, optional
         Used by scipy only.
     ncv : int, optional
-        Sketch width of the randomized solver (``k < ncv``; as in scipy, at
-        most n is used).  Default ``min(max(3k, k + 30), n)``, doubled up to
-        twice when the sweeps do not converge with it.
+        Lanczos vectors kept before a restart (``k < ncv``; as in scipy, at
+        most n are used).  Default ``max(4k, 2k + 48)``, at most n.
     maxiter : int, optional
-        Maximum Lazy-EPSI sweeps (default 50) for each sketch size tried.
+        Maximum block Lanczos steps (default 500).
     tol : float, default 0
-        Relative eigen-residual of A² to reach; 0 (or, as in scipy, a
-        negative value) means the rounding floor.
+        Relative eigen-residual ``‖Av − λv‖ / max|λ|`` to reach; 0 (or, as
+        in scipy, a negative value) means the rounding floor.
     return_eigenvectors : bool, default True
     rng : None, int, numpy.random.Generator, RNGState or any seed scipy takes
         As in :func:`svds`.
@@ -380,13 +369,9 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
 
     Notes
     -----
-    Where |λ| ties across the k-th value (λ and −λ, as in a symmetric
-    spectrum), the singular vectors there mix the two eigenvectors: one more
-    product with A on the part of A V outside span(V) separates them, and the
-    k Ritz pairs of largest magnitude are returned.  A near tie (|λ| gap at
-    the tolerance) can stall Lazy-EPSI, which works on A²: unless the widened
-    sketch spans the whole space (small n), ``ArpackNoConvergence`` is then
-    raised where ARPACK converges.
+    Lanczos on A itself tells λ from −λ: a spectrum symmetric about 0 (a
+    bipartite graph's) gives true eigenpairs across a tie at the k-th
+    magnitude.  Repeated eigenvalues: see :func:`svds`.
 
     Examples
     --------
@@ -412,7 +397,7 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     if not isinstance(tol, numbers.Real) or not np.isfinite(tol):
         raise ValueError(f"tol must be a finite real number, got {tol!r}")
     tol = max(float(tol), 0.0)   # ARPACK reads tol <= 0 as machine precision
-    sweeps = _check_maxiter(maxiter)
+    steps = _check_maxiter(maxiter)
     rng = _check_rng(rng)
     dtype = _dtype(A)
     backend = get_backend(A)
@@ -430,59 +415,18 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         if int(ncv) != ncv or not k < min(ncv, n):
             raise ValueError("ncv must be an integer with k < ncv (at most n of them used).")
         ncv = min(int(ncv), n)
-    options = _epsi_options(None, n, k)
-    if ncv is not None:
-        options["sketch_size"] = ncv
     A = _as_operand(A, backend, dtype, symmetric=True)
-    tol = _epsi_tol(tol, dtype, n)
-    result = _lazy_epsi(A, k, tol=tol, sweeps=sweeps, rng=rng, options=options, limit=n,
-                        widen=ncv is None)
+    op = Operand(A)
+    result = _solve(op, k, normal=False, tol=_lanczos_tol(tol, dtype, n), maxiter=steps,
+                    options=None, ncv=ncv, rng=rng)
+    xp = backend.xp
+    values = result.values.astype(working_float(op.dtype))
     if not result.converged.all():
-        _not_converged(result, "eigenvalues", signed=True)
-    w, X = _largest_eigenpairs(A, result, np.sqrt(tol))
+        _not_converged(result, "eigenvalues", values)
+    # ascending algebraic order with vectors, ascending magnitude without (scipy's)
+    order = np.argsort(values, kind="stable") if return_eigenvectors else \
+        np.argsort(np.abs(values), kind="stable")
+    w = xp.asarray(values[order])
     if not return_eigenvectors:
-        # k numbers: ordered on the host, where the stable sort is numpy's.
-        order = np.argsort(np.abs(backend.to_host(w)), kind="stable")
-        return w[backend.xp.asarray(order)]
-    return w, X
-
-
-def _largest_eigenpairs(A, result, threshold):
-    """The k eigenpairs of largest magnitude of symmetric A from its top singular vectors
-    (``result``), in ascending order.
-
-    ``A v_j = s_j l_j``, so Rayleigh–Ritz on span(V) needs no more passes, and gives
-    A's eigenpairs where span(V) is invariant.  It is not where |λ| ties across the
-    cut (λ and −λ: a bipartite graph's spectrum, say): V then holds mixtures
-    ``a x₊ + b x₋`` of singular vectors, whose Rayleigh quotients are no eigenvalues.
-    The part of A V outside span(V) holds the partners ``a x₊ − b x₋``: one more
-    product with its significant directions (``threshold``: a dropped one moves a
-    Ritz value by about ``threshold² σ``) and Rayleigh–Ritz on the wider space
-    separates the pairs; the k of largest magnitude are kept.
-    """
-    bk = get_backend(result.vectors)
-    xp = bk.xp
-    V, L = result.vectors, result.left_vectors
-    k = V.shape[1]
-    AV = L * result.values
-    Q, AQ = V, AV
-    outside = L - V @ (V.T @ L)
-    if float(xp.linalg.norm(outside, axis=0).max()) > threshold:
-        Uo, so, _ = bk.svd(outside)
-        keep = int(np.count_nonzero(bk.to_host(so) > threshold))
-        Z = _orth_against(V, Uo[:, :keep])
-        Q, AQ = xp.hstack([V, Z]), xp.hstack([AV, Operand(A).matmat(Z)])
-    w, X = _ritz_pairs(Q, AQ)
-    if Q.shape[1] > k:
-        # The k of largest magnitude, still in ascending order.
-        order = np.sort(np.argsort(-np.abs(bk.to_host(w)), kind="stable")[:k])
-        order = xp.asarray(order)
-        w, X = w[order], X[:, order]
-    return w, X
-
-
-def _ritz_pairs(Q, AQ):
-    """Ritz pairs (ascending) of the symmetric A on span(Q), Q orthonormal, from A Q."""
-    H = Q.T @ AQ
-    w, T = get_backend(Q).eigh((H + H.T) / 2)
-    return w, Q @ T
+        return w
+    return w, xp.take(result.vectors, xp.asarray(order), axis=1)

@@ -12,6 +12,7 @@ from .._backend import get_backend
 from .._operand import real_operand
 from .._sparse_products import sparse_product
 from ..sketch import DenseOperator
+from ..solve import _cpu_sweep
 
 __all__ = ["Operand", "gaussian"]
 
@@ -76,6 +77,24 @@ class Operand:
         if self._row_major:
             return xp.ascontiguousarray((xp.ascontiguousarray(X.T) @ self.A).T)
         return xp.asarray(self.A.T @ X, dtype=self.dtype)
+
+    def fused_normal(self, columns: int) -> bool:
+        """Whether :meth:`normal_matmat` reads A once for this many columns."""
+        return not self.backend.is_gpu and _cpu_sweep.supported(self.A, columns)
+
+    def normal_matmat(self, X):
+        """``(A @ X, A.T @ (A @ X))`` for an n x b array X.
+
+        Host dense A with few columns reads A once for both products (one
+        pass, see ``randla.solve._cpu_sweep``); otherwise two passes.
+        """
+        X = self.xp.asarray(X, dtype=self.dtype)
+        if self.fused_normal(X.shape[1]):
+            self.passes += 1
+            self.matvecs += 2 * X.shape[1]
+            return _cpu_sweep.sweep(self.A, X)
+        AX = self.matmat(X)
+        return AX, self.rmatmat(AX)
 
     def gaussian(self, b: int, state):
         """An n x b standard Gaussian test matrix on A's device, and the state after it."""

@@ -37,8 +37,9 @@ __all__ = ["FULL", "LOWER", "MAX_COLUMNS", "UPPER", "matmul", "supported", "swee
 MAX_COLUMNS = 8
 _MAX_BLOCKS = 64
 _MIN_BLOCK_ROWS = 256
-# Rows swept by every column in turn: about 512 KiB of float64, within L2.
-_CHUNK_ENTRIES = 1 << 16
+# Columns of eight rows added into the block sums at a time: 16 KiB of
+# float64, within L1 while every column of T goes over them.
+_ROW_CHUNK = 256
 # Column-major chunks are larger (L3 rather than L2): their column segments
 # are short (131 rows at n = 2000), and longer ones keep more of A in flight.
 _COLUMN_CHUNK_ENTRIES = 1 << 18
@@ -68,8 +69,7 @@ def sweep(A, Z, B=None):
     partial = np.empty((blocks, k, n), dtype=A.dtype)
     Bt = T if B is None else np.ascontiguousarray(B.T, dtype=A.dtype)
     if A.flags.c_contiguous:
-        chunk = max(4, _CHUNK_ENTRIES // max(n, 1))
-        _kernel()(A, Zt, Bt, B is not None, T, partial, rows, chunk)
+        _kernel()(A, Zt, Bt, B is not None, T, partial, rows, _ROW_CHUNK)
     else:
         chunk = min(rows, max(16, _COLUMN_CHUNK_ENTRIES // max(n, 1)))
         _column_kernel()(A.T, Zt, Bt, B is not None, T, partial, rows, chunk)
@@ -82,52 +82,113 @@ def _kernel():
 
     # reassoc lets the dot products vectorise; the order of a row's sum is
     # fixed by the compiled code, not by the thread count.
-    @njit(parallel=True, cache=True, fastmath={"reassoc", "contract", "nsz"})
+    fast = {"reassoc", "contract", "nsz"}
+
+    # One function, no helpers: numba does not cache a kernel that calls
+    # other functions compiled inside this closure (2.3 s per process).
+    @njit(parallel=True, cache=True, fastmath=fast)
     def row_sweep(A, Zt, Bt, has_b, T, partial, rows, chunk):
         m, n = A.shape
+        k = Zt.shape[0]
         for blk in prange(partial.shape[0]):
-            g = np.zeros((Zt.shape[0], n), dtype=partial.dtype)
-            for c0 in range(blk * rows, min(m, (blk + 1) * rows), chunk):
-                c1 = min(m, blk * rows + rows, c0 + chunk)
-                # the chunk stays in cache while every column goes over it
-                for c in range(Zt.shape[0]):
+            g = partial[blk]
+            g[:, :] = 0.0
+            r1 = min(m, (blk + 1) * rows)
+            i = blk * rows
+            while i + 8 <= r1:     # eight rows: read from memory once, reused from cache
+                for r in range(i, i + 8, 4):
+                    # T[:, r:r+4]: tiles of four rows by four columns, so each
+                    # vector of A or Zt loaded feeds four multiply-adds
+                    a0 = A[r]
+                    a1 = A[r + 1]
+                    a2 = A[r + 2]
+                    a3 = A[r + 3]
+                    c = 0
+                    while c + 4 <= k:
+                        z0 = Zt[c]
+                        z1 = Zt[c + 1]
+                        z2 = Zt[c + 2]
+                        z3 = Zt[c + 3]
+                        s00 = s01 = s02 = s03 = 0.0
+                        s10 = s11 = s12 = s13 = 0.0
+                        s20 = s21 = s22 = s23 = 0.0
+                        s30 = s31 = s32 = s33 = 0.0
+                        for j in range(n):
+                            v0, v1, v2, v3 = a0[j], a1[j], a2[j], a3[j]
+                            w0, w1, w2, w3 = z0[j], z1[j], z2[j], z3[j]
+                            s00 += v0 * w0
+                            s01 += v0 * w1
+                            s02 += v0 * w2
+                            s03 += v0 * w3
+                            s10 += v1 * w0
+                            s11 += v1 * w1
+                            s12 += v1 * w2
+                            s13 += v1 * w3
+                            s20 += v2 * w0
+                            s21 += v2 * w1
+                            s22 += v2 * w2
+                            s23 += v2 * w3
+                            s30 += v3 * w0
+                            s31 += v3 * w1
+                            s32 += v3 * w2
+                            s33 += v3 * w3
+                        T[c, r], T[c, r + 1], T[c, r + 2], T[c, r + 3] = s00, s10, s20, s30
+                        T[c + 1, r], T[c + 1, r + 1] = s01, s11
+                        T[c + 1, r + 2], T[c + 1, r + 3] = s21, s31
+                        T[c + 2, r], T[c + 2, r + 1] = s02, s12
+                        T[c + 2, r + 2], T[c + 2, r + 3] = s22, s32
+                        T[c + 3, r], T[c + 3, r + 1] = s03, s13
+                        T[c + 3, r + 2], T[c + 3, r + 3] = s23, s33
+                        c += 4
+                    while c < k:
+                        z0 = Zt[c]
+                        s0 = s1 = s2 = s3 = 0.0
+                        for j in range(n):
+                            w = z0[j]
+                            s0 += a0[j] * w
+                            s1 += a1[j] * w
+                            s2 += a2[j] * w
+                            s3 += a3[j] * w
+                        T[c, r], T[c, r + 1], T[c, r + 2], T[c, r + 3] = s0, s1, s2, s3
+                        c += 1
+                if has_b:
+                    for c in range(k):
+                        for r in range(i, i + 8):
+                            T[c, r] = Bt[c, r] - T[c, r]
+                # g += T[:, i:i+8] A[i:i+8], in column chunks that stay in L1
+                # while every column of T goes over them
+                for j0 in range(0, n, chunk):
+                    j1 = min(n, j0 + chunk)
+                    a0 = A[i, j0:j1]
+                    a1 = A[i + 1, j0:j1]
+                    a2 = A[i + 2, j0:j1]
+                    a3 = A[i + 3, j0:j1]
+                    a4 = A[i + 4, j0:j1]
+                    a5 = A[i + 5, j0:j1]
+                    a6 = A[i + 6, j0:j1]
+                    a7 = A[i + 7, j0:j1]
+                    for c in range(k):
+                        t = T[c]
+                        y0, y1, y2, y3 = t[i], t[i + 1], t[i + 2], t[i + 3]
+                        y4, y5, y6, y7 = t[i + 4], t[i + 5], t[i + 6], t[i + 7]
+                        gc = g[c, j0:j1]
+                        for j in range(j1 - j0):
+                            gc[j] += (((y0 * a0[j] + y1 * a1[j]) + (y2 * a2[j] + y3 * a3[j]))
+                                      + ((y4 * a4[j] + y5 * a5[j]) + (y6 * a6[j] + y7 * a7[j])))
+                i += 8
+            while i < r1:
+                for c in range(k):
                     z = Zt[c]
+                    s = 0.0
+                    for j in range(n):
+                        s += A[i, j] * z[j]
+                    if has_b:
+                        s = Bt[c, i] - s
+                    T[c, i] = s
                     gc = g[c]
-                    i = c0
-                    while i + 4 <= c1:          # four rows: four streams in flight
-                        s0 = 0.0
-                        s1 = 0.0
-                        s2 = 0.0
-                        s3 = 0.0
-                        for j in range(n):
-                            s0 += A[i, j] * z[j]
-                            s1 += A[i + 1, j] * z[j]
-                            s2 += A[i + 2, j] * z[j]
-                            s3 += A[i + 3, j] * z[j]
-                        if has_b:
-                            s0 = Bt[c, i] - s0
-                            s1 = Bt[c, i + 1] - s1
-                            s2 = Bt[c, i + 2] - s2
-                            s3 = Bt[c, i + 3] - s3
-                        T[c, i] = s0
-                        T[c, i + 1] = s1
-                        T[c, i + 2] = s2
-                        T[c, i + 3] = s3
-                        for j in range(n):
-                            gc[j] += (s0 * A[i, j] + s1 * A[i + 1, j]
-                                      + s2 * A[i + 2, j] + s3 * A[i + 3, j])
-                        i += 4
-                    while i < c1:
-                        s = 0.0
-                        for j in range(n):
-                            s += A[i, j] * z[j]
-                        if has_b:
-                            s = Bt[c, i] - s
-                        T[c, i] = s
-                        for j in range(n):
-                            gc[j] += s * A[i, j]
-                        i += 1
-            partial[blk] = g
+                    for j in range(n):
+                        gc[j] += s * A[i, j]
+                i += 1
 
     return row_sweep
 

@@ -11,7 +11,7 @@ def chunk_entries(request, monkeypatch):
     """The kernels' cache chunks as shipped, or small enough that every block
     of rows spans several chunks with a ragged last one."""
     if request.param == "small":
-        monkeypatch.setattr(_cpu_sweep, "_CHUNK_ENTRIES", 1000)
+        monkeypatch.setattr(_cpu_sweep, "_ROW_CHUNK", 24)
         monkeypatch.setattr(_cpu_sweep, "_COLUMN_CHUNK_ENTRIES", 1000)
 
 
