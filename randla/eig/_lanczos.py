@@ -103,7 +103,7 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
         return np.argsort(-(theta if normal else np.abs(theta)), kind="stable")
 
     Q = fresh(block, None)
-    V = Q
+    basis = _Basis(xp, n, max_basis + block, Q)
     H = np.zeros((0, 0))
     steps = 0
     # Between numba products (a dense sweep, sparse gathers) the small
@@ -115,7 +115,9 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
         while True:
             W = apply(Q)
             steps += 1
+            V = basis.view()
             d, b = V.shape[1], Q.shape[1]
+            size = float(xp.linalg.norm(W))
             C = V.T @ W
             W = W - V @ C
             C2 = V.T @ W
@@ -127,7 +129,7 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
             H_new[:, d - b:] = C
             H_new[d - b:, :] = C.T
             H = (H_new + H_new.T) / 2
-            Qn, Beta = _extend(bk, V, W, lambda count: fresh(count, V), n - d)
+            Qn, Beta = _extend(bk, V, W, size, lambda count: fresh(count, V), n - d)
             theta, Y = np.linalg.eigh(H)
             order = leading(theta)
             theta, Y = theta[order], Y[:, order]
@@ -153,11 +155,11 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
                 room = max_basis - Qn.shape[1]
                 keep = min(d, room, max(k, (room + k) // 2))
                 Yk = xp.asarray(Y[:, :keep], dtype=V.dtype)
-                V = V @ Yk
+                basis.restart(Yk)
                 if keep_images:
                     images = [xp.hstack(images) @ Yk]
                 H = np.diag(theta[:keep])
-            V = xp.hstack([V, Qn])
+            basis.append(Qn)
             Q = Qn
     Yk = xp.asarray(Y[:, :k], dtype=V.dtype)
     vectors = V @ Yk
@@ -166,25 +168,61 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
                          steps, op.passes, op.matvecs)
 
 
+class _Basis:
+    """The orthonormal basis, grown in place: columns of a Fortran-ordered
+    store (no copy of the whole basis per step, and each block of columns
+    contiguous for the products)."""
+
+    def __init__(self, xp, n, capacity, first):
+        self.xp = xp
+        self.store = xp.empty((n, max(capacity, first.shape[1])), dtype=first.dtype, order="F")
+        self.used = 0
+        self.append(first)
+
+    def view(self):
+        return self.store[:, :self.used]
+
+    def append(self, Q):
+        end = self.used + Q.shape[1]
+        if end > self.store.shape[1]:
+            grown = self.xp.empty((self.store.shape[0], 2 * end), dtype=self.store.dtype,
+                                  order="F")
+            grown[:, :self.used] = self.view()
+            self.store = grown
+        self.store[:, self.used:end] = Q
+        self.used = end
+
+    def restart(self, Y):
+        """Keep the columns V Y."""
+        kept = self.view() @ Y
+        self.store[:, :kept.shape[1]] = kept
+        self.used = kept.shape[1]
+
+
 def _project(V, Z):
     """Z with its components along the orthonormal columns of V removed, twice."""
     Z = Z - V @ (V.T @ Z)
     return Z - V @ (V.T @ Z)
 
 
-def _extend(bk, V, W, fresh, room):
+def _extend(bk, V, W, size, fresh, room):
     """Orthonormal Q' ⟂ V, at most ``room`` columns, and B with ``W ≈ Q' B``
-    (W already ⟂ V).
+    (W projected out of V twice; ``size``: its norm before).
 
-    Where W is numerically rank deficient (an invariant subspace, exact low
-    rank, or V nearly filling the space) the factor's extra directions are
-    rounding noise, not ⟂ V: they are replaced by fresh random directions,
-    as many as there is room for, with zero rows of B.
+    A well-conditioned W that kept a fair part of its size gives Q' from its
+    QR factorisation.  Otherwise (an invariant subspace, exact low rank, V
+    nearly filling the space) the factor's weak directions are rounding
+    noise, not ⟂ V: Q' is projected once more, and directions that lose most
+    of their length are replaced by fresh random ones, as many as there is
+    room for, with zero rows of B.
     """
     xp = bk.xp
     if room == 0:
         return xp.zeros((V.shape[0], 0), dtype=V.dtype), xp.zeros((0, W.shape[1]), W.dtype)
     Q, B = bk.tall_qr(W)
+    diagonal = np.abs(np.diag(bk.to_host(B)))
+    if Q.shape[1] <= room and diagonal.min() > max(1e-4 * diagonal.max(), 1e-8 * size):
+        return Q, B
     Q2, R = bk.tall_qr(Q - V @ (V.T @ Q))
     B = R @ B
     weak = np.abs(np.diag(bk.to_host(R))) < 0.5
