@@ -62,7 +62,7 @@ def _as_operand(A, backend, dtype, symmetric=False):
     return A.astype(np.float64) if cast else A
 
 
-def _block_size(options, op, k):
+def _block_size(options, op, k, normal):
     options = {} if options is None else dict(options)
     unknown = set(options) - set(_OPTIONS)
     if unknown:
@@ -70,7 +70,7 @@ def _block_size(options, op, k):
                          f"takes {list(_OPTIONS)}")
     block = options.get("block_size")
     if block is None:
-        return default_block(op, k)
+        return default_block(op, k, normal)
     if isinstance(block, bool) or not isinstance(block, numbers.Integral) or block < 1:
         raise ValueError(f"options['block_size'] must be a positive integer, got {block!r}")
     return int(block)
@@ -79,7 +79,7 @@ def _block_size(options, op, k):
 def _solve(op, k, *, normal, tol, maxiter, options, ncv, rng):
     """block_lanczos with the drop-ins' defaults; ncv is the basis size.
     Dense A keeps A V (no larger than A) to save the last product."""
-    block = _block_size(options, op, k)
+    block = _block_size(options, op, k, normal)
     n = op.shape[1]
     if ncv is not None:
         block = min(block, ncv - k)
@@ -203,10 +203,11 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         BitGenerator) is made a Generator by it, as scipy does; a call handed
         to scipy gets the seed (a Generator seeded from an RNGState).
     options : dict, optional
-        Randomized solver: ``block_size``, columns per step (default 4 on
-        the host, ``min(16, max(4, ceil(k/2)))`` on a GPU).  Larger blocks
-        take fewer steps but more matvecs.  With a scipy solver: scipy's
-        options.
+        Randomized solver: ``block_size``, columns per step.  Default 4 for
+        dense data and LinearOperators; for sparse data 4 when the products
+        read at least 64 nonzeros per basis row (``2 nnz / n``), else 1;
+        ``min(16, max(4, ceil(k/2)))`` on a GPU.  Larger blocks take fewer
+        steps but more matvecs.  With a scipy solver: scipy's options.
 
     Returns
     -------
@@ -230,9 +231,12 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     -----
     A Krylov space grown from a block of b columns holds at most b copies
     of a repeated singular value (ARPACK, with one vector, has the same
-    limit).  When b or more equal values above the k-th converge, a fresh
-    random block widens the next step and the iteration goes on, so missing
-    copies are found where rounding has not already let them in.
+    limit).  When b ≥ 2 and b or more equal values above the k-th converge,
+    a fresh random block widens the next step and the iteration goes on, so
+    missing copies are found where rounding has not already let them in.
+    With one column per step (cheap sparse products) a repeated value may
+    be found once only, as with ARPACK: pass ``options={"block_size": 4}``
+    where repeated leading values are expected.
 
     Examples
     --------
@@ -338,7 +342,10 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         Used by scipy only.
     ncv : int, optional
         Lanczos vectors kept before a restart (``k < ncv``; as in scipy, at
-        most n are used).  Default ``max(4k, 2k + 48)``, at most n.
+        most n are used).  Default ``max(4k, 2k + 12 b)``, at most n, with
+        b columns per step: 4, or 1 for sparse A with fewer than 64 nonzeros
+        per row (there the products are cheap and each step's projections
+        dominate), as in :func:`svds`.
     maxiter : int, optional
         Maximum block Lanczos steps (default 500).
     tol : float, default 0

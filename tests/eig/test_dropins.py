@@ -388,3 +388,36 @@ def test_svds_options_take_a_block_size():
             randla.svds(A, K, options={"block_size": bad})
     with pytest.raises(ValueError, match="unknown keys"):
         randla.svds(A, K, options={"sketch_size": 40})
+
+
+def _sparse_symmetric(n, per_row, seed):
+    rng = np.random.default_rng(seed)
+    rows, cols = rng.integers(0, n, n * per_row // 2), rng.integers(0, n, n * per_row // 2)
+    A = sp.csr_matrix((rng.standard_normal(rows.size), (rows, cols)), shape=(n, n))
+    return (A + A.T).tocsr()
+
+
+def test_eigsh_cheap_sparse_products_take_one_column_per_step_and_agree_with_arpack():
+    from randla.eig._lanczos import default_block
+    from randla.eig._operand import Operand
+    A = _sparse_symmetric(2000, 8, seed=3)
+    assert default_block(Operand(A), 6, normal=False) == 1
+    W = spla.eigsh(A, 6, rng=0, return_eigenvectors=False)
+    w, v = randla.eigsh(A, 6, rng=0)
+    scale = np.abs(W).max()
+    np.testing.assert_allclose(np.sort(np.abs(w)), np.sort(np.abs(W)), rtol=0, atol=1e-10 * scale)
+    assert np.linalg.norm(A @ v - v * w, axis=0).max() <= 1e-8 * scale
+    np.testing.assert_allclose(v.T @ v, np.eye(6), atol=1e-12)
+
+
+def test_svds_block_size_follows_the_nonzeros_per_basis_row():
+    from randla.eig._lanczos import default_block
+    from randla.eig._operand import Operand
+    few = _sparse_symmetric(2000, 8, seed=4)          # 2 nnz / n = 16
+    many = sp.csr_matrix(matrix((240, 100), np.float64))   # 2 nnz / n = 480
+    assert default_block(Operand(few), 6, normal=True) == 1
+    assert default_block(Operand(many), 6, normal=True) == 4
+    assert default_block(Operand(matrix((240, 100), np.float64)), 6, normal=True) == 4
+    s = randla.svds(few, 6, rng=0, return_singular_vectors=False)
+    S = spla.svds(few, 6, rng=0, return_singular_vectors=False)
+    np.testing.assert_allclose(np.sort(s), np.sort(S), rtol=0, atol=1e-10 * S.max())
