@@ -42,8 +42,6 @@ _SHRINK_STEPS = (1.0, 0.9, 0.5, 0.1)
 # The iteration stops when the last _STALL_SWEEPS sweeps have not brought the largest
 # residual 10 % below its best before them (the rounding floor, or a stall).
 _STALL_SWEEPS = 4
-# Sweeps over which the contraction per sweep is measured to predict the rest.
-_RATE_SWEEPS = 3
 
 
 @dataclass(frozen=True)
@@ -182,25 +180,6 @@ def _sweeps_left(history, maxiter):
     return True
 
 
-def _hopeless(history, maxiter, tol):
-    """Whether the contraction of the last _RATE_SWEEPS sweeps, no better than
-    that of the _RATE_SWEEPS before and kept up, would miss tol at maxiter.
-
-    Only a prediction: the contraction can still improve after a slow start,
-    so it only ever triggers a wider sketch (svds / eigsh), never a failure.
-    """
-    done = len(history) - 1
-    if done < 2 * _RATE_SWEEPS or not history[-1] > tol:
-        return False
-    last, middle, first = history[-1], history[-1 - _RATE_SWEEPS], history[-1 - 2 * _RATE_SWEEPS]
-    if not (math.isfinite(first) and 0 < last < middle < first):
-        return False
-    rate = (last / middle) ** (1.0 / _RATE_SWEEPS)
-    if rate < (middle / first) ** (1.0 / _RATE_SWEEPS):    # still improving
-        return False
-    return done + math.log(tol / last) / math.log(rate) > maxiter
-
-
 def _check_tol(tol):
     if not isinstance(tol, numbers.Real) or not (tol > 0 and math.isfinite(tol)):
         raise ValueError(f"tol must be a positive finite number, got {tol!r}")
@@ -330,17 +309,6 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
     >>> bool(res.converged.all()), np.allclose(res.values, s[:5], rtol=1e-12)
     (True, True)
     """
-    return _run_lazy_epsi(A, k, hermitian=hermitian, sketch_size=sketch_size,
-                         power_iters=power_iters, shrink=shrink, tol=tol, maxiter=maxiter,
-                         v0=v0, rng=rng)[0]
-
-
-def _run_lazy_epsi(A, k, *, hermitian=False, sketch_size=None, power_iters=1, shrink=None,
-                  tol=1e-10, maxiter=50, v0=None, rng=None, give_up_early=False):
-    """:func:`lazy_epsi`, and whether a wider sketch could help: True when it
-    stopped short of tol at maxiter, stalled above sqrt(eps) (no rounding
-    floor), or (``give_up_early``) as soon as :func:`_hopeless` predicted it
-    would fall short; False when it converged or stalled at the floor."""
     op = Operand(A)
     m, n = op.shape
     if hermitian and m != n:
@@ -374,25 +342,13 @@ def _run_lazy_epsi(A, k, *, hermitian=False, sketch_size=None, power_iters=1, sh
     gram = WL.T @ WL
     stats = {"fallbacks": 0}
     history = [residuals.max()]
-    gave_up = False
-    # near the rounding floor slow progress is the floor: no wider sketch helps
-    floor = 1e3 * np.finfo(op.dtype).eps
     while _sweeps_left(history, maxiter) and residuals.max() > tol:
-        if give_up_early and history[-1] > floor and _hopeless(history, maxiter, tol):
-            gave_up = True
-            break
         P = _sweep(V, theta, MV, WL, gram, rho, stats)
         V, theta, MV, left, values = target.rayleigh_ritz(P)
         residuals = _residuals(V, theta, MV)
         history.append(residuals.max())
-    sweeps = len(history) - 1
-    result = EPSIResult(values.astype(op.dtype), V, left, residuals, residuals <= tol, sweeps,
-                        op.passes, op.matvecs, stats["fallbacks"])
-    # A stall far above the rounding floor (a near tie across the cut, say) is
-    # no floor either: a wider sketch can help there too.
-    short = not result.converged.all() and (
-        gave_up or sweeps == maxiter or history[-1] > math.sqrt(np.finfo(op.dtype).eps))
-    return result, short
+    return EPSIResult(values.astype(op.dtype), V, left, residuals, residuals <= tol,
+                      len(history) - 1, op.passes, op.matvecs, stats["fallbacks"])
 
 
 def epsi(A, *, hermitian: bool = False, sketch_size: int = 20, power_iters: int = 1,
