@@ -24,7 +24,8 @@ __all__ = ["svds", "eigsh"]
 _SOLVERS = ("arpack", "lobpcg", "propack")
 _OPTIONS = ("block_size",)
 _EIGSH_WHICH = ("LM", "SM", "LA", "SA", "BE")
-_DEFAULT_STEPS = 500
+# Default steps: 10 per basis dimension, as scipy allows n * 10 ARPACK iterations.
+_STEPS_PER_DIMENSION = 10
 # Arguments of scipy's routines that cupyx.scipy.sparse.linalg's do not take (CuPy 14).
 _CUPYX_LACKS = {"svds": ("v0", "solver", "rng", "options"),
                 "eigsh": ("M", "sigma", "Minv", "OPinv", "rng")}
@@ -96,9 +97,9 @@ def _check_k(k, limit):
     return int(k)
 
 
-def _check_maxiter(maxiter):
+def _check_maxiter(maxiter, n):
     if maxiter is None:
-        return _DEFAULT_STEPS
+        return _STEPS_PER_DIMENSION * n
     if int(maxiter) != maxiter or maxiter <= 0:
         raise ValueError("`maxiter` must be a positive integer.")
     return int(maxiter)
@@ -145,15 +146,18 @@ def _hand_over(backend, name, A, **kwargs):
 
 
 def _not_converged(result, what, values):
-    """ArpackNoConvergence with the converged pairs (``values``: what the
-    caller reports, singular values or signed eigenvalues, one per Ritz pair)."""
+    """ArpackNoConvergence with the converged pairs in ascending order, in
+    A's array library (``values``: what the caller reports, singular values
+    or signed eigenvalues, one per Ritz pair)."""
     bk = get_backend(result.vectors)
     keep = np.flatnonzero(result.converged)
+    keep = keep[np.argsort(np.asarray(values)[keep], kind="stable")]
     raise spla.ArpackNoConvergence(
         f"randla: {keep.size} of {result.converged.size} {what} reached the tolerance "
         f"after {result.steps} block Lanczos steps (largest residual "
         f"{result.residuals.max():.2e}); raise maxiter or ncv",
-        values[keep], bk.xp.take(result.vectors, bk.xp.asarray(keep), axis=1))
+        bk.xp.asarray(np.asarray(values)[keep]),
+        bk.xp.take(result.vectors, bk.xp.asarray(keep), axis=1))
 
 
 def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM",
@@ -190,7 +194,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         Validated as scipy does; the randomized solver starts from ``rng``'s
         random block instead.
     maxiter : int, optional
-        Maximum block Lanczos steps (default 500).
+        Maximum block Lanczos steps (default ``10 min(A.shape)``).
     return_singular_vectors : {True, False, 'u', 'vh'}
         As in scipy: ``(u, s, vh)``, ``s`` (also for any false value, such as 0
         or ``numpy.False_``), ``(u, s, None)`` or ``(None, s, vh)``.
@@ -230,13 +234,11 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     Notes
     -----
     A Krylov space grown from a block of b columns holds at most b copies
-    of a repeated singular value (ARPACK, with one vector, has the same
-    limit).  When b ≥ 2 and b or more equal values above the k-th converge,
-    a fresh random block widens the next step and the iteration goes on, so
-    missing copies are found where rounding has not already let them in.
-    With one column per step (cheap sparse products) a repeated value may
-    be found once only, as with ARPACK: pass ``options={"block_size": 4}``
-    where repeated leading values are expected.
+    of a repeated singular value (in exact arithmetic; rounding often lets
+    more in).  When b or more equal values above the k-th converge, or
+    always with one column per step, a fresh random block widens the next
+    step, and the iteration goes on until as many more leading pairs as it
+    added have converged, so missing copies surface before it stops.
 
     Examples
     --------
@@ -280,7 +282,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
             raise ValueError("`v0` must be of floating or complex floating data type.")
         if v0.shape != (limit,):
             raise ValueError(f"`v0` must have shape {(limit,)}.")
-    steps = _check_maxiter(maxiter)
+    steps = _check_maxiter(maxiter, limit)
     if return_singular_vectors not in (True, False, "u", "vh"):
         raise ValueError("`return_singular_vectors` must be in {True, False, 'vh', 'u'}.")
     if which == "SM" or np.issubdtype(dtype, np.complexfloating):
@@ -347,7 +349,7 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         per row (there the products are cheap and each step's projections
         dominate), as in :func:`svds`.
     maxiter : int, optional
-        Maximum block Lanczos steps (default 500).
+        Maximum block Lanczos steps (default ``10 n``).
     tol : float, default 0
         Relative eigen-residual ``‖Av − λv‖ / max|λ|`` to reach; 0 (or, as
         in scipy, a negative value) means the rounding floor.
@@ -404,7 +406,7 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     if not isinstance(tol, numbers.Real) or not np.isfinite(tol):
         raise ValueError(f"tol must be a finite real number, got {tol!r}")
     tol = max(float(tol), 0.0)   # ARPACK reads tol <= 0 as machine precision
-    steps = _check_maxiter(maxiter)
+    steps = _check_maxiter(maxiter, n)
     rng = _check_rng(rng)
     dtype = _dtype(A)
     backend = get_backend(A)

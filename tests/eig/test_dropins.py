@@ -421,3 +421,42 @@ def test_svds_block_size_follows_the_nonzeros_per_basis_row():
     s = randla.svds(few, 6, rng=0, return_singular_vectors=False)
     S = spla.svds(few, 6, rng=0, return_singular_vectors=False)
     np.testing.assert_allclose(np.sort(s), np.sort(S), rtol=0, atol=1e-10 * S.max())
+
+
+@pytest.mark.parametrize("block", [1, 4])
+def test_rank_below_k_still_gives_k_values_as_scipy(block):
+    # an invariant subspace smaller than k must not end the iteration early
+    rng = np.random.default_rng(1)
+    low = rng.standard_normal((200, 3)) @ rng.standard_normal((3, 100))
+    options = {"block_size": block}
+    s = randla.svds(low, 6, rng=0, options=options, return_singular_vectors=False)
+    S = np.linalg.svd(low, compute_uv=False)[:6][::-1]
+    assert s.shape == (6,)
+    np.testing.assert_allclose(s, S, rtol=0, atol=1e-10 * S.max())
+    assert randla.svds(np.zeros((40, 30)), 6, rng=0, return_singular_vectors=False).shape == (6,)
+    np.testing.assert_allclose(randla.eigsh(np.zeros((30, 30)), 6, rng=0,
+                                            return_eigenvectors=False), np.zeros(6))
+    np.testing.assert_allclose(randla.svds(np.eye(100, 50), 10, rng=0,
+                                           return_singular_vectors=False), np.ones(10))
+
+
+@pytest.mark.parametrize("copies", [5, 6, 8])
+def test_repeated_leading_value_with_a_small_gap_after_it(copies):
+    # copies of 2.0, then 1.99: the widened block must run until the values
+    # after the cluster converge too, or one copy of 2.0 goes missing
+    s_true = np.r_[np.full(copies, 2.0), np.linspace(1.99, 0.1, 200 - copies)]
+    A = known_svd(300, 200, s_true, seed=0)[0]
+    s = np.sort(randla.svds(A, copies + 1, rng=0, return_singular_vectors=False))[::-1]
+    np.testing.assert_allclose(s, s_true[:copies + 1], rtol=0, atol=1e-10)
+
+
+def test_eigsh_with_one_column_per_step_finds_every_copy():
+    # every eigenvalue three times (a block-diagonal, cheap sparse matrix):
+    # one column per step widens once to two and finds all copies
+    B = sp.random(150, 150, density=0.03, random_state=3, format="csr")
+    B = (B + B.T).tocsr()
+    A = sp.block_diag([B, B, B], format="csr")
+    lam = np.linalg.eigvalsh(A.toarray())
+    top = np.sort(lam[np.argsort(-np.abs(lam), kind="stable")][:6])
+    w = randla.eigsh(A, 6, rng=0, return_eigenvectors=False)
+    np.testing.assert_allclose(np.sort(w), top, rtol=0, atol=1e-10 * np.abs(top).max())
