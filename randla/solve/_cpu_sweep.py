@@ -1,12 +1,17 @@
 """One read of A for the two products of a refinement iteration, on the CPU.
 
 ``sweep(A, Z, B)`` returns ``T = B - A Z`` (or ``T = A Z`` without B) and
-``G = A.T T`` while streaming each row of A from memory once: a group of four
-rows is dotted with every column of Z, and the same four rows, still in L1
-cache, are added into a per-block column accumulator.  Two BLAS GEMVs read A
-twice, and the refinement iterations are bound by memory bandwidth, so this
-halves their cost (about 1.2 times one ``A @ z`` on the CI machine against
-2 to 2.2 times for the two GEMVs).
+``G = A.T T`` while streaming each row of A from memory once: a group of
+eight rows is dotted with every column of Z, in tiles of four rows by four
+columns so that each vector loaded feeds four multiply-adds, and the same
+rows, still in cache, are added into a per-block column accumulator.  Two
+BLAS GEMVs read A twice, and the refinement iterations are bound by memory
+bandwidth, so this halves their cost (about 1.1-1.2 times one ``A @ z`` on
+the CI machine against 2 to 2.2 times for the two GEMVs).  With more columns
+it stays ahead of two GEMMs, which run far below their peak on so few
+columns: at 20000 x 5000, 45-55 ms for 4 columns (two GEMMs 100-116 ms) and
+77-109 ms for 8 (109-130 ms); this is what makes a block Lanczos step of
+``randla.svds`` one read of A.
 
 Column-major A (Fortran order, and the transposed operand of a min-norm
 solve) is swept in chunks of rows whose column segments stay in cache:
@@ -17,8 +22,9 @@ less of A in flight than rows do), against about 2 for the two GEMVs.
 
 Blocks of rows are fixed by m alone and their column sums are added in a
 fixed order, so the result does not depend on the number of threads.
-C- or F-contiguous float32/float64 A with at most ``MAX_COLUMNS``
-right-hand sides; :func:`supported` says when it applies.  ``A z`` is
+C-contiguous float32/float64 A with at most ``MAX_COLUMNS`` right-hand sides,
+F-contiguous with at most ``MAX_COLUMN_MAJOR_COLUMNS``; :func:`supported`
+says when it applies.  ``A z`` is
 accumulated in float64 whatever A's precision (the block sums of ``A.T t``
 are kept in A's precision): a float32 row-major sweep took 1.4 times an
 ``A @ x`` at 100000 x 1000, against 1.2 for float64.  Numba is
@@ -30,11 +36,16 @@ import functools
 
 import numpy as np
 
-__all__ = ["FULL", "LOWER", "MAX_COLUMNS", "UPPER", "matmul", "supported", "sweep"]
+__all__ = ["FULL", "LOWER", "MAX_COLUMNS", "MAX_COLUMN_MAJOR_COLUMNS", "UPPER", "matmul",
+           "supported", "sweep"]
 
-# Up to 8 columns the sweep beats BLAS (a GEMM with few columns runs near
-# GEMV speed); with 16 the two GEMMs are faster on the CI machine.
-MAX_COLUMNS = 8
+# Columns up to which the sweeps beat two BLAS GEMMs on the CI machine:
+# row-major 124 against 218 ms with 16 columns at 50000 x 2000 (and 118
+# against 152-166 at 20000 x 5000); column-major only up to 8 (352 against
+# 223 ms with 16).  ``matmul`` (row-major) serves 16 as well (3.7 against
+# 4.6 ms for a triangular 2000 x 2000 factor).
+MAX_COLUMNS = 16
+MAX_COLUMN_MAJOR_COLUMNS = 8
 _MAX_BLOCKS = 64
 _MIN_BLOCK_ROWS = 256
 # Columns of eight rows added into the block sums at a time: 16 KiB of
@@ -48,17 +59,19 @@ _COLUMN_CHUNK_ENTRIES = 1 << 18
 def supported(A, columns: int, layouts: str = "CF") -> bool:
     """Whether :func:`sweep` (C or F order) and :func:`matmul` (``layouts="C"``)
     serve A with this many columns of the other operand."""
-    return (isinstance(A, np.ndarray) and A.dtype in (np.float32, np.float64)
-            and (("C" in layouts and A.flags.c_contiguous)
-                 or ("F" in layouts and A.flags.f_contiguous))
-            and 1 <= columns <= MAX_COLUMNS)
+    if not (isinstance(A, np.ndarray) and A.dtype in (np.float32, np.float64)
+            and columns >= 1):
+        return False
+    return (("C" in layouts and A.flags.c_contiguous and columns <= MAX_COLUMNS)
+            or ("F" in layouts and A.flags.f_contiguous
+                and columns <= MAX_COLUMN_MAJOR_COLUMNS))
 
 
 def sweep(A, Z, B=None):
     """``(T, A.T @ T)`` with ``T = B - A @ Z``, or ``T = A @ Z`` when B is None.
 
-    A is C- or F-contiguous (m, n); Z is (n, k) and B (m, k),
-    k <= MAX_COLUMNS, both cast to A's dtype.
+    A is C- or F-contiguous (m, n); Z is (n, k) and B (m, k), both cast to
+    A's dtype, with k as :func:`supported` allows.
     """
     m, n = A.shape
     k = Z.shape[1]

@@ -42,12 +42,13 @@ _PASSES = 30
 
 def _seconds_per_pass(m: int, n: int, nrhs: int) -> float:
     """One refinement pass with nrhs columns: the fused sweep up to
-    MAX_COLUMNS right-hand sides (about 0.4 of a single-column pass more per
-    extra column), two GEMMs beyond."""
+    MAX_COLUMNS right-hand sides (about 0.23 of a single-column pass more
+    per extra column: 1.96, 2.89 and 4.43 passes for 4, 8 and 16 columns at
+    50000 x 2000, row-major), two GEMMs beyond."""
     if nrhs > MAX_COLUMNS:
         return (_GEMM_FIXED_PASSES * _PASS_SECONDS_PER_MN * m * n
                 + 4.0 * m * n * nrhs / _GEMM_FLOPS_PER_S)
-    return _PASS_SECONDS_PER_MN * m * n * (0.6 + 0.4 * nrhs)
+    return _PASS_SECONDS_PER_MN * m * n * (0.77 + 0.23 * nrhs)
 
 
 def prefers_randomized(m: int, n: int, nrhs: int = 1) -> bool:
@@ -57,7 +58,7 @@ def prefers_randomized(m: int, n: int, nrhs: int = 1) -> bool:
     machine (the 2-core CI machine).  The randomized solver costs a sketch
     (``6e-9 * m * n``), a QR of a sketch of about 5n rows (``10 n^3`` flops
     at 5.5e10 flop/s) and about 30 passes over A (``8 m n`` bytes at 27 GB/s
-    each, 0.4 times more per extra right-hand side up to eight, then two
+    each, 0.23 times more per extra right-hand side up to sixteen, then two
     GEMMs: 3.2 times a single-column pass plus ``4 m n nrhs`` flops at
     9e10 flop/s).  The randomized path is chosen only for tall
     problems (``m >= 4 n``) where it is modelled at least 1.5 times faster:

@@ -18,12 +18,15 @@ def chunk_entries(request, monkeypatch):
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-4)])
 @pytest.mark.parametrize("m, n", [(1, 1), (7, 3), (1037, 61), (3000, 200), (3000, 600)])
-@pytest.mark.parametrize("k", [1, 2, 5, _cpu_sweep.MAX_COLUMNS])
+@pytest.mark.parametrize("k", [1, 2, 5, 8, 13, _cpu_sweep.MAX_COLUMNS])
 def test_sweep_matches_two_products(m, n, k, dtype, rtol, order, chunk_entries):
     rng = np.random.default_rng(m + n + k)
     A = np.asarray(rng.standard_normal((m, n)).astype(dtype), order=order)
     Z = rng.standard_normal((n, k)).astype(dtype)
     B = rng.standard_normal((m, k)).astype(dtype)
+    if order == "F" and k > _cpu_sweep.MAX_COLUMN_MAJOR_COLUMNS and not A.flags.c_contiguous:
+        assert not _cpu_sweep.supported(A, k)
+        return
     assert _cpu_sweep.supported(A, k)
     for rhs, T_ref in ((B, B.astype(np.float64) - A.astype(np.float64) @ Z),
                        (None, A.astype(np.float64) @ Z)):
@@ -71,6 +74,9 @@ def test_sweep_refuses_what_it_cannot_do():
     assert not _cpu_sweep.supported(A.astype(np.int64), 1)
     assert not _cpu_sweep.supported(A, 0)
     assert not _cpu_sweep.supported(A, _cpu_sweep.MAX_COLUMNS + 1)
+    assert _cpu_sweep.supported(A, _cpu_sweep.MAX_COLUMN_MAJOR_COLUMNS + 1)
+    assert not _cpu_sweep.supported(np.asfortranarray(A),
+                                    _cpu_sweep.MAX_COLUMN_MAJOR_COLUMNS + 1)
     assert not _cpu_sweep.supported(A[:, ::2], 1)
 
 
