@@ -10,7 +10,7 @@ import scipy.linalg as sla
 from .._backend import Backend, get_backend
 from ._drivers import (fossils, iterative_sketching, min_norm, sketch_and_precondition,
                        sketch_and_solve, spir)
-from ._cpu_sweep import MAX_COLUMNS
+from ._cpu_sweep import MAX_COLUMN_MAJOR_COLUMNS, MAX_COLUMNS
 from ._preconditioner import _HOST_MODEL
 from ._sirr import sirr
 
@@ -40,26 +40,27 @@ _GEMM_FLOPS_PER_S = 9.0e10
 _PASSES = 30
 
 
-def _seconds_per_pass(m: int, n: int, nrhs: int) -> float:
+def _seconds_per_pass(m: int, n: int, nrhs: int, row_major: bool = True) -> float:
     """One refinement pass with nrhs columns: the fused sweep up to
-    MAX_COLUMNS right-hand sides (about 0.23 of a single-column pass more
-    per extra column: 1.96, 2.89 and 4.43 passes for 4, 8 and 16 columns at
-    50000 x 2000, row-major), two GEMMs beyond."""
-    if nrhs > MAX_COLUMNS:
+    MAX_COLUMNS right-hand sides on row-major A (MAX_COLUMN_MAJOR_COLUMNS
+    otherwise; about 0.23 of a single-column pass more per extra column:
+    1.96, 2.89 and 4.43 passes for 4, 8 and 16 columns at 50000 x 2000,
+    row-major), two GEMMs beyond."""
+    if nrhs > (MAX_COLUMNS if row_major else MAX_COLUMN_MAJOR_COLUMNS):
         return (_GEMM_FIXED_PASSES * _PASS_SECONDS_PER_MN * m * n
                 + 4.0 * m * n * nrhs / _GEMM_FLOPS_PER_S)
     return _PASS_SECONDS_PER_MN * m * n * (0.77 + 0.23 * nrhs)
 
 
-def prefers_randomized(m: int, n: int, nrhs: int = 1) -> bool:
+def prefers_randomized(m: int, n: int, nrhs: int = 1, *, row_major: bool = True) -> bool:
     """The cost model behind ``method="auto"``: is the randomized solver faster?
 
     LAPACK's gelsd costs about ``4e-11 * m * n^2`` seconds on the reference
     machine (the 2-core CI machine).  The randomized solver costs a sketch
     (``6e-9 * m * n``), a QR of a sketch of about 5n rows (``10 n^3`` flops
     at 5.5e10 flop/s) and about 30 passes over A (``8 m n`` bytes at 27 GB/s
-    each, 0.23 times more per extra right-hand side up to sixteen, then two
-    GEMMs: 3.2 times a single-column pass plus ``4 m n nrhs`` flops at
+    each, 0.23 times more per extra right-hand side up to sixteen on
+    row-major A (``row_major``; eight on column-major A), then two GEMMs: 3.2 times a single-column pass plus ``4 m n nrhs`` flops at
     9e10 flop/s).  The randomized path is chosen only for tall
     problems (``m >= 4 n``) where it is modelled at least 1.5 times faster:
     with one right-hand side that takes n >= 582 at m = 100000, n >= 625 at
@@ -80,7 +81,7 @@ def prefers_randomized(m: int, n: int, nrhs: int = 1) -> bool:
     lapack = _GELSD_SECONDS_PER_MN2 * m * n * n
     randomized = (_SKETCH_SECONDS_PER_MN * m * n
                   + 10.0 * n ** 3 / _HOST_MODEL.factor_flops_per_s
-                  + _PASSES * _seconds_per_pass(m, n, nrhs))
+                  + _PASSES * _seconds_per_pass(m, n, nrhs, row_major))
     return 1.5 * randomized < lapack
 
 
@@ -264,8 +265,9 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
                          f" of rows ({m} != {b1.shape[0]}).")
     complex_data = np.dtype(a1.dtype).kind == "c" or np.dtype(b1.dtype).kind == "c"
     nrhs = b1.shape[1] if b1.ndim == 2 else 1
+    row_major = bool(getattr(getattr(a1, "flags", None), "c_contiguous", True))
     randomized_faster = (prefers_randomized_gpu(m, n) if backend.is_gpu
-                         else prefers_randomized(m, n, nrhs))
+                         else prefers_randomized(m, n, nrhs, row_major=row_major))
     if not operator_input and (m == 0 or n == 0 or nrhs == 0 or (method == "auto" and (
             complex_data or not randomized_faster))):
         return _lapack(backend, a, b, cond, overwrite_a, overwrite_b, check_finite, None)

@@ -460,3 +460,37 @@ def test_eigsh_with_one_column_per_step_finds_every_copy():
     top = np.sort(lam[np.argsort(-np.abs(lam), kind="stable")][:6])
     w = randla.eigsh(A, 6, rng=0, return_eigenvectors=False)
     np.testing.assert_allclose(np.sort(w), top, rtol=0, atol=1e-10 * np.abs(top).max())
+
+
+@pytest.mark.parametrize("copies, k, block", [(16, 16, None), (5, 5, 2), (8, 8, 2), (3, 3, 1),
+                                              (8, 9, 1), (6, 12, None)])
+def test_widening_runs_until_hidden_copies_surface(copies, k, block):
+    # after a widening, pairs that had already converged prove nothing: the
+    # iteration must go on until pairs not yet converged do (5 of 16 copies,
+    # and copies with one or two columns per step, went missing otherwise)
+    n = 300 if copies == 16 else 200
+    s_true = np.r_[np.full(copies, 2.0), np.linspace(1.99, 0.1, n - copies)]
+    A = known_svd(n + 100, n, s_true, seed=0)[0]
+    options = None if block is None else {"block_size": block}
+    s = np.sort(randla.svds(A, k, rng=0, options=options, return_singular_vectors=False))[::-1]
+    np.testing.assert_allclose(s, s_true[:k], rtol=0, atol=1e-10)
+
+
+def test_small_ncv_with_a_repeated_value_converges():
+    # the pairs a widening adds need room in the basis, or every restart
+    # drops them and the run ends at maxiter
+    s_true = np.r_[np.full(2, 2.0), np.linspace(1.99, 0.1, 198)]
+    A = known_svd(300, 200, s_true, seed=0)[0]
+    s = np.sort(randla.svds(A, 5, ncv=7, rng=0, maxiter=3000,
+                            return_singular_vectors=False))[::-1]
+    np.testing.assert_allclose(s, s_true[:5], rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("values", [[2.0] * 5, [2.0] * 5 + [-2.0] * 5])
+def test_eigsh_cheap_sparse_finds_every_copy_of_a_permuted_diagonal(values):
+    rng = np.random.default_rng(0)
+    n = 2000
+    d = np.r_[values, np.linspace(1.99, 0.01, n - len(values)) * rng.choice([-1, 1], n - len(values))]
+    A = sp.csr_matrix(sp.diags(d[rng.permutation(n)]))
+    w = randla.eigsh(A, len(values), rng=0, return_eigenvectors=False)
+    np.testing.assert_allclose(np.sort(w), np.sort(values), rtol=0, atol=1e-10)
