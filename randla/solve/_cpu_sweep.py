@@ -4,13 +4,14 @@
 ``G = A.T T`` while streaming each row of A from memory once: a group of
 eight rows is dotted with every column of Z, in tiles of four rows by four
 columns so that each vector loaded feeds four multiply-adds, and the same
-rows, still in cache, are added into a per-block column accumulator.  Two
+rows, still in cache, are added into a per-block column accumulator, two
+columns per trip (15-20 % faster than one from 2 columns up).  Two
 BLAS GEMVs read A twice, and the refinement iterations are bound by memory
 bandwidth, so this halves their cost (about 1.1-1.2 times one ``A @ z`` on
 the CI machine against 2 to 2.2 times for the two GEMVs).  With more columns
 it stays ahead of two GEMMs, which run far below their peak on so few
-columns: at 20000 x 5000, 45-55 ms for 4 columns (two GEMMs 100-116 ms) and
-77-109 ms for 8 (109-130 ms); this is what makes a block Lanczos step of
+columns: at 20000 x 5000, 36-40 ms for 4 columns (two GEMMs 100-116 ms) and
+52-56 ms for 8 (109-130 ms); this is what makes a block Lanczos step of
 ``randla.svds`` one read of A.
 
 Column-major A (Fortran order, and the transposed operand of a min-norm
@@ -183,7 +184,25 @@ def _kernel():
                     a5 = A[i + 5, j0:j1]
                     a6 = A[i + 6, j0:j1]
                     a7 = A[i + 7, j0:j1]
-                    for c in range(k):
+                    c = 0
+                    while c + 2 <= k:      # two columns per trip: each A load feeds both
+                        t = T[c]
+                        u = T[c + 1]
+                        y0, y1, y2, y3 = t[i], t[i + 1], t[i + 2], t[i + 3]
+                        y4, y5, y6, y7 = t[i + 4], t[i + 5], t[i + 6], t[i + 7]
+                        x0, x1, x2, x3 = u[i], u[i + 1], u[i + 2], u[i + 3]
+                        x4, x5, x6, x7 = u[i + 4], u[i + 5], u[i + 6], u[i + 7]
+                        gc = g[c, j0:j1]
+                        gd = g[c + 1, j0:j1]
+                        for j in range(j1 - j0):
+                            v0, v1, v2, v3 = a0[j], a1[j], a2[j], a3[j]
+                            v4, v5, v6, v7 = a4[j], a5[j], a6[j], a7[j]
+                            gc[j] += (((y0 * v0 + y1 * v1) + (y2 * v2 + y3 * v3))
+                                      + ((y4 * v4 + y5 * v5) + (y6 * v6 + y7 * v7)))
+                            gd[j] += (((x0 * v0 + x1 * v1) + (x2 * v2 + x3 * v3))
+                                      + ((x4 * v4 + x5 * v5) + (x6 * v6 + x7 * v7)))
+                        c += 2
+                    if c < k:
                         t = T[c]
                         y0, y1, y2, y3 = t[i], t[i + 1], t[i + 2], t[i + 3]
                         y4, y5, y6, y7 = t[i + 4], t[i + 5], t[i + 6], t[i + 7]
