@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..sketch import as_rng_state
+from ._lowrank import _project_out
 from ._operand import Operand
 
 __all__ = ["LanczosResult", "block_lanczos"]
@@ -105,27 +106,28 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
             images.append(AQ)
         return MQ
 
-    def fresh(count, basis):
+    def fresh(count, *bases):
+        """count random orthonormal directions orthogonal to the bases."""
         nonlocal state
         Z, state = op.gaussian(count, state)
-        if basis is not None:
-            Z = _project(basis, Z)
+        for basis in bases:
+            Z = _project_out(basis, Z)
         return bk.tall_qr(Z)[0]
 
     def leading(theta):
         return np.argsort(-(theta if normal else np.abs(theta)), kind="stable")
 
-    Q = fresh(block, None)
+    Q = fresh(block)
     basis = _Basis(xp, n, max_basis + block, Q)
     H = np.zeros((0, 0))
     steps = 0
     extra = 0      # pairs beyond the k leading ones that must converge too
     # Between numba products (a dense sweep, sparse gathers) the small
     # products run on one BLAS thread: OpenBLAS's spinning workers slowed the
-    # next sweep (1.15 against 0.8-1.0 s on the 20000 x 5000 benchmark).
-    # (A sparse product with one column is scipy's, on one thread anyway.)
-    numba_products = not bk.is_gpu and ((op.backend.issparse(op.A) and block > 1)
-                                        or (normal and op.fused_normal(block)))
+    # next sweep (1.15 against 0.8-1.0 s on the 20000 x 5000 benchmark), and
+    # a 2000 x 2000 sparse eigsh widened to two columns ten times (3.4
+    # against 0.44 s).
+    numba_products = op.on_numba(block, normal)
     with bk.single_threaded_blas() if numba_products else contextlib.nullcontext():
         while True:
             W = apply(Q)
@@ -150,7 +152,7 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
             H_new[:, d - b:] = C
             H_new[d - b:, :] = C.T
             H = (H_new + H_new.T) / 2
-            Qn, Beta = _extend(bk, V, W, size, lambda count: fresh(count, V), n - d)
+            Qn, Beta = _extend(bk, V, W, size, fresh, n - d)
             theta, Y = np.linalg.eigh(H)
             order = leading(theta)
             theta, Y = theta[order], Y[:, order]
@@ -177,7 +179,7 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
                 # converged yet do (those already converged prove nothing)
                 beyond = np.linalg.norm(Beta @ Y[d - b:, len(checked):d], axis=0) / scale
                 extra += int(np.argmin(np.r_[beyond <= tol, False])) + wider
-                Qn = xp.hstack([Qn, fresh(wider, xp.hstack([V, Qn]))])
+                Qn = xp.hstack([Qn, fresh(wider, V, Qn)])
                 # and the room a run for k + extra pairs would have had (a
                 # basis of k + extra + block columns restarted every step)
                 max_basis = max(max_basis, default_max_basis(k + extra, Qn.shape[1], n))
@@ -233,12 +235,6 @@ class _Basis:
         self.used = kept.shape[1]
 
 
-def _project(V, Z):
-    """Z with its components along the orthonormal columns of V removed, twice."""
-    Z = Z - V @ (V.T @ Z)
-    return Z - V @ (V.T @ Z)
-
-
 def _extend(bk, V, W, size, fresh, room):
     """Orthonormal Q' ⟂ V, at most ``room`` columns, and B with ``W ≈ Q' B``
     (W projected out of V twice; ``size``: its norm before).
@@ -247,8 +243,8 @@ def _extend(bk, V, W, size, fresh, room):
     QR factorisation.  Otherwise (an invariant subspace, exact low rank, V
     nearly filling the space) the factor's weak directions are rounding
     noise, not ⟂ V: Q' is projected once more, and directions that lose most
-    of their length are replaced by fresh random ones, as many as there is
-    room for, with zero rows of B.
+    of their length are replaced by fresh random ones (``fresh(count,
+    *bases)``), as many as there is room for, with zero rows of B.
     """
     xp = bk.xp
     if room == 0:
@@ -268,10 +264,8 @@ def _extend(bk, V, W, size, fresh, room):
     extra = min(int(weak.sum()), room - kept.shape[1])
     if extra == 0:
         return kept, B
-    Z = fresh(extra)
-    if kept.shape[1]:
-        Z = bk.tall_qr(_project(kept, Z))[0]
-    return xp.hstack([kept, Z]), xp.concatenate([B, xp.zeros((extra, B.shape[1]), B.dtype)])
+    zeros = xp.zeros((extra, B.shape[1]), B.dtype)
+    return xp.hstack([kept, fresh(extra, V, kept)]), xp.concatenate([B, zeros])
 
 
 def _missing_copies(theta, block, normal):

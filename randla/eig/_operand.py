@@ -86,6 +86,14 @@ class Operand:
         random accesses.)"""
         return not self.backend.is_gpu and _cpu_sweep.supported(self.A, columns)
 
+    def on_numba(self, columns: int, normal: bool = False) -> bool:
+        """Whether products with this many columns (``normal``: with A and Aᵀ
+        through :meth:`normal_matmat`) may run on numba's threads: a host
+        dense sweep, or host sparse data, whose block products gather there
+        (a one-column iteration widens to two when it checks for repeated
+        values)."""
+        return self._host_sparse or (normal and self.fused_normal(columns))
+
     def normal_matmat(self, X):
         """``(A @ X, A.T @ (A @ X))`` for an n x b array X.
 

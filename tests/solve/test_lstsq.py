@@ -95,14 +95,21 @@ def test_cost_model_prefers_lapack_for_small_or_square():
     # many right-hand sides: LAPACK's cost barely grows, the iterations' does
     assert not prefers_randomized(40000, 1000, 16)
     assert prefers_randomized(100000, 4000, 16)
+    # the row-major sweep serves 16 columns, the column-major one 8: past
+    # that each pass is two GEMMs, modelled dearer
+    assert prefers_randomized(100000, 2000, 16)
+    assert not prefers_randomized(100000, 2000, 16, row_major=False)
+    assert prefers_randomized(100000, 2000, 8, row_major=False) == \
+        prefers_randomized(100000, 2000, 8)
 
 
+@pytest.mark.parametrize("row_major", [True, False])
 @pytest.mark.parametrize("m", [20000, 100000, 400000])
-def test_cost_model_never_favours_more_right_hand_sides(m):
+def test_cost_model_never_favours_more_right_hand_sides(m, row_major):
     # each extra column costs the randomized solver more (past the fused
     # sweep's limit the GEMM route takes over without a drop)
     for n in range(100, m // 4, 100):
-        chosen = [prefers_randomized(m, n, k) for k in range(1, 40)]
+        chosen = [prefers_randomized(m, n, k, row_major=row_major) for k in range(1, 40)]
         assert chosen == sorted(chosen, reverse=True), (m, n)
 
 
