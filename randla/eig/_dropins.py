@@ -224,7 +224,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     ------
     ValueError
         For bad k, ncv, tol, which, v0, maxiter, return_singular_vectors or
-        solver, with scipy's messages; for CuPy data handed to cupyx
+        solver, with scipy's messages; for A with NaN or inf entries; for CuPy data handed to cupyx
         (``which='SM'``, complex data) with an argument cupyx's ``svds``
         lacks (``v0``, ``rng``, ``options``), or with ``solver``.
     scipy.sparse.linalg.ArpackNoConvergence
@@ -372,7 +372,8 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     Raises
     ------
     ValueError
-        Non-square A ("expected square matrix"), ``k <= 0``, bad ``which``,
+        Non-square A ("expected square matrix"), NaN or inf entries,
+        ``k <= 0``, bad ``which``,
         non-finite ``tol``, bad ``maxiter``; for CuPy data, ``M``, ``sigma``,
         ``Minv``, ``OPinv``, a mode other than 'normal', or ``rng`` on a call
         handed to cupyx.

@@ -135,6 +135,9 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
             V = basis.view()
             d, b = V.shape[1], Q.shape[1]
             before = bk.to_host(xp.linalg.norm(W, axis=0)).astype(np.float64)
+            if not np.isfinite(before).all():
+                raise ValueError("A has non-finite entries (NaN or inf): a product "
+                                 "with it is not finite")
             C = V.T @ W
             W = W - V @ C
             # A second projection where the first cancelled much of a column

@@ -494,3 +494,16 @@ def test_eigsh_cheap_sparse_finds_every_copy_of_a_permuted_diagonal(values):
     A = sp.csr_matrix(sp.diags(d[rng.permutation(n)]))
     w = randla.eigsh(A, len(values), rng=0, return_eigenvectors=False)
     np.testing.assert_allclose(np.sort(w), np.sort(values), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_data_is_a_clear_error(bad):
+    A = matrix((60, 30), np.float64).copy()
+    A[3, 4] = bad
+    with pytest.raises(ValueError, match="non-finite"):
+        randla.svds(A, 3, rng=0)
+    S = A[:30] + A[:30].T
+    with pytest.raises(ValueError, match="non-finite"):
+        randla.eigsh(S, 3, rng=0)
+    with pytest.raises(ValueError, match="non-finite"):
+        randla.svds(sp.csr_matrix(A), 3, rng=0)
