@@ -47,18 +47,43 @@ def _as_operand(A, name):
     return A
 
 
-def _left(S, A):
-    """S @ A for a validated 2-D operand with A.shape[0] == S.m."""
+def _result_dtype(A):
+    """The dtype of S @ A: A's working precision, complex if A is."""
+    real = np.dtype(working_float(A.dtype))
+    return np.result_type(real, np.complex64) if np.dtype(A.dtype).kind == "c" else real
+
+
+def _left(S, A, out=None):
+    """S @ A for a validated 2-D operand with A.shape[0] == S.m, written into
+    the validated ``out`` when given."""
     backend = get_backend(A)
     real = working_float(A.dtype)
     if _is_linear_operator(A, backend):
-        return _left_linear_operator(S, A, real, backend.xp)
-    if np.dtype(A.dtype).kind == "c":
+        result = _left_linear_operator(S, A, real, backend.xp)
+    elif np.dtype(A.dtype).kind == "c":
         # S is real: sketch the real and imaginary parts with the same kernel.
-        return _left(S, A.real) + 1j * _left(S, A.imag)
-    if backend.issparse(A):
-        return S._left_sparse(A.astype(real, copy=False))
-    return S._left_dense(A.astype(real, copy=False))
+        result = _left(S, A.real) + 1j * _left(S, A.imag)
+    elif backend.issparse(A):
+        result = S._left_sparse(A.astype(real, copy=False))
+    elif out is not None:
+        return S._left_dense_into(A.astype(real, copy=False), out)
+    else:
+        return S._left_dense(A.astype(real, copy=False))
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+def _check_out(out, shape, dtype, A):
+    """Refuse an ``out`` that S @ A cannot be written into."""
+    backend = get_backend(A)
+    if not isinstance(out, backend.xp.ndarray):
+        raise TypeError(f"out must be a {backend.xp.__name__} array like A's data, "
+                        f"got {type(out).__name__}")
+    if out.shape != shape or out.dtype != dtype:
+        raise ValueError(f"out must have shape {shape} and dtype {dtype} (those of "
+                         f"S @ A), got shape {out.shape} and dtype {out.dtype}")
 
 
 def _left_linear_operator(S, A, real, xp):
@@ -84,7 +109,7 @@ def _right_linear_operator(A, S, real, xp):
     return out
 
 
-def left_sketch(S: SketchingOperator, A) -> np.ndarray:
+def left_sketch(S: SketchingOperator, A, *, out=None) -> np.ndarray:
     """Compute ``S @ A``: compress the rows of A.
 
     Parameters
@@ -95,19 +120,27 @@ def left_sketch(S: SketchingOperator, A) -> np.ndarray:
         m x n data, or a length-m vector: numpy/scipy on the host or
         CuPy/cupyx on the GPU.  Dense arrays may be C- or F-ordered, real or
         complex; integers are cast to float64.
+    out : numpy.ndarray or cupy.ndarray, optional
+        Where to write the result: of A's library, with the result's shape
+        and dtype, in any layout (a column-major view, say, to factor
+        afterwards).  A SASO applied to C-ordered host data writes into it
+        directly; other operators compute the result and copy it in.
 
     Returns
     -------
     numpy.ndarray or cupy.ndarray
         d x n (or length d for a vector), of A's kind; float32 for
         float32/complex64 data and float64 otherwise (complex if A is).
+        ``out`` itself when given.
 
     Raises
     ------
     ValueError
-        If ``A.shape[0] != S.shape[1]`` or A is not 1-D or 2-D.
+        If ``A.shape[0] != S.shape[1]``, A is not 1-D or 2-D, or ``out`` has
+        the wrong shape or dtype.
     TypeError
-        If S is not an operator or A is not numeric data of a supported kind.
+        If S is not an operator, A is not numeric data of a supported kind,
+        or ``out`` is not an array of A's library.
 
     Notes
     -----
@@ -127,9 +160,12 @@ def left_sketch(S: SketchingOperator, A) -> np.ndarray:
     if A.shape[0] != S.m:
         raise ValueError(f"S @ A: S has shape {S.shape} but A has shape {A.shape}; "
                          f"A must have {S.m} rows")
+    if out is not None:
+        _check_out(out, (S.d,) + A.shape[1:], _result_dtype(A), A)
     if A.ndim == 1:
-        return _left(S, A.reshape(-1, 1))[:, 0]
-    return _left(S, A)
+        column = _left(S, A.reshape(-1, 1), None if out is None else out[:, None])
+        return column[:, 0] if out is None else out
+    return _left(S, A, out)
 
 
 def right_sketch(A, S: SketchingOperator) -> np.ndarray:

@@ -396,7 +396,8 @@ def _scatter_last_block(slab, width, a_flat, n, c0, positions, values):
 
 @njit(parallel=True, cache=True)
 def saso_apply_rows(out, a, positions, values):
-    """out = S @ a for C-ordered a (m x n) and out (d x n); S given by its columns.
+    """out = S @ a for C-ordered a (m x n) and out (d x n, C- or F-ordered, or a
+    view with either layout); S given by its columns.
 
     Tasks own disjoint blocks of output columns (no thread holds a copy of
     the output), and every entry is summed in the same order, so the result
@@ -418,9 +419,14 @@ def saso_apply_rows(out, a, positions, values):
             _scatter_full_block(slab, panel, a_flat, n, c0, positions, values)
         else:
             _scatter_last_block(slab, width, a_flat, n, c0, positions, values)
-        for r in range(d):
+        if out.strides[0] <= out.strides[1]:      # column-major out: down columns
             for c in range(width):
-                out[r, c0 + c] = slab[uint64(r) * width + c]
+                for r in range(d):
+                    out[r, c0 + c] = slab[uint64(r) * width + c]
+        else:
+            for r in range(d):
+                for c in range(width):
+                    out[r, c0 + c] = slab[uint64(r) * width + c]
 
 
 @njit(parallel=True, cache=True)

@@ -202,6 +202,15 @@ class SketchingOperator:
         """S @ a for a real sparse matrix a; dense result."""
         return self._left_by_panels(a.tocsr(), sparse=True)
 
+    def _left_dense_into(self, a, out):
+        """Write S @ a (a as in _left_dense) into ``out`` and return it.
+
+        Operators whose kernel can accumulate straight into ``out`` override
+        this and save the copy.
+        """
+        out[...] = self._left_dense(a)
+        return out
+
     def _left_by_panels(self, a, sparse):
         # S @ a = sum over column panels P of S of P @ a[panel rows].
         backend = get_backend(a)
@@ -402,13 +411,19 @@ class SASO(_SparseVectors, SketchingOperator):
             if a.flags.c_contiguous and a.dtype in (np.float32, np.float64):
                 return _kernels(a).csr_times_rows(csr, a)
             return csr @ a
-        positions, values = self.columns(dtype=a.dtype)
         if a.flags.c_contiguous:
-            out = np.empty((self.d, a.shape[1]), dtype=a.dtype)
-            _kernels().saso_apply_rows(out, a, positions, values)
-        else:
-            out = np.zeros((self.d, a.shape[1]), dtype=a.dtype, order="F")
-            _kernels().saso_apply_columns(out, np.asfortranarray(a), positions, values)
+            return self._left_dense_into(a, np.empty((self.d, a.shape[1]), dtype=a.dtype))
+        positions, values = self.columns(dtype=a.dtype)
+        out = np.zeros((self.d, a.shape[1]), dtype=a.dtype, order="F")
+        _kernels().saso_apply_columns(out, np.asfortranarray(a), positions, values)
+        return out
+
+    def _left_dense_into(self, a, out):
+        # the row kernel writes either layout: a QR of S @ A wants it column-major
+        if get_backend(a).is_gpu or not a.flags.c_contiguous:
+            return super()._left_dense_into(a, out)
+        positions, values = self.columns(dtype=a.dtype)
+        _kernels().saso_apply_rows(out, a, positions, values)
         return out
 
     def _left_sparse(self, a):

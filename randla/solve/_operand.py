@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._backend import get_backend
+from .._backend import get_backend, working_float
 from .._operand import real_operand
 
 __all__ = ["Operand", "as_operand"]
@@ -51,11 +51,18 @@ class Operand:
         At = self.A.adjoint() if self.linear_operator else self.A.T
         return Operand(At, self.dtype, self.damp)
 
-    def sketch(self, S):
-        """S @ A, one pass."""
+    def sketch(self, S, out=None):
+        """S @ A, one pass; written into ``out`` (d x n, this operand's dtype,
+        any layout) when given."""
         from ..sketch import left_sketch
         self.passes += 1
-        return left_sketch(S, self.A).astype(self.dtype, copy=False)
+        if out is not None and out.dtype == np.dtype(working_float(self.A.dtype)):
+            return left_sketch(S, self.A, out=out)
+        result = left_sketch(S, self.A).astype(self.dtype, copy=False)
+        if out is None:
+            return result
+        out[...] = result
+        return out
 
     def matmat(self, X):
         """A @ X for X of shape (n, k), one pass."""

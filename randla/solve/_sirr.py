@@ -21,8 +21,10 @@ class _ColumnScaled:
     def passes(self):
         return self.op.passes
 
-    def sketch(self, S):
-        return self.op.sketch(S) * self.scale.T
+    def sketch(self, S, out=None):
+        SA = self.op.sketch(S, out=out)
+        SA *= self.scale.T
+        return SA
 
     def matmat(self, X):
         return self.op.matmat(self.scale * X)

@@ -131,6 +131,39 @@ def test_inputs_are_not_modified_and_nan_propagates():
     assert np.isnan(out[:, 2]).sum() == 8 and np.isinf(out[:, 3]).sum() == 8
 
 
+@pytest.mark.parametrize("kind", ["saso", "gaussian", "srtt"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+def test_left_sketch_into_out_equals_the_returned_result(kind, dtype):
+    # out of either layout, a column block of a wider column-major buffer
+    # (where the least-squares drivers put the sketch before its QR), and a
+    # vector: the same bits as the returned result, and out itself comes back
+    op = make_operator(kind, D, M, rng=8)
+    a = _data(dtype, "C")
+    expected = left_sketch(op, a)
+    wide = np.zeros((D, N + 2), dtype=expected.dtype, order="F")
+    outs = [np.empty((D, N), dtype=expected.dtype, order=o) for o in "CF"] + [wide[:, :N]]
+    for out, operand in zip(outs + outs[:1], [a, a, a, np.asfortranarray(a)]):
+        assert left_sketch(op, operand, out=out) is out
+        np.testing.assert_array_equal(out, expected)
+    assert np.all(wide[:, N:] == 0)
+    vector = np.empty(D, dtype=expected.dtype)
+    assert left_sketch(op, a[:, 3], out=vector) is vector
+    np.testing.assert_array_equal(vector, left_sketch(op, a[:, 3]))
+    linop = np.empty((D, N), dtype=expected.dtype)
+    left_sketch(op, aslinearoperator(a), out=linop)
+    np.testing.assert_array_equal(linop, left_sketch(op, aslinearoperator(a)))
+
+
+@pytest.mark.parametrize("out, exc, match", [
+    (np.empty((D, N + 1)), ValueError, r"out must have shape \(70, 23\) and dtype float64"),
+    (np.empty((D, N), dtype=np.float32), ValueError, "got shape .* dtype float32"),
+    ([[0.0] * N] * D, TypeError, "out must be a numpy array"),
+])
+def test_bad_out(out, exc, match):
+    with pytest.raises(exc, match=match):
+        left_sketch(SASO(D, M, rng=0), np.ones((M, N)), out=out)
+
+
 def test_empty_columns():
     op = SASO(D, M, rng=3)
     assert (op @ np.empty((M, 0))).shape == (D, 0)
