@@ -30,6 +30,7 @@ import scipy.sparse.linalg
 import randla
 from randla.solve import spir, standard_problem
 
+from ._memory import allocated_peak
 from ._sizes import selected_sizes
 
 _SIZES = {"small": (2000, 50, 1), "40000x1000": (40000, 1000, 1),
@@ -95,6 +96,35 @@ class DenseLstsq:
 
     def peakmem_scipy_gelsd(self, size):
         scipy.linalg.lstsq(self.A, self.b, lapack_driver="gelsd")
+
+
+class DenseMemory:
+    """Memory of the dense solves beyond A and b.
+
+    The ``peakmem_`` benchmarks of ``DenseLstsq`` are the process's peak RSS,
+    which building the standard problem in ``setup`` dominates.  These are
+    what each solve itself allocates at its peak (tracemalloc: numpy buffers,
+    not LAPACK's or numba's scratch): randla should need O(d n + m) (the
+    sketch, a few vectors), scipy also copies A for LAPACK.
+    """
+
+    params = [selected_sizes(_SIZES)]
+    param_names = ["size"]
+    timeout = 600
+
+    def setup(self, size):
+        self.A, self.b = _problem(size)
+        _warm_up()      # compiled kernels, so tracemalloc counts the solve alone
+
+    def track_allocated_bytes_randla(self, size):
+        return allocated_peak(lambda: randla.lstsq(self.A, self.b, method="randomized",
+                                                   rng=0))[1]
+
+    def track_allocated_bytes_gelsd(self, size):
+        return allocated_peak(lambda: scipy.linalg.lstsq(self.A, self.b))[1]
+
+    track_allocated_bytes_randla.unit = "bytes"
+    track_allocated_bytes_gelsd.unit = "bytes"
 
 
 class DenseAccuracy:

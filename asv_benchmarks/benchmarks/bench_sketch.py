@@ -21,12 +21,13 @@ asv re-runs ``setup`` before every timed sample; no benchmark writes to them.
 """
 import math
 import os
-import tracemalloc
 
 import numpy as np
 import scipy.linalg
 
 from randla.sketch import SASO, SRTT, DenseOperator
+
+from ._memory import allocated_peak
 
 SIZES = ["small", "issue"]
 _CACHE = {}
@@ -160,12 +161,7 @@ class SASOMemory:
     track_saso_extra_rss.unit = "bytes"
 
     def _extra_bytes(self):
-        tracemalloc.start()
-        try:
-            out = self.S @ self.A
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        out, peak = allocated_peak(lambda: self.S @ self.A)
         return peak - out.nbytes
 
     def track_saso_extra_bytes(self, size):
