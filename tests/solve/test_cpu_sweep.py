@@ -12,6 +12,7 @@ def chunk_entries(request, monkeypatch):
     of rows spans several chunks with a ragged last one."""
     if request.param == "small":
         monkeypatch.setattr(_cpu_sweep, "_ROW_CHUNK", 24)
+        monkeypatch.setattr(_cpu_sweep, "_PIPELINE_CHUNK", 24)
         monkeypatch.setattr(_cpu_sweep, "_COLUMN_CHUNK_ENTRIES", 1000)
 
 
@@ -39,23 +40,25 @@ def test_sweep_matches_two_products(m, n, k, dtype, rtol, order, chunk_entries):
         np.testing.assert_allclose(G, G_ref, rtol=0, atol=rtol * scale * np.abs(A).max() * m)
 
 
+@pytest.mark.parametrize("k", [1, 2])       # the one-column kernel and the general one
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_float32_products_accumulate_in_float64(order):
+def test_float32_products_accumulate_in_float64(order, k):
     # non-negative data: float32 accumulation over 1000 terms would be off by
     # several units in the last place, float64 accumulation by at most one
     rng = np.random.default_rng(0)
     A = np.asarray(rng.random((2000, 1000)).astype(np.float32), order=order)
-    Z = rng.random((1000, 2)).astype(np.float32)
+    Z = rng.random((1000, k)).astype(np.float32)
     reference = A.astype(np.float64) @ Z.astype(np.float64)
     T, _ = _cpu_sweep.sweep(A, Z)
     assert np.abs(T - reference).max() <= np.finfo(np.float32).eps * np.abs(reference).max()
 
 
+@pytest.mark.parametrize("k", [1, 2])
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_sweep_does_not_depend_on_the_thread_count(order):
+def test_sweep_does_not_depend_on_the_thread_count(order, k):
     rng = np.random.default_rng(0)
     A = np.asarray(rng.standard_normal((20000, 50)), order=order)
-    Z, B = rng.standard_normal((50, 2)), rng.standard_normal((20000, 2))
+    Z, B = rng.standard_normal((50, k)), rng.standard_normal((20000, k))
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
