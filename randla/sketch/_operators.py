@@ -419,8 +419,9 @@ class SASO(_SparseVectors, SketchingOperator):
         return out
 
     def _left_dense_into(self, a, out):
-        # the row kernel writes either layout: a QR of S @ A wants it column-major
-        if get_backend(a).is_gpu or not a.flags.c_contiguous:
+        # the row kernel writes either layout: a QR of S @ A wants it column-major;
+        # an out that overlaps a gets a copy instead (the kernel would read its writes)
+        if get_backend(a).is_gpu or not a.flags.c_contiguous or np.may_share_memory(a, out):
             return super()._left_dense_into(a, out)
         positions, values = self.columns(dtype=a.dtype)
         _kernels().saso_apply_rows(out, a, positions, values)

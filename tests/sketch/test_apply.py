@@ -154,6 +154,15 @@ def test_left_sketch_into_out_equals_the_returned_result(kind, dtype):
     np.testing.assert_array_equal(linop, left_sketch(op, aslinearoperator(a)))
 
 
+def test_left_sketch_into_an_out_that_overlaps_a():
+    # out is a view of A's own memory: the result is still that of S @ A
+    buffer = _data(np.float64, "C")
+    op = SASO(D, M, rng=2)
+    expected = left_sketch(op, buffer.copy())
+    left_sketch(op, buffer, out=buffer[:D])
+    np.testing.assert_array_equal(buffer[:D], expected)
+
+
 @pytest.mark.parametrize("out, exc, match", [
     (np.empty((D, N + 1)), ValueError, r"out must have shape \(70, 23\) and dtype float64"),
     (np.empty((D, N), dtype=np.float32), ValueError, "got shape .* dtype float32"),
