@@ -1,4 +1,5 @@
 """Levels 1-2: applications equal the explicit dense products."""
+import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -155,12 +156,20 @@ def test_left_sketch_into_out_equals_the_returned_result(kind, dtype):
 
 
 def test_left_sketch_into_an_out_that_overlaps_a():
-    # out is a view of A's own memory: the result is still that of S @ A
-    buffer = _data(np.float64, "C")
+    # out is a column-major view of A's own first rows: the kernel's tasks
+    # would overwrite rows that other tasks still read.  The result is still
+    # that of S @ A.
+    a = np.ascontiguousarray(_data(np.float64, "C")[:, :21])
     op = SASO(D, M, rng=2)
-    expected = left_sketch(op, buffer.copy())
-    left_sketch(op, buffer, out=buffer[:D])
-    np.testing.assert_array_equal(buffer[:D], expected)
+    expected = left_sketch(op, a.copy())
+    out = a.reshape(-1)[:D * 21].reshape((D, 21), order="F")
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)        # tasks in turn: the first writes before the next reads
+        left_sketch(op, a, out=out)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(out, expected)
 
 
 @pytest.mark.parametrize("out, exc, match", [
