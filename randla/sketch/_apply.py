@@ -84,6 +84,8 @@ def _check_out(out, shape, dtype, A):
     if out.shape != shape or out.dtype != dtype:
         raise ValueError(f"out must have shape {shape} and dtype {dtype} (those of "
                          f"S @ A), got shape {out.shape} and dtype {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable, got a read-only array")
 
 
 def _left_linear_operator(S, A, real, xp):
@@ -137,7 +139,7 @@ def left_sketch(S: SketchingOperator, A, *, out=None) -> np.ndarray:
     ------
     ValueError
         If ``A.shape[0] != S.shape[1]``, A is not 1-D or 2-D, or ``out`` has
-        the wrong shape or dtype.
+        the wrong shape or dtype or is read-only.
     TypeError
         If S is not an operator, A is not numeric data of a supported kind,
         or ``out`` is not an array of A's library.

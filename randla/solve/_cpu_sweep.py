@@ -5,7 +5,9 @@
 eight rows is dotted with every column of Z, in tiles of four rows by four
 columns so that each vector loaded feeds four multiply-adds, and the same
 rows, still in cache, are added into a per-block column accumulator, two
-columns per trip (15-20 % faster than one from 2 columns up).  Two
+columns per trip (15-20 % faster than one from 2 columns up).  With one
+column a pipelined kernel adds each group into the accumulator while it
+dots the next group, so the reads from memory never pause.  Two
 BLAS GEMVs read A twice, and the refinement iterations are bound by memory
 bandwidth, so this halves their cost (about 1.1-1.2 times one ``A @ z`` on
 the CI machine against 2 to 2.2 times for the two GEMVs).  With more columns

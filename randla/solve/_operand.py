@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._backend import get_backend, working_float
+from .._backend import get_backend
 from .._operand import real_operand
 
 __all__ = ["Operand", "as_operand"]
@@ -56,13 +56,9 @@ class Operand:
         any layout) when given."""
         from ..sketch import left_sketch
         self.passes += 1
-        if out is not None and out.dtype == np.dtype(working_float(self.A.dtype)):
-            return left_sketch(S, self.A, out=out)
-        result = left_sketch(S, self.A).astype(self.dtype, copy=False)
         if out is None:
-            return result
-        out[...] = result
-        return out
+            return left_sketch(S, self.A).astype(self.dtype, copy=False)
+        return left_sketch(S, self.A, out=out)
 
     def matmat(self, X):
         """A @ X for X of shape (n, k), one pass."""

@@ -176,6 +176,8 @@ def test_left_sketch_into_an_out_that_overlaps_a():
     (np.empty((D, N + 1)), ValueError, r"out must have shape \(70, 23\) and dtype float64"),
     (np.empty((D, N), dtype=np.float32), ValueError, "got shape .* dtype float32"),
     ([[0.0] * N] * D, TypeError, "out must be a numpy array"),
+    (np.lib.stride_tricks.as_strided(np.empty((D, N)), writeable=False), ValueError,
+     "out must be writeable"),
 ])
 def test_bad_out(out, exc, match):
     with pytest.raises(exc, match=match):
