@@ -60,6 +60,10 @@ _ROW_CHUNK = 256
 # Columns per step of the one-column kernel, which adds one group of eight
 # rows into the column sums while it dots the next group: 3-4 KiB of each row.
 _PIPELINE_CHUNK = 384
+# Fast-math flags of every kernel: reassoc lets the dot products vectorise;
+# the order of a row's sum is fixed by the compiled code, not by the thread
+# count.
+_FASTMATH = {"reassoc", "contract", "nsz"}
 # Column-major chunks are larger (L3 rather than L2): their column segments
 # are short (131 rows at n = 2000), and longer ones keep more of A in flight.
 _COLUMN_CHUNK_ENTRIES = 1 << 18
@@ -105,13 +109,9 @@ def sweep(A, Z, B=None):
 def _kernel():
     from numba import njit, prange
 
-    # reassoc lets the dot products vectorise; the order of a row's sum is
-    # fixed by the compiled code, not by the thread count.
-    fast = {"reassoc", "contract", "nsz"}
-
     # One function, no helpers: numba does not cache a kernel that calls
     # other functions compiled inside this closure (2.3 s per process).
-    @njit(parallel=True, cache=True, fastmath=fast)
+    @njit(parallel=True, cache=True, fastmath=_FASTMATH)
     def row_sweep(A, Zt, Bt, has_b, T, partial, rows, chunk):
         m, n = A.shape
         k = Zt.shape[0]
@@ -240,8 +240,6 @@ def _kernel():
 def _one_column_kernel():
     from numba import njit, prange
 
-    fast = {"reassoc", "contract", "nsz"}
-
     # The row kernel for one column, software-pipelined: while the column sums
     # take in group i (eight rows, read back from cache), the dots of group
     # i + 1 stream the next rows from memory, chunk by chunk, so memory does
@@ -251,7 +249,7 @@ def _one_column_kernel():
     # the same way made it slower for 2 to 16 columns (55.8 against 50.4 ms
     # for 4 columns at 20000 x 5000): its dots of a group's chunk no longer
     # keep their sums in registers.
-    @njit(parallel=True, cache=True, fastmath=fast)
+    @njit(parallel=True, cache=True, fastmath=_FASTMATH)
     def one_column_sweep(A, z, b, has_b, t, partial, rows, chunk):
         m, n = A.shape
         for blk in prange(partial.shape[0]):
@@ -341,7 +339,7 @@ def _one_column_kernel():
 def _column_kernel():
     from numba import njit, prange
 
-    @njit(parallel=True, cache=True, fastmath={"reassoc", "contract", "nsz"})
+    @njit(parallel=True, cache=True, fastmath=_FASTMATH)
     def column_sweep(At, Zt, Bt, has_b, T, partial, rows, chunk):
         n, m = At.shape
         for blk in prange(partial.shape[0]):
@@ -450,7 +448,7 @@ def _row_chunks(rows, cols, triangle):
 def _matmul_kernel():
     from numba import njit, prange
 
-    @njit(parallel=True, cache=True, fastmath={"reassoc", "contract", "nsz"})
+    @njit(parallel=True, cache=True, fastmath=_FASTMATH)
     def rows_dot(M, Xt, out, triangle, bounds):
         cols = M.shape[1]
         for chunk in prange(len(bounds) - 1):

@@ -60,8 +60,9 @@ def prefers_randomized(m: int, n: int, nrhs: int = 1, *, row_major: bool = True)
     (``6e-9 * m * n``), a QR of a sketch of about 5n rows (``10 n^3`` flops
     at 5.5e10 flop/s) and about 30 passes over A (``8 m n`` bytes at 27 GB/s
     each, 0.23 times more per extra right-hand side up to sixteen on
-    row-major A (``row_major``; eight on column-major A), then two GEMMs: 3.2 times a single-column pass plus ``4 m n nrhs`` flops at
-    9e10 flop/s).  The randomized path is chosen only for tall
+    row-major A (``row_major``; eight on column-major A), then two GEMMs:
+    3.2 times a single-column pass plus ``4 m n nrhs`` flops at 9e10
+    flop/s).  The randomized path is chosen only for tall
     problems (``m >= 4 n``) where it is modelled at least 1.5 times faster:
     with one right-hand side that takes n >= 582 at m = 100000, n >= 625 at
     m = 40000 and n >= 751 at m = 20000 (measured: 1.8 times faster than

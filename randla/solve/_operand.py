@@ -1,8 +1,8 @@
 """The matrix of a least-squares problem, seen only through products.
 
 :class:`Operand` wraps a dense array, a sparse matrix or a LinearOperator
-(numpy/scipy on the host or CuPy/cupyx on the GPU) and offers the few products the solvers need, counting every
-read of A (``passes``).  For dense A (C- or F-ordered) the two products an iteration
+(numpy/scipy on the host or CuPy/cupyx on the GPU) and offers the few
+products the solvers need, counting every read of A (``passes``).  For dense A (C- or F-ordered) the two products an iteration
 needs, ``A.T @ (A @ z)`` and ``(r, A.T @ r)`` with ``r = b - A @ x``, are
 computed in ONE sweep over the rows of A (row i only needs ``a_i @ z``), so an
 iteration streams A from memory once instead of twice: a numba kernel on the

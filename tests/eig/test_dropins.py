@@ -490,7 +490,8 @@ def test_small_ncv_with_a_repeated_value_converges():
 def test_eigsh_cheap_sparse_finds_every_copy_of_a_permuted_diagonal(values):
     rng = np.random.default_rng(0)
     n = 2000
-    d = np.r_[values, np.linspace(1.99, 0.01, n - len(values)) * rng.choice([-1, 1], n - len(values))]
+    rest = n - len(values)
+    d = np.r_[values, np.linspace(1.99, 0.01, rest) * rng.choice([-1, 1], rest)]
     A = sp.csr_matrix(sp.diags(d[rng.permutation(n)]))
     w = randla.eigsh(A, len(values), rng=0, return_eigenvectors=False)
     np.testing.assert_allclose(np.sort(w), np.sort(values), rtol=0, atol=1e-10)
