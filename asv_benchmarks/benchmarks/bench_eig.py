@@ -2,7 +2,8 @@
 scikit-learn-style randomized SVD, on a dense matrix with singular values 1/i.
 
 ``SparseSVDS`` times the top 10 singular values of a 10^6 x 10^5 CSR matrix
-(10 nonzeros per row) against ARPACK.
+(10 nonzeros per row) against ARPACK, ``SparseEigsh`` the top 10 eigenvalues
+of a 2 x 10^5 sparse symmetric matrix (20 nonzeros per row).
 
 Every peer is timed in the same class as randla, so ratios come from one
 ``asv run`` on one machine.  Sizes: ``"small"`` (2000 x 500, k = 10, for
@@ -292,6 +293,60 @@ class SparseSVDS:
         return float(np.max(np.abs(s - reference) / reference))
 
     track_max_relative_difference_to_arpack.unit = "relative difference"
+
+
+_SYMMETRIC_SIZES = {"small": 20000, "2e5": 200_000}
+_SYMMETRIC_CACHE = {}
+
+
+def _sparse_symmetric(size):
+    """S + Sᵀ with S a 2 x 10^5 CSR matrix of 10 uniform [0, 1) entries per row
+    at random places: one Perron value near 10, then a cluster at the edge of
+    a semicircle near 5.5 (a hard case: 5.49, 5.51, ...)."""
+    if size not in _SYMMETRIC_CACHE:
+        _SYMMETRIC_CACHE.clear()
+        n = _SYMMETRIC_SIZES[size]
+        S = scipy.sparse.random(n, n, density=10 / n, random_state=np.random.default_rng(0),
+                                format="csr")
+        _SYMMETRIC_CACHE[size] = (S + S.T).tocsr()
+    return _SYMMETRIC_CACHE[size]
+
+
+class SparseEigsh:
+    """Ten largest-magnitude eigenvalues of a sparse symmetric matrix with
+    about 20 nonzeros per row: randla.eigsh against ARPACK (both tol=0).
+
+    Products are cheap here, so randla takes one column per step, as ARPACK
+    does, and most of a step is projecting the new column out of the basis.
+    """
+
+    params = [selected_sizes(_SYMMETRIC_SIZES), ["randla", "arpack"]]
+    param_names = ["size", "method"]
+    number = 1
+    repeat = (1, 2, 120.0)
+    timeout = 900
+
+    def setup(self, size, method):
+        self.A = _sparse_symmetric(size)
+        randla.eigsh(self.A[:2000, :2000], 3, rng=0)
+
+    def _values(self, method):
+        if method == "randla":
+            w = randla.eigsh(self.A, 10, rng=0, return_eigenvectors=False)
+        else:
+            w = scipy.sparse.linalg.eigsh(self.A, 10, rng=0, return_eigenvectors=False)
+        return np.sort(w)
+
+    def time_eigsh(self, size, method):
+        self._values(method)
+
+    def track_max_difference_to_arpack(self, size, method):
+        w = self._values(method)
+        reference = np.sort(scipy.sparse.linalg.eigsh(self.A, 10, rng=0,
+                                                      return_eigenvectors=False))
+        return float(np.max(np.abs(w - reference)) / np.max(np.abs(reference)))
+
+    track_max_difference_to_arpack.unit = "relative to the largest"
 
 
 class PeakMemory:

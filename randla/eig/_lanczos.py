@@ -29,10 +29,14 @@ gained have converged too (pairs converged before the widening prove
 nothing about the new directions), and no cluster above the k-th fills the
 block.  One column cannot tell a double value from a single one, so with
 b = 1 every run widens once, to two: on a clustered sparse spectrum that
-costs about as much again as the run itself (9.6 against 5.2 s for eigsh of
-a 2 x 10^5 sparse symmetric matrix, k = 10; ARPACK 5.2-5.6 s), the price of
-finding copies ARPACK misses.  A heuristic, not a proof: a copy whose
-start components are all tiny can still surface late.
+costs half as much again as the run itself (10.6 against 7.4 s for eigsh of
+the 2 x 10^5 sparse symmetric matrix of ``bench_eig.SparseEigsh``, k = 10;
+ARPACK 24-28 s), the price of finding copies ARPACK misses.  A heuristic,
+not a proof: a copy whose start components are all tiny can still surface
+late.
+
+On the host the basis is a :class:`RowMajorBasis` (``_cpu_basis.py``),
+whose projections run on numba's threads.
 """
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..sketch import as_rng_state
+from ._cpu_basis import RowMajorBasis
 from ._lowrank import _project_out
 from ._operand import Operand
 
@@ -118,7 +123,8 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
         return np.argsort(-(theta if normal else np.abs(theta)), kind="stable")
 
     Q = fresh(block)
-    basis = _Basis(xp, n, max_basis + block, Q)
+    basis = (RowMajorBasis(n, max_basis + block, Q) if RowMajorBasis.serves(Q)
+             else _Basis(bk, n, max_basis + block, Q))
     H = np.zeros((0, 0))
     steps = 0
     extra = 0      # pairs beyond the k leading ones that must converge too
@@ -132,21 +138,12 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
         while True:
             W = apply(Q)
             steps += 1
+            W, C, before = basis.project(W, _DGKS)
             V = basis.view()
             d, b = V.shape[1], Q.shape[1]
-            before = bk.to_host(xp.linalg.norm(W, axis=0)).astype(np.float64)
             if not np.isfinite(before).all():
                 raise ValueError("A has non-finite entries (NaN or inf): a product "
                                  "with it is not finite")
-            C = V.T @ W
-            W = W - V @ C
-            # A second projection where the first cancelled much of a column
-            # (Daniel-Gragg-Kaufman-Stewart): then rounding left parts along V
-            after = bk.to_host(xp.linalg.norm(W, axis=0)).astype(np.float64)
-            if (after < _DGKS * before).any():
-                C2 = V.T @ W
-                W = W - V @ C2
-                C = C + C2
             C = bk.to_host(C).astype(np.float64)
             size = float(np.linalg.norm(before))
             # H gains the columns (and rows) of the newest block, the last b of V
@@ -210,10 +207,12 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
 class _Basis:
     """The orthonormal basis, grown in place: columns of a Fortran-ordered
     store (no copy of the whole basis per step, and each block of columns
-    contiguous for the products)."""
+    contiguous for the products).  Host float data keeps a
+    :class:`RowMajorBasis` instead, with the same methods."""
 
-    def __init__(self, xp, n, capacity, first):
-        self.xp = xp
+    def __init__(self, bk, n, capacity, first):
+        self.bk = bk
+        self.xp = xp = bk.xp
         self.store = xp.empty((n, max(capacity, first.shape[1])), dtype=first.dtype, order="F")
         self.used = 0
         self.append(first)
@@ -236,6 +235,24 @@ class _Basis:
         kept = self.view() @ Y
         self.store[:, :kept.shape[1]] = kept
         self.used = kept.shape[1]
+
+    def project(self, W, dgks: float):
+        """W with the span of V removed, Gram–Schmidt once, or twice where a
+        column kept less than ``dgks`` of its norm (Daniel–Gragg–Kaufman–
+        Stewart: then rounding left parts along V).
+
+        Returns ``(W', C, before)``: ``W = V C + W'`` (C summed over both
+        passes) and the column norms of W (host float64)."""
+        xp, V = self.xp, self.view()
+        before = self.bk.to_host(xp.linalg.norm(W, axis=0)).astype(np.float64)
+        C = V.T @ W
+        W = W - V @ C
+        after = self.bk.to_host(xp.linalg.norm(W, axis=0)).astype(np.float64)
+        if (after < dgks * before).any():
+            C2 = V.T @ W
+            W = W - V @ C2
+            C = C + C2
+        return W, C, before
 
 
 def _extend(bk, V, W, size, fresh, room):
@@ -297,13 +314,14 @@ def default_block(op: Operand, k: int, normal: bool) -> int:
     """Columns per step.
 
     A wider block takes fewer steps but more matvecs, and every step
-    projects its block out of the whole basis (about 4 n x basis reads).
+    projects its block out of the whole basis (2 or 3 reads of n x basis).
     Where a product reads many entries per basis row (dense A; sparse A with
     ``nnz / n`` of 64 or more per product) 4 columns pay: 15 steps instead of
     about 50 on the dense benchmark, 14 against 35 (1.1 against 1.6 s) on the
-    sparse one.  Where products are cheap the projections dominate and one
-    column is fastest (a 2 x 10^5 sparse symmetric matrix with 20 nonzeros per
-    row: 6.5 s with one column, 17 s with two, 24 s with four, ARPACK 6-7 s).
+    sparse one.  Where products are cheap the projections weigh as much as
+    the products and one column is fastest (``bench_eig.SparseEigsh``, a
+    2 x 10^5 sparse symmetric matrix with 20 nonzeros per row: 12.2 s with
+    one column, 12.7 s with two, 23 s with four; ARPACK 24 s).
     On a GPU each step's launches and syncs cost more than its columns.
     """
     if op.backend.is_gpu:
