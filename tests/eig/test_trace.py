@@ -391,3 +391,15 @@ def test_tall_qr_orthonormal_and_exact(block):
         np.testing.assert_allclose(np.abs(R), np.abs(R_ref), rtol=0, atol=1e-12 * np.abs(R).max())
     else:
         np.testing.assert_allclose(Q.T @ Q, np.eye(12), rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-300, 0.0])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tall_qr_of_one_column(scale, dtype):
+    from randla._backend import NUMPY
+    y = (np.random.default_rng(5).standard_normal((700, 1)) * scale).astype(dtype)
+    Q, R = NUMPY.tall_qr(y)
+    assert Q.shape == (700, 1) and R.shape == (1, 1) and Q.dtype == R.dtype == dtype
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(Q @ R, y, rtol=0, atol=4 * eps * np.abs(y).max())
+    assert abs(float(np.linalg.norm(Q.astype(np.float64))) - 1) <= 10 * eps
