@@ -113,12 +113,15 @@ class Backend:
         matches Y to a few units of roundoff more than with triangular
         solves (still O(eps)).  R is upper triangular in both branches; Q is
         C-ordered after CholeskyQR2.  A single column is scaled by its norm
-        (one pass, not four).
+        (one pass, not four), unless squares of its entries could fall among
+        the subnormal numbers or overflow: then Householder QR.
         """
         xp = self.xp
         if Y.ndim == 2 and Y.shape[1] == 1:
-            R = xp.linalg.norm(Y, axis=0, keepdims=True)
-            if 0 < float(R[0, 0]) < np.inf:
+            with np.errstate(over="ignore", under="ignore"):
+                R = xp.linalg.norm(Y, axis=0, keepdims=True)
+            finfo = np.finfo(Y.dtype)
+            if np.sqrt(Y.shape[0] * float(finfo.tiny)) < float(R[0, 0]) < np.inf:
                 return xp.ascontiguousarray(Y / R), R
             return self.qr(Y)
         try:

@@ -3,15 +3,17 @@
 Each Lanczos step removes the basis V (n x d) from the new block W (n x b):
 ``C = Vᵀ W``, ``W -= V C``, and where that cancelled much of a column, once
 more.  These products read all of V for a few columns of work, so memory
-bounds them.  BLAS ran them on one thread here (its spinning workers stall
-the numba products between steps) and read V four times for the pair of
-projections.  Here V is stored row by row, so a chunk of rows is one
+bounds them.  Where the products with A run on numba's threads (dense
+sweeps, sparse gathers), BLAS must stay on one thread between them (its
+spinning workers stall numba's), and there it read V four times for the
+pair of projections.  Here V is stored row by row, so a chunk of rows is one
 contiguous stream, and a chunk's rows serve the subtraction and the next
 projection's ``Vᵀ W`` while they are in cache: three reads of V (two where
 one projection suffices), on every core.  On ``bench_eig.SparseEigsh`` (a
 2 x 10^5 sparse symmetric matrix, one column per step, up to 40 basis
 columns, 655 steps) the projections, the appends and the restarts took
-about 10 ms a step instead of about 20, and eigsh 11-12 s instead of 16-19 s.
+about 10 ms a step instead of about 20, and eigsh 10.6-12.2 s instead of
+16.5-18.9 s (ARPACK 19.8-24.5 s; single runs in separate processes).
 
 Rows are split into chunks of ``_CHUNK`` rows (fixed, so results do not
 depend on the thread count): the kernels return per-chunk partial sums,
@@ -63,7 +65,8 @@ class RowMajorBasis:
             grown = np.empty((self.store.shape[0], 2 * end), dtype=self.store.dtype)
             grown[:, :self.used] = self.store[:, :self.used]
             self.store = grown
-        self.pending = np.ascontiguousarray(Q, dtype=self.store.dtype)
+        # a copy: the caller goes on to hand Q to A's products, which may write to it
+        self.pending = np.array(Q, dtype=self.store.dtype, order="C", copy=True)
 
     def _write_pending(self):
         if self.pending is not None:
@@ -75,6 +78,9 @@ class RowMajorBasis:
         """Keep the columns V Y (at most as many as V has)."""
         self._write_pending()
         Y = np.ascontiguousarray(Y, dtype=self.store.dtype)
+        if Y.ndim != 2 or Y.shape[0] != self.used or Y.shape[1] > self.used:
+            raise ValueError(f"restart: Y must be {self.used} x (at most {self.used}), "
+                             f"got shape {Y.shape}")
         _kernels().times_small(self.store, self.used, Y, _CHUNK)
         self.used = Y.shape[1]
 

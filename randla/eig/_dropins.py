@@ -351,7 +351,7 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         most n are used).  Default ``max(4k, 2k + 12 b)``, at most n, with
         b columns per step: 4, or 1 for sparse A with fewer than 64 nonzeros
         per row (there the products are cheap and each step's projections
-        dominate), as in :func:`svds`.
+        cost as much), as in :func:`svds`.
     maxiter : int, optional
         Maximum block Lanczos steps (default ``10 n``).
     tol : float, default 0

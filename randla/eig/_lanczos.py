@@ -29,14 +29,14 @@ gained have converged too (pairs converged before the widening prove
 nothing about the new directions), and no cluster above the k-th fills the
 block.  One column cannot tell a double value from a single one, so with
 b = 1 every run widens once, to two: on a clustered sparse spectrum that
-costs half as much again as the run itself (10.6 against 7.4 s for eigsh of
-the 2 x 10^5 sparse symmetric matrix of ``bench_eig.SparseEigsh``, k = 10;
-ARPACK 24-28 s), the price of finding copies ARPACK misses.  A heuristic,
-not a proof: a copy whose start components are all tiny can still surface
-late.
+costs half as much again as the run itself (eigsh of the 2 x 10^5 sparse
+symmetric matrix of ``bench_eig.SparseEigsh``, k = 10: 10.6 s, 7.4 s
+without the widening, in one process), the price of finding copies ARPACK
+misses.  A heuristic, not a proof: a copy whose start components are all
+tiny can still surface late.
 
-On the host the basis is a :class:`RowMajorBasis` (``_cpu_basis.py``),
-whose projections run on numba's threads.
+Where the products run on numba's threads the basis is a
+:class:`RowMajorBasis` (``_cpu_basis.py``), whose projections run there too.
 """
 from __future__ import annotations
 
@@ -123,17 +123,21 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
         return np.argsort(-(theta if normal else np.abs(theta)), kind="stable")
 
     Q = fresh(block)
-    basis = (RowMajorBasis(n, max_basis + block, Q) if RowMajorBasis.serves(Q)
-             else _Basis(bk, n, max_basis + block, Q))
-    H = np.zeros((0, 0))
-    steps = 0
-    extra = 0      # pairs beyond the k leading ones that must converge too
     # Between numba products (a dense sweep, sparse gathers) the small
     # products run on one BLAS thread: OpenBLAS's spinning workers slowed the
     # next sweep (1.15 against 0.8-1.0 s on the 20000 x 5000 benchmark), and
     # a 2000 x 2000 sparse eigsh widened to two columns ten times (3.4
-    # against 0.44 s).
+    # against 0.44 s).  Only there does the basis project on numba's threads
+    # too: next to BLAS products with A (dense eigsh, LinearOperators) the
+    # spinning workers stall those kernels (eigsh of a dense 4000 x 4000
+    # matrix took 1.9-2.2 s against 0.9 s), and BLAS projects as fast.
     numba_products = op.on_numba(block, normal)
+    basis = (RowMajorBasis(n, max_basis + block, Q)
+             if numba_products and RowMajorBasis.serves(Q)
+             else _Basis(bk, n, max_basis + block, Q))
+    H = np.zeros((0, 0))
+    steps = 0
+    extra = 0      # pairs beyond the k leading ones that must converge too
     with bk.single_threaded_blas() if numba_products else contextlib.nullcontext():
         while True:
             W = apply(Q)
@@ -314,14 +318,14 @@ def default_block(op: Operand, k: int, normal: bool) -> int:
     """Columns per step.
 
     A wider block takes fewer steps but more matvecs, and every step
-    projects its block out of the whole basis (2 or 3 reads of n x basis).
+    projects its block out of the whole basis (2 to 4 reads of n x basis).
     Where a product reads many entries per basis row (dense A; sparse A with
     ``nnz / n`` of 64 or more per product) 4 columns pay: 15 steps instead of
     about 50 on the dense benchmark, 14 against 35 (1.1 against 1.6 s) on the
     sparse one.  Where products are cheap the projections weigh as much as
     the products and one column is fastest (``bench_eig.SparseEigsh``, a
-    2 x 10^5 sparse symmetric matrix with 20 nonzeros per row: 12.2 s with
-    one column, 12.7 s with two, 23 s with four; ARPACK 24 s).
+    2 x 10^5 sparse symmetric matrix with 20 nonzeros per row, one run each:
+    12.2 s with one column, 12.7 s with two, 23 s with four).
     On a GPU each step's launches and syncs cost more than its columns.
     """
     if op.backend.is_gpu:

@@ -55,6 +55,39 @@ def test_project_matches_gram_schmidt(n, d, b, dtype, rtol, along, chunk):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_projection_leaves_w_orthogonal_to_the_basis(dtype, chunk):
+    # most of W along V: one Gram–Schmidt pass leaves rounding of W's size
+    # along V, which the second pass removes
+    rng = np.random.default_rng(11)
+    V = _orthonormal(rng, 2000, 30, dtype)
+    W = (rng.standard_normal((2000, 3)) + 1e4 * V @ rng.standard_normal((30, 3))
+         ).astype(dtype)
+    basis = RowMajorBasis(2000, 30, V)
+    W_out, _, _ = basis.project(W, 1 / np.sqrt(2))
+    eps = np.finfo(dtype).eps
+    along = np.linalg.norm(V.T.astype(np.float64) @ W_out, axis=0)
+    assert (along <= 20 * eps * np.linalg.norm(W_out.astype(np.float64), axis=0)).all()
+
+
+def test_append_keeps_its_own_copy():
+    rng = np.random.default_rng(2)
+    V = _orthonormal(rng, 100, 4, np.float64)
+    basis = RowMajorBasis(100, 4, V[:, :2])
+    block = V[:, 2:].copy()
+    basis.append(block)
+    block *= 3                  # as a product that writes to its input might
+    np.testing.assert_array_equal(basis.view(), V)
+
+
+def test_restart_checks_the_shape_of_y():
+    V = _orthonormal(np.random.default_rng(0), 50, 4, np.float64)
+    basis = RowMajorBasis(50, 4, V)
+    for Y in (np.eye(3)[:, :2], np.eye(4, 5)):
+        with pytest.raises(ValueError, match="restart"):
+            basis.restart(Y)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("keep", [1, 9, 12])
 def test_restart_keeps_v_times_y(dtype, keep, chunk):
     rng = np.random.default_rng(keep)
