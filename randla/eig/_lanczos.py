@@ -249,6 +249,8 @@ class _Basis:
         passes) and the column norms of W (host float64)."""
         xp, V = self.xp, self.view()
         before = self.bk.to_host(xp.linalg.norm(W, axis=0)).astype(np.float64)
+        if not np.isfinite(before).all():       # the caller raises; no products with NaN
+            return W, xp.zeros((V.shape[1], W.shape[1]), dtype=W.dtype), before
         C = V.T @ W
         W = W - V @ C
         after = self.bk.to_host(xp.linalg.norm(W, axis=0)).astype(np.float64)
