@@ -393,15 +393,15 @@ def test_tall_qr_orthonormal_and_exact(block):
         np.testing.assert_allclose(Q.T @ Q, np.eye(12), rtol=0, atol=1e-13)
 
 
-@pytest.mark.parametrize("scale", [1.0, 1e-160, 1e-21, 1e-300, 0.0, 1e150, 1e18])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("dtype, scale", [
+    (dtype, scale) for dtype, scales in (
+        (np.float64, (1.0, 1e-160, 1e-300, 0.0, 1e150)),
+        (np.float32, (1.0, 1e-21, 1e-44, 0.0, 1e18)))
+    for scale in scales])
 def test_tall_qr_of_one_column(scale, dtype):
     # tiny and huge scales: squares in the subnormal range or overflowing
     from randla._backend import NUMPY
-    with np.errstate(over="ignore"):
-        y = (np.random.default_rng(5).standard_normal((700, 1)) * scale).astype(dtype)
-    if not np.isfinite(y).all():
-        pytest.skip("scale beyond the dtype's range")
+    y = (np.random.default_rng(5).standard_normal((700, 1)) * scale).astype(dtype)
     Q, R = NUMPY.tall_qr(y)
     assert Q.shape == (700, 1) and R.shape == (1, 1) and Q.dtype == R.dtype == dtype
     eps = np.finfo(dtype).eps
