@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from randla._sparse_products import sparse_product
+from randla._sparse_products import row_splits, sparse_product
 
 
 def _matrix(fmt, dtype, rng=0, shape=(300, 120), density=0.05):
@@ -18,12 +18,15 @@ def _matrix(fmt, dtype, rng=0, shape=(300, 120), density=0.05):
 @pytest.mark.parametrize("transpose", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("b", [1, 7])
-def test_products_match_scipy(fmt, transpose, dtype, b):
+@pytest.mark.parametrize("split", [False, True])
+def test_products_match_scipy(fmt, transpose, dtype, b, split):
     A = _matrix(fmt, dtype)
     rows = A.shape[0] if transpose else A.shape[1]
     X = np.random.default_rng(1).standard_normal((rows, b)).astype(dtype)
     expected = (A.T if transpose else A) @ X
-    result = sparse_product(A, X, transpose=transpose)
+    splits = row_splits(A) if split else None
+    assert (splits is None) == (not split or fmt == "coo")
+    result = sparse_product(A, X, transpose=transpose, splits=splits)
     assert result.shape == expected.shape and result.dtype == dtype
     assert result.flags.c_contiguous
     np.testing.assert_allclose(result, expected, rtol=10 * np.finfo(dtype).eps,
@@ -64,3 +67,48 @@ def test_gather_does_not_depend_on_the_thread_count():
     finally:
         numba.set_num_threads(before)
     np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("fmt, transpose", [("csr", True), ("csc", False)])
+@pytest.mark.parametrize("threads", [1, 2, 3, 5])
+def test_split_scatter_sums_each_entry_in_row_order(fmt, transpose, threads, monkeypatch):
+    # any split gives what one thread adding row after row gives, bit for bit;
+    # more ranges than rows of the result and empty ranges included
+    monkeypatch.setattr(numba, "get_num_threads", lambda: threads)
+    A = _matrix(fmt, np.float64, shape=(400, 3) if fmt == "csr" else (3, 400), density=0.5)
+    structure = A if fmt == "csr" else A.T.tocsr()
+    Y = np.random.default_rng(5).standard_normal((structure.shape[0], 4))
+    splits = row_splits(A)
+    assert splits.shape == (threads - 1, structure.shape[0])
+    expected = np.zeros((structure.shape[1], 4))
+    for i in range(structure.shape[0]):
+        for p in range(structure.indptr[i], structure.indptr[i + 1]):
+            expected[structure.indices[p]] += structure.data[p] * Y[i]
+    result = sparse_product(A, Y, transpose=transpose, splits=splits)
+    np.testing.assert_array_equal(result, expected)
+
+
+def test_split_ranges_balance_nonzeros():
+    # nonzeros crowd into the first columns: equal column ranges would not balance
+    g = np.random.default_rng(6)
+    cols = np.minimum((g.random(20000) ** 3 * 1000).astype(int), 999)
+    A = sp.csr_array((np.ones(20000), (np.arange(20000) // 10, cols)), shape=(2000, 1000))
+    A.sum_duplicates()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(numba, "get_num_threads", lambda: 4)
+        splits = row_splits(A)
+    bounds = np.vstack([A.indptr[:-1], splits, A.indptr[1:]])
+    shares = np.diff(bounds, axis=0).sum(axis=1)
+    assert shares.sum() == A.nnz and shares.max() <= 1.3 * A.nnz / 4
+
+
+def test_unsorted_indices_scatter_with_scipy():
+    A = _matrix("csr", np.float64, density=0.3)
+    lo, hi = A.indptr[5], A.indptr[6]
+    A.indices[lo:hi] = A.indices[lo:hi][::-1].copy()
+    A.data[lo:hi] = A.data[lo:hi][::-1].copy()
+    A.has_sorted_indices = False
+    assert row_splits(A) is None
+    Y = np.random.default_rng(7).standard_normal((A.shape[0], 3))
+    np.testing.assert_allclose(sparse_product(A, Y, transpose=True, splits=None), A.T @ Y,
+                               rtol=1e-14, atol=1e-14)
