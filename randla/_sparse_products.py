@@ -9,7 +9,9 @@ multiply by sparse A every pass, so they use :func:`sparse_product`.
 A CSR structure S (``indptr``, ``indices``, ``data``) computes ``S @ X`` by
 gathering rows of X into each row of the result; threads own rows of the
 result, and every entry is summed in the order of the stored nonzeros, so the
-result does not depend on the number of threads.  A CSR matrix A is S for
+result does not depend on the number of threads (one column: 10 against
+scipy's 17 ms at the size above, 5.0 against 6.0 ms for a 2 x 10^5 matrix
+with 20 nonzeros per row).  A CSR matrix A is S for
 ``A @ X``, a CSC matrix is S for ``A.T @ Y``.  The other direction would
 scatter into rows of the result (``S.T @ Y``).  Split among threads by rows
 of S, each thread adding into a private copy of the result, it ran no faster
@@ -41,17 +43,16 @@ def sparse_product(A, X, transpose: bool = False, splits=None):
 
     On numba's threads where A has float32/float64 values and X is a numpy
     array of the same dtype: a gather when A's format makes the product one
-    (CSR for ``A @ X``, CSC for ``A.T @ X``) and X has more than one column,
-    a scatter split by result rows when it is the other way round and
-    ``splits`` (from :func:`row_splits`) is given; otherwise scipy computes
-    it.  The result is a C-ordered array.
+    (CSR for ``A @ X``, CSC for ``A.T @ X``), a scatter split by result rows
+    when it is the other way round and ``splits`` (from :func:`row_splits`)
+    is given; otherwise scipy computes it.  The result is a C-ordered array.
     """
     fmt = getattr(A, "format", None)
     gather = fmt == ("csc" if transpose else "csr")
     scatter = splits is not None and fmt == ("csr" if transpose else "csc")
     on_numba = (isinstance(X, np.ndarray) and X.ndim == 2
                 and A.dtype in (np.float32, np.float64) and X.dtype == A.dtype)
-    if not (on_numba and (gather and X.shape[1] > 1 or scatter)):
+    if not (on_numba and (gather or scatter)):
         return np.ascontiguousarray((A.T if transpose else A) @ X)
     out = np.zeros((A.shape[1] if transpose else A.shape[0], X.shape[1]), dtype=A.dtype)
     if A.nnz:

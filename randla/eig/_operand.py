@@ -100,9 +100,8 @@ class Operand:
     def on_numba(self, columns: int, normal: bool = False) -> bool:
         """Whether products with this many columns (``normal``: with A and Aᵀ
         through :meth:`normal_matmat`) may run on numba's threads: a host
-        dense sweep, or host sparse data, whose block products gather there
-        (a one-column iteration widens to two when it checks for repeated
-        values)."""
+        dense sweep, or host sparse data, whose products gather or scatter
+        there (see ``randla._sparse_products``)."""
         return self._host_sparse or (normal and self.fused_normal(columns))
 
     def normal_matmat(self, X):
