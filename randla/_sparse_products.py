@@ -42,10 +42,12 @@ def sparse_product(A, X, transpose: bool = False, splits=None):
     """``A @ X`` (or ``A.T @ X``) for a host sparse A and a 2-D block X.
 
     On numba's threads where A has float32/float64 values and X is a numpy
-    array of the same dtype: a gather when A's format makes the product one
-    (CSR for ``A @ X``, CSC for ``A.T @ X``), a scatter split by result rows
-    when it is the other way round and ``splits`` (from :func:`row_splits`)
-    is given; otherwise scipy computes it.  The result is a C-ordered array.
+    array of the same dtype: a gather where A's format stores the rows of
+    the product's matrix (CSR for ``A @ X``, CSC for ``A.T @ X``), a scatter
+    split by result rows where it stores the columns (CSR for ``A.T @ X``,
+    CSC for ``A @ X``) and ``splits``, from :func:`row_splits` of this same
+    A, is given; otherwise scipy computes it.  The result is a C-ordered
+    array.
     """
     fmt = getattr(A, "format", None)
     gather = fmt == ("csc" if transpose else "csr")
@@ -54,7 +56,12 @@ def sparse_product(A, X, transpose: bool = False, splits=None):
                 and A.dtype in (np.float32, np.float64) and X.dtype == A.dtype)
     if not (on_numba and (gather or scatter)):
         return np.ascontiguousarray((A.T if transpose else A) @ X)
-    out = np.zeros((A.shape[1] if transpose else A.shape[0], X.shape[1]), dtype=A.dtype)
+    rows, width = (A.shape[1], A.shape[0]) if transpose else A.shape
+    if X.shape[0] != width:
+        raise ValueError(f"X has {X.shape[0]} rows; the product needs {width}")
+    if scatter and splits.shape[1] != (A.shape[0] if fmt == "csr" else A.shape[1]):
+        raise ValueError("splits do not belong to this matrix (use row_splits(A))")
+    out = np.zeros((rows, X.shape[1]), dtype=A.dtype)
     if A.nnz:
         kernels = _kernels()
         if gather:
@@ -64,25 +71,34 @@ def sparse_product(A, X, transpose: bool = False, splits=None):
     return out
 
 
+# Ranges for the scatter: one per numba thread, at most this many (every
+# range walks all rows, and the splits take one index per row and range).
+_MAX_RANGES = 8
+
+
 def row_splits(A):
     """Where each row of A's stored structure (rows of a CSR, columns of a
-    CSC matrix) crosses into the next thread's range of result rows, for
-    :func:`sparse_product`'s scatter: a (threads - 1) x rows array of
-    positions in ``A.indices``, or None where indices are not sorted (then
-    scipy scatters).  The ranges hold about equal numbers of nonzeros.
+    CSC matrix) crosses into the next range of result rows, for
+    :func:`sparse_product`'s scatter.
+
+    One range per numba thread (``numba.get_num_threads()`` now), at most
+    ``_MAX_RANGES``, each with about the same number of nonzeros.  Returns a
+    (ranges - 1) x rows array of positions in ``A.indices``, of
+    ``A.indptr``'s dtype (4 MB per range at 10^6 rows with 32-bit indices), or None unless
+    A is CSR or CSC with sorted indices (then scipy scatters).
     """
     if getattr(A, "format", None) not in ("csr", "csc") or not A.has_sorted_indices:
         return None
     import numba
 
-    parts = max(1, numba.get_num_threads())
+    parts = max(1, min(numba.get_num_threads(), _MAX_RANGES))
     rows, width = (A.shape[0], A.shape[1]) if A.format == "csr" else (A.shape[1], A.shape[0])
     # result rows where the running count of nonzeros crosses each share
     filled = np.cumsum(np.bincount(A.indices, minlength=width))
     bounds = np.searchsorted(filled, A.nnz * np.arange(1, parts) / parts, side="right")
-    splits = np.empty((parts - 1, rows), dtype=np.int64)
+    splits = np.empty((parts - 1, rows), dtype=A.indptr.dtype)
     if parts > 1 and rows:
-        _kernels().split_rows(A.indptr, A.indices, bounds.astype(np.int64), splits)
+        _kernels().split_rows(A.indptr, A.indices, bounds.astype(A.indices.dtype), splits)
     return splits
 
 

@@ -112,3 +112,16 @@ def test_unsorted_indices_scatter_with_scipy():
     Y = np.random.default_rng(7).standard_normal((A.shape[0], 3))
     np.testing.assert_allclose(sparse_product(A, Y, transpose=True, splits=None), A.T @ Y,
                                rtol=1e-14, atol=1e-14)
+
+
+def test_wrong_shapes_and_foreign_splits_are_errors():
+    A = _matrix("csr", np.float64, shape=(50, 20), density=0.3)
+    splits = row_splits(A)
+    for rows in (49, 51):
+        with pytest.raises(ValueError, match="rows"):
+            sparse_product(A, np.ones((rows, 3)), transpose=True, splits=splits)
+        with pytest.raises(ValueError, match="rows"):
+            sparse_product(A.tocsr(), np.ones((rows - 30, 3)))
+    other = _matrix("csr", np.float64, shape=(60, 20), density=0.3)
+    with pytest.raises(ValueError, match="splits"):
+        sparse_product(A, np.ones((50, 2)), transpose=True, splits=row_splits(other))
