@@ -43,6 +43,10 @@ class Operand:
         self.dense = not (self.linear_operator or self.backend.issparse(A))
         self.host_dense = self.dense and not self.backend.is_gpu
         self.gpu_dense = self.dense and self.backend.is_gpu
+        self.host_sparse = self.backend.issparse(A) and not self.backend.is_gpu
+        if self.host_sparse:    # for the product that scatters (A.T @ Y for CSR A)
+            from .._sparse_products import row_splits
+            self._splits = row_splits(A)
         self.passes = 0
 
     @property
@@ -65,6 +69,8 @@ class Operand:
         self.passes += 1
         if self.linear_operator:
             return self.xp.asarray(self.A.matmat(X)).astype(self.dtype, copy=False)
+        if self.host_sparse:
+            return self._sparse(X, transpose=False)
         return self.A @ X
 
     def rmatmat(self, Y):
@@ -76,7 +82,15 @@ class Operand:
             # (Y^T A)^T runs as a plain GEMM on row-major A: 2.5x faster than A.T @ Y
             # with 16 columns on the CI machine (OpenBLAS 0.3.31)
             return (Y.T @ self.A).T
+        if self.host_sparse:
+            return self._sparse(Y, transpose=True)
         return self.xp.asarray(self.A.T @ Y)
+
+    def _sparse(self, X, transpose):
+        """A @ X or A.T @ X for host sparse A, on numba's threads where it can."""
+        from .._sparse_products import sparse_product
+        out = sparse_product(self.A, X, transpose=transpose, splits=self._splits)
+        return out.astype(self.dtype, copy=False)
 
     def _sweep(self, columns):
         """The single-read kernel of this operand's backend, or None."""
