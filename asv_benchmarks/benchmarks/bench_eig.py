@@ -311,8 +311,8 @@ class SparseSVDS:
     """Top-10 singular values of a sparse CSR matrix: randla.svds (tol=1e-8)
     against ARPACK (tol=0); the issue's target size is 1e6 x 1e5.
 
-    ``randla`` uses the defaults (4 columns per step: a CSR gather on
-    numba's threads for A X, scipy's one-thread scatter for Aᵀ Y);
+    ``randla`` uses the defaults (4 columns per step: a CSR gather for A X
+    and a scatter split by result rows for Aᵀ Y, both on numba's threads);
     ``randla_block8`` takes 8.
     """
 
@@ -359,7 +359,8 @@ class SparseEigsh:
     about 20 nonzeros per row: randla.eigsh against ARPACK (both tol=0).
 
     Products are cheap here, so randla takes one column per step, as ARPACK
-    does, and most of a step is projecting the new column out of the basis.
+    does, and projecting the new column out of the basis costs about as much
+    as the product.
     """
 
     params = [selected_sizes(_SYMMETRIC_SIZES), ["randla", "arpack"]]
