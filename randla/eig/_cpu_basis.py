@@ -4,7 +4,7 @@ Each Lanczos step removes the basis V (n x d) from the new block W (n x b):
 ``C = Vᵀ W``, ``W -= V C``, and where that cancelled much of a column, once
 more.  These products read all of V for a few columns of work, so memory
 bounds them.  Where the products with A run on numba's threads (dense
-sweeps, sparse gathers), BLAS must stay on one thread between them (its
+sweeps, sparse products), BLAS must stay on one thread between them (its
 spinning workers stall numba's), and there it read V four times for the
 pair of projections.  Here V is stored row by row, so a chunk of rows is one
 contiguous stream, and a chunk's rows serve the subtraction and the next
