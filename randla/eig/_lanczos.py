@@ -211,8 +211,9 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
 class _Basis:
     """The orthonormal basis, grown in place: columns of a Fortran-ordered
     store (no copy of the whole basis per step, and each block of columns
-    contiguous for the products).  Host float data keeps a
-    :class:`RowMajorBasis` instead, with the same methods."""
+    contiguous for the products).  Where the products run on numba's threads,
+    host float data keeps a :class:`RowMajorBasis` instead, with the same
+    methods."""
 
     def __init__(self, bk, n, capacity, first):
         self.bk = bk
