@@ -311,7 +311,8 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     # Rayleigh–Ritz with A itself: singular values from A V (not square
     # roots of AᵀA's), and orthonormal left vectors even where s = 0
     AV = result.images if result.images is not None else op.matmat(result.vectors)
-    Qa, Ra = backend.tall_qr(AV)
+    # values alone need no Q (the same R either way, so the same values)
+    Qa, Ra = backend.tall_qr(AV, q=bool(return_singular_vectors))
     Ur, s, Tt = backend.svd(Ra)
     s = s[::-1]
     if not return_singular_vectors:    # as scipy tests it: 0 and numpy.False_ too

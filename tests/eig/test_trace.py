@@ -374,15 +374,18 @@ def test_backend_keyword():
         randla.diag_estimate(sp.csr_matrix(A), matvecs=6, backend="cupy")
 
 
+@pytest.mark.parametrize("rows", [500, 20000])       # 20000: products in place by blocks
 @pytest.mark.parametrize("block", ["well_conditioned", "rank_deficient"])
-def test_tall_qr_orthonormal_and_exact(block):
+def test_tall_qr_orthonormal_and_exact(block, rows):
     from randla._backend import NUMPY
     rng = np.random.default_rng(4)
-    Y = rng.standard_normal((500, 12))
+    Y = rng.standard_normal((rows, 12))
     if block == "rank_deficient":     # CholeskyQR2 cannot: Householder must take over
         Y[:, 6:] = Y[:, :6] @ rng.standard_normal((6, 6))
     Q, R = NUMPY.tall_qr(Y)
-    assert Q.shape == (500, 12) and R.shape == (12, 12)
+    none, R_only = NUMPY.tall_qr(Y, q=False)
+    assert none is None and np.array_equal(R_only, R)
+    assert Q.shape == (rows, 12) and R.shape == (12, 12) and Q.flags.c_contiguous
     np.testing.assert_array_equal(R, np.triu(R))
     np.testing.assert_allclose(Q @ R, Y, rtol=0, atol=1e-13 * np.abs(Y).max())
     if block == "well_conditioned":
@@ -403,6 +406,8 @@ def test_tall_qr_of_one_column(scale, dtype):
     from randla._backend import NUMPY
     y = (np.random.default_rng(5).standard_normal((700, 1)) * scale).astype(dtype)
     Q, R = NUMPY.tall_qr(y)
+    none, R_only = NUMPY.tall_qr(y, q=False)
+    assert none is None and np.array_equal(R_only, R)
     assert Q.shape == (700, 1) and R.shape == (1, 1) and Q.dtype == R.dtype == dtype
     eps = np.finfo(dtype).eps
     np.testing.assert_allclose(Q @ R, y, rtol=0, atol=4 * eps * np.abs(y).max())
