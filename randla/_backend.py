@@ -26,8 +26,8 @@ def is_cupy_object(x) -> bool:
                for cls in type(x).__mro__)
 
 
-# Rows per product when tall_qr multiplies in place (a 10-column block of them
-# is 640 KiB, within the level-2 cache).
+# Rows per product when tall_qr works by blocks of rows (10 columns of them
+# are 640 KiB, within the level-2 cache).
 _IN_PLACE_ROWS = 8192
 
 
@@ -122,9 +122,11 @@ class Backend:
         the subnormal numbers or overflow: then Householder QR.
 
         With ``q=False`` only R is computed: ``(None, R)``, the same R.  On
-        the host the last product with the small inverse overwrites the first
-        one's result, a block of rows at a time: a fresh array of 10^6 x 10
-        cost 13-167 ms on the CI machine, most of it faulting in memory.
+        the host the products with the small inverses run a block of rows at
+        a time: with ``q=False`` the first one's blocks only feed the second
+        Gram matrix, and the second product overwrites the first's result (a
+        fresh array of 10^6 x 10 cost 13-167 ms on the CI machine, most of it
+        faulting in memory).
         """
         xp = self.xp
         if Y.ndim == 2 and Y.shape[1] == 1:
@@ -136,8 +138,7 @@ class Backend:
             return self._householder(Y, q)
         try:
             C1 = self.cholesky(Y.T @ Y)
-            Q = Y @ self._triangular_inverse(C1)
-            G = Q.T @ Q
+            Q, G = self._times_and_gram(Y, self._triangular_inverse(C1), keep=q)
             if not float(xp.linalg.norm(G - xp.eye(G.shape[0], dtype=G.dtype))) <= 0.5:
                 return self._householder(Y, q)
             C2 = self.cholesky(G)
@@ -149,6 +150,23 @@ class Backend:
 
     def _householder(self, Y, q):
         return self.qr(Y) if q else (None, self.qr(Y, mode="r"))
+
+    def _times_and_gram(self, Y, T, keep):
+        """``(Y T, (Y T)ᵀ (Y T))``, the first None unless ``keep``; on the host
+        a block of rows at a time, so that without ``keep`` no m-row array is
+        made, and with it the Gram matrix is summed the same way."""
+        if self.is_gpu:
+            Q = Y @ T
+            return (Q if keep else None), Q.T @ Q
+        Q = np.empty((Y.shape[0], T.shape[1]), dtype=np.result_type(Y, T)) if keep else None
+        G = np.zeros((T.shape[1], T.shape[1]), dtype=np.result_type(Y, T))
+        for start in range(0, Y.shape[0], _IN_PLACE_ROWS):
+            rows = slice(start, start + _IN_PLACE_ROWS)
+            block = Y[rows] @ T
+            G += block.T @ block
+            if keep:
+                Q[rows] = block
+        return Q, G
 
     def _times_in_place(self, Q, T):
         """``Q @ T`` for a small square T, written over Q on the host."""
