@@ -28,7 +28,7 @@ def is_cupy_object(x) -> bool:
 
 # Rows per product when tall_qr works by blocks of rows (10 columns of them
 # are 640 KiB, within the level-2 cache).
-_IN_PLACE_ROWS = 8192
+_QR_BLOCK_ROWS = 8192
 
 
 @dataclass(frozen=True)
@@ -160,8 +160,8 @@ class Backend:
             return (Q if keep else None), Q.T @ Q
         Q = np.empty((Y.shape[0], T.shape[1]), dtype=np.result_type(Y, T)) if keep else None
         G = np.zeros((T.shape[1], T.shape[1]), dtype=np.result_type(Y, T))
-        for start in range(0, Y.shape[0], _IN_PLACE_ROWS):
-            rows = slice(start, start + _IN_PLACE_ROWS)
+        for start in range(0, Y.shape[0], _QR_BLOCK_ROWS):
+            rows = slice(start, start + _QR_BLOCK_ROWS)
             block = Y[rows] @ T
             G += block.T @ block
             if keep:
@@ -172,8 +172,8 @@ class Backend:
         """``Q @ T`` for a small square T, written over Q on the host."""
         if self.is_gpu:
             return Q @ T
-        for start in range(0, Q.shape[0], _IN_PLACE_ROWS):
-            rows = slice(start, start + _IN_PLACE_ROWS)
+        for start in range(0, Q.shape[0], _QR_BLOCK_ROWS):
+            rows = slice(start, start + _QR_BLOCK_ROWS)
             Q[rows] = Q[rows] @ T
         return Q
 
