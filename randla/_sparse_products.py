@@ -35,7 +35,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["sparse_product", "row_splits"]
+__all__ = ["SparseProducts", "sparse_product", "row_splits"]
 
 
 def sparse_product(A, X, transpose: bool = False, splits=None):
@@ -69,6 +69,23 @@ def sparse_product(A, X, transpose: bool = False, splits=None):
         else:
             kernels.scatter(A.indptr, A.indices, A.data, splits, np.ascontiguousarray(X), out)
     return out
+
+
+class SparseProducts:
+    """``A @ X`` and ``A.T @ X`` for one host sparse A, as :func:`sparse_product`
+    computes them, with A's :func:`row_splits` found on the first product that
+    scatters and kept for the others."""
+
+    def __init__(self, A):
+        self.A = A
+        self._splits = None
+        self._split = False
+
+    def __call__(self, X, transpose: bool = False):
+        if not self._split and getattr(self.A, "format", None) == ("csr" if transpose
+                                                                   else "csc"):
+            self._splits, self._split = row_splits(self.A), True
+        return sparse_product(self.A, X, transpose=transpose, splits=self._splits)
 
 
 # Ranges for the scatter: one per numba thread, at most this many (every

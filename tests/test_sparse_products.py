@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from randla._sparse_products import row_splits, sparse_product
+from randla._sparse_products import SparseProducts, row_splits, sparse_product
 
 
 def _matrix(fmt, dtype, rng=0, shape=(300, 120), density=0.05):
@@ -125,3 +125,20 @@ def test_wrong_shapes_and_foreign_splits_are_errors():
     other = _matrix("csr", np.float64, shape=(60, 20), density=0.3)
     with pytest.raises(ValueError, match="splits"):
         sparse_product(A, np.ones((50, 2)), transpose=True, splits=row_splits(other))
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_products_find_splits_once_and_agree(fmt, monkeypatch):
+    from randla import _sparse_products
+    calls = []
+    original = _sparse_products.row_splits
+    monkeypatch.setattr(_sparse_products, "row_splits", lambda A: calls.append(1) or original(A))
+    A = _matrix(fmt, np.float64, shape=(300, 120), density=0.1)
+    products = SparseProducts(A)
+    g = np.random.default_rng(8)
+    for _ in range(3):
+        X, Y = g.standard_normal((120, 3)), g.standard_normal((300, 3))
+        np.testing.assert_allclose(products(X), A @ X, rtol=1e-14, atol=1e-14)
+        np.testing.assert_allclose(products(Y, transpose=True), A.T @ Y, rtol=1e-14,
+                                   atol=1e-14)
+    assert len(calls) == 1

@@ -13,7 +13,6 @@ and GPU data; probes come from the sketch layer, identical on both.
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -22,7 +21,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from .._backend import Backend, get_backend, is_cupy_object
 from .._operand import real_operand
-from .._sparse_products import sparse_product
+from .._sparse_products import SparseProducts
 from ..sketch._operators import check_size
 from ..sketch import DenseOperator
 
@@ -72,7 +71,7 @@ class CountedOperator:
             if self.backend.is_linear_operator(A):
                 self._apply = A.matmat
             elif self.backend.issparse(A) and not self.backend.is_gpu:
-                self._apply = functools.partial(sparse_product, A)   # numba's threads
+                self._apply = SparseProducts(A)      # numba's threads
             else:
                 self._apply = A.__matmul__
             self.n = int(A.shape[0])

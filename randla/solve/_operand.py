@@ -44,9 +44,9 @@ class Operand:
         self.host_dense = self.dense and not self.backend.is_gpu
         self.gpu_dense = self.dense and self.backend.is_gpu
         self.host_sparse = self.backend.issparse(A) and not self.backend.is_gpu
-        if self.host_sparse:    # for the product that scatters (A.T @ Y for CSR A)
-            from .._sparse_products import row_splits
-            self._splits = row_splits(A)
+        if self.host_sparse:
+            from .._sparse_products import SparseProducts
+            self._sparse_products = SparseProducts(A)
         self.passes = 0
 
     @property
@@ -88,9 +88,7 @@ class Operand:
 
     def _sparse(self, X, transpose):
         """A @ X or A.T @ X for host sparse A, on numba's threads where it can."""
-        from .._sparse_products import sparse_product
-        out = sparse_product(self.A, X, transpose=transpose, splits=self._splits)
-        return out.astype(self.dtype, copy=False)
+        return self._sparse_products(X, transpose=transpose).astype(self.dtype, copy=False)
 
     def _sweep(self, columns):
         """The single-read kernel of this operand's backend, or None."""
