@@ -98,7 +98,11 @@ def _prepare(A, b, *, damp=0.0, sketch="saso", sketch_size=None, cond=None, wide
     long = m if m >= n else n
     if sketch_size is None:
         nnz = getattr(A, "nnz", None)
-        d = choose_sketch_size(long, rows, op.dtype.itemsize, nnz, gpu=op.backend.is_gpu)
+        # the sweeps run over A, or over A.T for wide A: which layout they see
+        flags = getattr(op.A, "flags", None)
+        row_major = flags is None or bool(flags.c_contiguous if m >= n else flags.f_contiguous)
+        d = choose_sketch_size(long, rows, op.dtype.itemsize, nnz, gpu=op.backend.is_gpu,
+                               nrhs=B.shape[1], row_major=row_major)
     else:
         if isinstance(sketch_size, bool) or not isinstance(sketch_size, (int, np.integer)):
             raise TypeError(f"sketch_size must be an integer, got {sketch_size!r}")

@@ -10,8 +10,7 @@ import scipy.linalg as sla
 from .._backend import Backend, get_backend
 from ._drivers import (fossils, iterative_sketching, min_norm, sketch_and_precondition,
                        sketch_and_solve, spir)
-from ._cpu_sweep import MAX_COLUMN_MAJOR_COLUMNS, MAX_COLUMNS
-from ._preconditioner import _HOST_MODEL
+from ._preconditioner import _HOST_MODEL, host_pass_seconds
 from ._sirr import sirr
 
 __all__ = ["lstsq", "prefers_randomized", "prefers_randomized_gpu"]
@@ -31,25 +30,7 @@ _METHODS = ("auto", "lapack", "randomized") + tuple(_DRIVERS)
 # gelsd solves 40000 x 1000 in 1.9-2.0 s and 100000 x 2000 in 13-15 s.
 _GELSD_SECONDS_PER_MN2 = 4.0e-11
 _SKETCH_SECONDS_PER_MN = 6.0e-9        # sparse sign sketch, 8 nonzeros per column
-_PASS_SECONDS_PER_MN = 8.0 / _HOST_MODEL.stream_bytes_per_s    # one fused sweep, float64
-# Two skinny GEMMs per pass beyond the sweep's MAX_COLUMNS right-hand sides:
-# about 3.2 single-column sweeps plus 4 m n k flops at 9e10 flop/s (fitted
-# to 55-102 ms for 8-32 columns at 40000 x 1000, 255-459 ms at 100000 x 2000).
-_GEMM_FIXED_PASSES = 3.2
-_GEMM_FLOPS_PER_S = 9.0e10
 _PASSES = 30
-
-
-def _seconds_per_pass(m: int, n: int, nrhs: int, row_major: bool = True) -> float:
-    """One refinement pass with nrhs columns: the fused sweep up to
-    MAX_COLUMNS right-hand sides on row-major A (MAX_COLUMN_MAJOR_COLUMNS
-    otherwise; about 0.23 of a single-column pass more per extra column:
-    1.96, 2.89 and 4.43 passes for 4, 8 and 16 columns at 50000 x 2000,
-    row-major), two GEMMs beyond."""
-    if nrhs > (MAX_COLUMNS if row_major else MAX_COLUMN_MAJOR_COLUMNS):
-        return (_GEMM_FIXED_PASSES * _PASS_SECONDS_PER_MN * m * n
-                + 4.0 * m * n * nrhs / _GEMM_FLOPS_PER_S)
-    return _PASS_SECONDS_PER_MN * m * n * (0.77 + 0.23 * nrhs)
 
 
 def prefers_randomized(m: int, n: int, nrhs: int = 1, *, row_major: bool = True) -> bool:
@@ -82,7 +63,7 @@ def prefers_randomized(m: int, n: int, nrhs: int = 1, *, row_major: bool = True)
     lapack = _GELSD_SECONDS_PER_MN2 * m * n * n
     randomized = (_SKETCH_SECONDS_PER_MN * m * n
                   + 10.0 * n ** 3 / _HOST_MODEL.factor_flops_per_s
-                  + _PASSES * _seconds_per_pass(m, n, nrhs, row_major))
+                  + _PASSES * host_pass_seconds(m, n, nrhs, row_major))
     return 1.5 * randomized < lapack
 
 

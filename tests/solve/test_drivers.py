@@ -380,3 +380,28 @@ def test_gpu_sketch_sizes_are_those_the_gpu_rates_were_fitted_with(m, n, itemsiz
 def test_sketch_size_embeds_without_exceeding_the_rows(m, n, gpu):
     d = choose_sketch_size(m, n, gpu=gpu)
     assert n < d <= m
+
+
+def test_more_right_hand_sides_buy_a_larger_sketch_on_dense_host_data():
+    # each pass costs more with more columns, so fewer passes (a larger
+    # sketch) pay off; sparse and GPU passes are modelled per column
+    sizes = [choose_sketch_size(100000, 2000, nrhs=k) for k in (1, 4, 16, 64)]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[2]
+    for kind in ({"nnz": 10 ** 6}, {"gpu": True}):
+        assert (choose_sketch_size(100000, 2000, nrhs=16, **kind)
+                == choose_sketch_size(100000, 2000, **kind))
+    # column-major A leaves the fused sweep after 8 columns for two GEMMs
+    assert (choose_sketch_size(100000, 2000, nrhs=9, row_major=False)
+            > choose_sketch_size(100000, 2000, nrhs=9))
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_default_sketch_size_counts_the_right_hand_sides(order):
+    # at 6000 x 300 with 12 columns the two layouts get different sizes
+    A, b, _, _ = standard_problem(6000, 300, 1e4, 1e-6, rng=3)
+    A = np.asarray(A, order=order)
+    B = np.column_stack([b] * 12)
+    res = spir(A, B, rng=0)
+    assert res.sketch_size == choose_sketch_size(6000, 300, nrhs=12, row_major=order == "C")
+    wide = min_norm(np.asarray(A.T, order=order), B[:300], rng=0)
+    assert wide.sketch_size == choose_sketch_size(6000, 300, nrhs=12, row_major=order == "F")
