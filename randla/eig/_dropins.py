@@ -36,10 +36,8 @@ def _dtype(A):
     return np.dtype(dtype) if dtype is not None else np.asarray(A).dtype
 
 
-def _lanczos_tol(tol, dtype, n):
-    """Relative eigen-residual target: tol, or for tol=0 the rounding floor of M v."""
-    if tol > 0:
-        return tol
+def _rounding_floor(dtype, n):
+    """The eigen-residual, relative to max|θ|, that rounding in M v allows."""
     return 50 * float(np.finfo(working_float(dtype)).eps) * np.sqrt(n)
 
 
@@ -78,7 +76,8 @@ def _block_size(options, op, k, normal):
 
 
 def _solve(op, k, *, normal, tol, maxiter, options, ncv, rng):
-    """block_lanczos with the drop-ins' defaults; ncv is the basis size.
+    """block_lanczos with the drop-ins' defaults; ncv is the basis size, tol
+    scipy's (each Ritz value's relative accuracy; 0: the rounding floor).
     Dense A keeps A V (no larger than A) to save the last product."""
     block = _block_size(options, op, k, normal)
     n = op.shape[1]
@@ -87,7 +86,8 @@ def _solve(op, k, *, normal, tol, maxiter, options, ncv, rng):
     max_basis = default_max_basis(k, block, n) if ncv is None else ncv
     dense = not (op.backend.issparse(op.A) or op.backend.is_linear_operator(op.A))
     return block_lanczos(op, k, normal=normal, tol=tol, maxiter=maxiter, block=block,
-                         max_basis=max_basis, rng=rng, keep_images=dense)
+                         max_basis=max_basis, rng=rng,
+                         floor=_rounding_floor(op.dtype, op.shape[1]), keep_images=dense)
 
 
 def _check_k(k, limit):
@@ -167,9 +167,10 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
 
     With ``solver=None``, block Lanczos on ``AᵀA`` (``AAᵀ`` for wide A)
     from a random block, with full reorthogonalisation and thick restarts,
-    runs until every eigen-residual of the k leading Ritz pairs is at most
-    ``tol`` times the largest eigenvalue; a last product with A gives the
-    singular values and left vectors.  On host dense data each step reads
+    runs until the eigen-residual ``‖AᵀA v − θ v‖`` of each of the k
+    leading Ritz pairs is at most ``tol θ`` (ARPACK's test, on the same
+    operator scipy's ``svds`` hands it) or the rounding floor; a last
+    product with A gives the singular values and left vectors.  On host dense data each step reads
     A once for both products.
 
     Parameters
@@ -186,8 +187,10 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         for randla as for ARPACK.  Default ``max(4k, 2k + 12 b)`` (b: block
         size), at most ``min(A.shape)``.
     tol : float, default 0
-        Relative eigen-residual to reach; 0 means the rounding floor
-        ``50 u sqrt(n)`` of the working precision.
+        Relative accuracy of each eigenvalue θ = σ² of ``AᵀA``, as in
+        scipy: the eigen-residual must reach ``tol θ``.  0 (and any ``tol``
+        below it) means the rounding floor, ``50 u sqrt(n) σ₁²`` with u the
+        unit roundoff of the working precision.
     which : {'LM', 'SM'}
         'SM' is not served randomly: it goes to scipy (ARPACK).
     v0 : ndarray, optional
@@ -302,7 +305,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         # 3.2-3.5 s against 1.7-2.7 s)
         A = A.T if not backend.issparse(A) else A.T.tocsr()
     op = Operand(A)
-    result = _solve(op, k, normal=True, tol=_lanczos_tol(tol, dtype, limit), maxiter=steps,
+    result = _solve(op, k, normal=True, tol=tol, maxiter=steps,
                     options=options, ncv=None if ncv is None else int(ncv), rng=rng)
     xp = backend.xp
     if not result.converged.all():
@@ -360,8 +363,11 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     maxiter : int, optional
         Maximum block Lanczos steps (default ``10 n``).
     tol : float, default 0
-        Relative eigen-residual ``‖Av − λv‖ / max|λ|`` to reach; 0 (or, as
-        in scipy, a negative value) means the rounding floor.
+        Relative accuracy of each eigenvalue, as in scipy: the
+        eigen-residual ``‖Av − λv‖`` must reach ``tol |λ|``.  0 (or, as in
+        scipy, a negative value) means the rounding floor,
+        ``50 u sqrt(n) max|λ|`` with u the unit roundoff of the working
+        precision; no target is set below it.
     return_eigenvectors : bool, default True
     rng : None, int, numpy.random.Generator, RNGState or any seed scipy takes
         As in :func:`svds`.
@@ -436,7 +442,7 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         ncv = min(int(ncv), n)
     A = _as_operand(A, backend, dtype, symmetric=True)
     op = Operand(A)
-    result = _solve(op, k, normal=False, tol=_lanczos_tol(tol, dtype, n), maxiter=steps,
+    result = _solve(op, k, normal=False, tol=tol, maxiter=steps,
                     options=None, ncv=ncv, rng=rng)
     xp = backend.xp
     values = result.values.astype(working_float(op.dtype))

@@ -68,7 +68,8 @@ class LanczosResult:
     (fewer only when ``maxiter`` stopped it before the basis had k columns),
     ``images`` A times them when kept (``normal`` with ``keep_images``),
     ``residuals`` the relative residuals ‖Mv − θv‖ / max|θ| (host float64),
-    ``converged`` which are at most tol; ``steps`` products with M;
+    ``converged`` which reached their target (see :func:`block_lanczos`);
+    ``steps`` products with M;
     ``passes`` and ``matvecs`` the reads of A and columns multiplied.
     """
 
@@ -83,10 +84,15 @@ class LanczosResult:
 
 
 def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int,
-                  block: int, max_basis: int, rng=None,
+                  block: int, max_basis: int, rng=None, floor: float = 0.0,
                   keep_images: bool = False) -> LanczosResult:
     """The k Ritz pairs of largest θ (``normal``: M = AᵀA) or largest |θ|
-    (M = A, symmetric) whose residuals reach ``tol`` · max|θ|.
+    (M = A, symmetric) whose residuals ‖Mv − θv‖ reach
+    ``max(tol · |θ|, floor · max|θ|)``.
+
+    ``tol`` is each pair's own relative accuracy, as ARPACK's (|θ̂ − θ| is
+    at most the residual for symmetric M); ``floor`` keeps the target
+    reachable where θ is near 0, at the rounding level of M v.
 
     ``block`` (≥ 1) columns per step, ``max_basis`` (≥ k + block) basis
     columns before a thick restart, at most ``maxiter`` steps.
@@ -170,11 +176,13 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
             full = d >= n    # V spans everything: the Ritz pairs are exact
             if full:
                 checked[:] = 0.0
+            target = np.full(len(checked), floor)
+            target[:seen] = np.maximum(tol * np.abs(theta[:seen]) / scale, floor)
             residuals = checked[:k]
-            converged = residuals <= tol
+            converged = residuals <= target[:k]
             if full or steps >= maxiter:
                 break
-            if (checked <= tol).all():
+            if (checked <= target).all():
                 wider = _missing_copies(theta[:k], b, normal)
                 if not wider or d + Qn.shape[1] + wider > n:
                     break
@@ -182,7 +190,9 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
                 # step, and the iteration goes on until pairs that have not
                 # converged yet do (those already converged prove nothing)
                 beyond = np.linalg.norm(Beta @ Y[d - b:, len(checked):d], axis=0) / scale
-                extra += int(np.argmin(np.r_[beyond <= tol, False])) + wider
+                reached = beyond <= np.maximum(
+                    tol * np.abs(theta[len(checked):d]) / scale, floor)
+                extra += int(np.argmin(np.r_[reached, False])) + wider
                 Qn = xp.hstack([Qn, fresh(wider, V, Qn)])
                 # and the room a run for k + extra pairs would have had (a
                 # basis of k + extra + block columns restarted every step)
