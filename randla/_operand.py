@@ -10,7 +10,7 @@ import numpy as np
 
 from ._backend import get_backend, working_float
 
-__all__ = ["real_operand"]
+__all__ = ["real_operand", "require_adjoint"]
 
 
 def real_operand(A, name: str = "A", *, square: bool = False, allow_empty: bool = True,
@@ -73,3 +73,35 @@ def real_operand(A, name: str = "A", *, square: bool = False, allow_empty: bool 
     elif not backend.is_linear_operator(A):
         A = A.astype(dtype, copy=False)
     return A, dtype
+
+
+def require_adjoint(A, name: str = "A", purpose: str = "this routine") -> None:
+    """Refuse a LinearOperator that has no products with its transpose.
+
+    ``LinearOperator(shape, matvec=f)`` (scipy's or cupyx's) without
+    ``rmatvec``/``rmatmat``, or a subclass that defines neither ``_rmatvec``,
+    ``_rmatmat`` nor ``_adjoint``, fails deep inside the library's interface
+    code on its first ``A.T @ Y`` ("'NoneType' object is not callable" for
+    rmatmat); this names the argument and what is missing instead.
+
+    Raises
+    ------
+    TypeError
+        If A is such a LinearOperator.
+    """
+    backend = get_backend(A)
+    if not backend.is_linear_operator(A):
+        return
+    base = backend.sparse_linalg.LinearOperator
+    custom = "_CustomLinearOperator__rmatvec_impl" in vars(A)
+    if custom:
+        missing = (vars(A)["_CustomLinearOperator__rmatvec_impl"] is None
+                   and vars(A).get("_CustomLinearOperator__rmatmat_impl") is None)
+    else:
+        cls = type(A)
+        missing = all(getattr(cls, method) is getattr(base, method)
+                      for method in ("_rmatvec", "_rmatmat", "_adjoint"))
+    if missing:
+        raise TypeError(f"{name} is a LinearOperator without rmatvec or rmatmat, but "
+                        f"{purpose} needs products with its transpose: define rmatvec "
+                        f"(or rmatmat) as well")

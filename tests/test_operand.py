@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from scipy.sparse.linalg import aslinearoperator
+from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
-from randla._operand import real_operand
+from randla._operand import real_operand, require_adjoint
 
 
 def test_precision_and_no_copy():
@@ -31,3 +31,28 @@ def test_precision_and_no_copy():
 def test_bad_operands(value, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         real_operand(value, **kwargs)
+
+
+def test_require_adjoint_refuses_only_operators_without_transpose_products():
+    M = np.arange(12.0).reshape(4, 3)
+
+    class MatvecOnly(LinearOperator):
+        def _matvec(self, x):
+            return M @ x
+
+    class WithAdjoint(MatvecOnly):
+        def _adjoint(self):
+            return aslinearoperator(M.T)
+
+    refused = [LinearOperator(M.shape, matvec=lambda x: M @ x, dtype=float),
+               MatvecOnly(float, M.shape)]
+    accepted = [aslinearoperator(M), WithAdjoint(float, M.shape), M,
+                LinearOperator(M.shape, matvec=lambda x: M @ x, rmatvec=lambda y: M.T @ y,
+                               dtype=float),
+                LinearOperator(M.shape, matvec=lambda x: M @ x, rmatmat=lambda Y: M.T @ Y,
+                               dtype=float)]
+    for A in refused:
+        with pytest.raises(TypeError, match="B is a LinearOperator without rmatvec"):
+            require_adjoint(A, "B")
+    for A in accepted:
+        require_adjoint(A, "B")

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from .._backend import get_backend, working_float
+from .._operand import require_adjoint
 from ..sketch import RNGState
 from ._lanczos import block_lanczos, default_block, default_max_basis
 from ._operand import Operand
@@ -75,7 +76,7 @@ def _block_size(options, op, k, normal):
     return int(block)
 
 
-def _solve(op, k, *, normal, tol, maxiter, options, ncv, rng):
+def _solve(op, k, *, normal, tol, maxiter, options, ncv, rng, v0=None):
     """block_lanczos with the drop-ins' defaults; ncv is the basis size, tol
     scipy's (each Ritz value's relative accuracy; 0: the rounding floor).
     Dense A keeps A V (no larger than A) to save the last product."""
@@ -85,9 +86,40 @@ def _solve(op, k, *, normal, tol, maxiter, options, ncv, rng):
         block = min(block, ncv - k)
     max_basis = default_max_basis(k, block, n) if ncv is None else ncv
     dense = not (op.backend.issparse(op.A) or op.backend.is_linear_operator(op.A))
+    if v0 is not None:
+        xp = get_backend(v0).xp
+        if xp.iscomplexobj(v0):
+            if bool(xp.any(v0.imag != 0)):
+                raise ValueError("`v0` is complex but A is real: give a real start vector")
+            v0 = v0.real
+        if rng is None:
+            rng = _seed_from(v0)
     return block_lanczos(op, k, normal=normal, tol=tol, maxiter=maxiter, block=block,
                          max_basis=max_basis, rng=rng,
-                         floor=_rounding_floor(op.dtype, op.shape[1]), keep_images=dense)
+                         floor=_rounding_floor(op.dtype, op.shape[1]), start=v0,
+                         keep_images=dense)
+
+
+def _check_v0(v0, n):
+    """v0 as scipy validates it, plus what a start vector must be: finite and nonzero."""
+    if v0 is None:
+        return None
+    v0 = get_backend(v0).xp.atleast_1d(v0)
+    if not np.issubdtype(v0.dtype, np.inexact):
+        raise ValueError("`v0` must be of floating or complex floating data type.")
+    if v0.shape != (n,):
+        raise ValueError(f"`v0` must have shape {(n,)}.")
+    norm = float(get_backend(v0).xp.linalg.norm(v0))
+    if not np.isfinite(norm) or norm == 0:
+        raise ValueError(f"`v0` must be finite and nonzero, got norm {norm}")
+    return v0
+
+
+def _seed_from(v0):
+    """A seed that is a function of v0's entries: ARPACK's only randomness is
+    its start vector, so the same v0 gives the same result there, and here."""
+    words = np.ascontiguousarray(get_backend(v0).to_host(v0), dtype=np.float64).view(np.uint32)
+    return np.random.default_rng(np.random.SeedSequence(words))
 
 
 def _check_k(k, limit):
@@ -162,7 +194,8 @@ def _not_converged(result, what, values):
 
 def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM",
          v0=None, maxiter: int | None = None, return_singular_vectors=True,
-         solver: str | None = None, rng=None, options: dict | None = None):
+         solver: str | None = None, rng=None, options: dict | None = None, *,
+         random_state=None):
     """Partial SVD: the k largest singular values and vectors, as ``scipy.sparse.linalg.svds``.
 
     With ``solver=None``, block Lanczos on ``AᵀA`` (``AAᵀ`` for wide A)
@@ -194,8 +227,10 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     which : {'LM', 'SM'}
         'SM' is not served randomly: it goes to scipy (ARPACK).
     v0 : ndarray, optional
-        Validated as scipy does; the randomized solver starts from ``rng``'s
-        random block instead.
+        Start vector, of length ``min(A.shape)``: the first column of the
+        start block, the others random from ``rng``.  With ``rng=None`` those
+        are seeded from v0's entries, so that the same v0 gives the same
+        result, as with ARPACK.
     maxiter : int, optional
         Maximum block Lanczos steps (default ``10 min(A.shape)``).
     return_singular_vectors : {True, False, 'u', 'vh'}
@@ -215,6 +250,9 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         read at least 64 nonzeros per basis row (``2 nnz / n``), else 1;
         ``min(16, max(4, ceil(k/2)))`` on a GPU.  Larger blocks take fewer
         steps but more matvecs.  With a scipy solver: scipy's options.
+    random_state : optional, keyword-only
+        scipy's older name for the seed, taken as ``rng`` (giving both is an
+        error).
 
     Returns
     -------
@@ -233,6 +271,11 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     scipy.sparse.linalg.ArpackNoConvergence
         If the randomized solver stops short of ``tol`` (its ``eigenvalues``
         attribute holds the converged singular values).
+
+    See Also
+    --------
+    scipy.sparse.linalg.svds : the routine this replaces.
+    randla.eig.randomized_svd : a fixed-rank randomized SVD with an error estimate.
 
     Notes
     -----
@@ -259,6 +302,10 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     True
     """
     backend = get_backend(A)
+    if random_state is not None:
+        if rng is not None:
+            raise ValueError("give the seed as rng or as random_state, not both")
+        rng = random_state
     rng = _check_rng(rng)
     if solver is not None:
         if str(solver).lower() not in _SOLVERS:
@@ -282,12 +329,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     which = str(which).upper()
     if which not in ("LM", "SM"):
         raise ValueError("`which` must be in {'LM', 'SM'}.")
-    if v0 is not None:
-        v0 = get_backend(v0).xp.atleast_1d(v0)
-        if not np.issubdtype(v0.dtype, np.inexact):
-            raise ValueError("`v0` must be of floating or complex floating data type.")
-        if v0.shape != (limit,):
-            raise ValueError(f"`v0` must have shape {(limit,)}.")
+    v0 = _check_v0(v0, limit)
     steps = _check_maxiter(maxiter, limit)
     if return_singular_vectors not in (True, False, "u", "vh"):
         raise ValueError("`return_singular_vectors` must be in {True, False, 'vh', 'u'}.")
@@ -297,6 +339,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
                           maxiter=maxiter, return_singular_vectors=return_singular_vectors,
                           rng=rng, options=options)
     A = _as_operand(A, backend, dtype)
+    require_adjoint(A, "A", "svds")
     wide = shape[0] < shape[1]
     if wide:
         # sparse: a CSR copy of Aᵀ, whose products gather from and scatter into
@@ -306,7 +349,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         A = A.T if not backend.issparse(A) else A.T.tocsr()
     op = Operand(A)
     result = _solve(op, k, normal=True, tol=tol, maxiter=steps,
-                    options=options, ncv=None if ncv is None else int(ncv), rng=rng)
+                    options=options, ncv=None if ncv is None else int(ncv), rng=rng, v0=v0)
     xp = backend.xp
     if not result.converged.all():
         _not_converged(result, "singular values", np.sqrt(np.maximum(
@@ -332,7 +375,7 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
           ncv: int | None = None, maxiter: int | None = None, tol: float = 0,
           return_eigenvectors: bool = True, Minv=None, OPinv=None, mode: str = "normal",
           rng=None):
-    """k eigenvalues of largest magnitude of a real symmetric matrix, as scipy's ``eigsh``.
+    """Eigenvalues of largest magnitude of a real symmetric matrix, as scipy's ``eigsh``.
 
     ``which='LM'`` for a standard real problem is served by block Lanczos
     on A from a random block (one product with A per step), keeping the k
@@ -349,11 +392,17 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         A LinearOperator needs only ``matvec`` / ``matmat``, as in scipy: Aᵀ
         is applied as A.  float16 data are computed in float64, as scipy does.
     k : int, default 6
-    M, sigma, Minv, OPinv, mode
-        Passed to scipy when given (host data only: cupyx has none of them).
-    which : {'LM', 'SM', 'LA', 'SA', 'BE'}
+        Number of eigenpairs, ``k > 0`` (``k >= n`` goes to scipy, which
+        computes them all densely).
+    M : ndarray, sparse matrix or LinearOperator, optional
+        Generalized problem ``A x = λ M x``: handed to scipy.
+    sigma : float, optional
+        Shift-invert mode: handed to scipy.
+    which : {'LM', 'SM', 'LA', 'SA', 'BE'}, default 'LM'
+        Only 'LM' is served by the randomized solver; the others go to scipy.
     v0 : ndarray, optional
-        Used by scipy only.
+        Start vector, shape (n,): the first column of the start block, as in
+        :func:`svds` (the same v0 gives the same result).
     ncv : int, optional
         Lanczos vectors kept before a restart (``k < ncv``; as in scipy, at
         most n are used).  Default ``max(4k, 2k + 12 b)``, at most n, with
@@ -369,6 +418,11 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         ``50 u sqrt(n) max|λ|`` with u the unit roundoff of the working
         precision; no target is set below it.
     return_eigenvectors : bool, default True
+        Return the eigenvectors as well as the eigenvalues.
+    Minv, OPinv : ndarray, sparse matrix or LinearOperator, optional
+        Inverses for the generalized and shift-invert modes: handed to scipy.
+    mode : {'normal', 'buckling', 'cayley'}, default 'normal'
+        Shift-invert mode: anything but 'normal' goes to scipy.
     rng : None, int, numpy.random.Generator, RNGState or any seed scipy takes
         As in :func:`svds`.
 
@@ -391,6 +445,11 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     scipy.sparse.linalg.ArpackNoConvergence
         If the randomized solver stops short of ``tol`` (its ``eigenvalues``
         and ``eigenvectors`` hold the Ritz pairs of A on the converged vectors).
+
+    See Also
+    --------
+    scipy.sparse.linalg.eigsh : the routine this replaces.
+    randla.eig.nystrom : a randomized low-rank approximation of a PSD matrix.
 
     Notes
     -----
@@ -440,10 +499,11 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         if int(ncv) != ncv or not k < min(ncv, n):
             raise ValueError("ncv must be an integer with k < ncv (at most n of them used).")
         ncv = min(int(ncv), n)
+    v0 = _check_v0(v0, n)
     A = _as_operand(A, backend, dtype, symmetric=True)
     op = Operand(A)
     result = _solve(op, k, normal=False, tol=tol, maxiter=steps,
-                    options=None, ncv=ncv, rng=rng)
+                    options=None, ncv=ncv, rng=rng, v0=v0)
     xp = backend.xp
     values = result.values.astype(working_float(op.dtype))
     if not result.converged.all():

@@ -85,7 +85,7 @@ class LanczosResult:
 
 def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int,
                   block: int, max_basis: int, rng=None, floor: float = 0.0,
-                  keep_images: bool = False) -> LanczosResult:
+                  start=None, keep_images: bool = False) -> LanczosResult:
     """The k Ritz pairs of largest θ (``normal``: M = AᵀA) or largest |θ|
     (M = A, symmetric) whose residuals ‖Mv − θv‖ reach
     ``max(tol · |θ|, floor · max|θ|)``.
@@ -95,7 +95,9 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
     reachable where θ is near 0, at the rounding level of M v.
 
     ``block`` (≥ 1) columns per step, ``max_basis`` (≥ k + block) basis
-    columns before a thick restart, at most ``maxiter`` steps.
+    columns before a thick restart, at most ``maxiter`` steps.  ``start``,
+    a nonzero n-vector, is the first column of the start block (the others
+    random, from ``rng``).
     ``keep_images`` (with ``normal``) keeps A V, the first half of each
     product, so that A times the Ritz vectors costs no pass (m x basis
     entries: for dense A at most A's own size).
@@ -128,7 +130,11 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
     def leading(theta):
         return np.argsort(-(theta if normal else np.abs(theta)), kind="stable")
 
-    Q = fresh(block)
+    if start is None:
+        Q = fresh(block)
+    else:
+        Z, state = op.gaussian(block - 1, state)
+        Q = bk.tall_qr(xp.hstack([xp.asarray(start, dtype=Z.dtype).reshape(n, 1), Z]))[0]
     # Between numba products (a dense sweep, sparse gathers) the small
     # products run on one BLAS thread: OpenBLAS's spinning workers slowed the
     # next sweep (1.15 against 0.8-1.0 s on the 20000 x 5000 benchmark), and

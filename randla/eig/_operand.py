@@ -9,7 +9,7 @@ mutable only in its counters; results copy the counts out.
 from __future__ import annotations
 
 from .._backend import get_backend
-from .._operand import real_operand
+from .._operand import real_operand, require_adjoint
 from .._sparse_products import SparseProducts
 from ..sketch import DenseOperator
 from ..solve import _cpu_sweep
@@ -37,6 +37,7 @@ class Operand:
         A, self.dtype = real_operand(A, name, allow_empty=False,
                                      complex_hint="randla.eig works on real data")
         self.A = A
+        self.name = name
         self.backend = get_backend(A)
         self.xp = self.backend.xp
         self.shape = tuple(int(s) for s in A.shape)
@@ -72,6 +73,7 @@ class Operand:
         xp = self.xp
         X = xp.asarray(X, dtype=self.dtype)
         if self._linear_operator:
+            require_adjoint(self.A, self.name, "this routine")
             return xp.asarray(self.A.rmatmat(X), dtype=self.dtype)
         if self._host_sparse:
             return self._sparse_products(X, transpose=True)

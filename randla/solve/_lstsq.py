@@ -155,13 +155,16 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
         Masked arrays are treated as the installed scipy treats them (scipy
         >= 1.15 ignores the mask, older scipy refuses them).
     b : (M,) or (M, K) array_like
+        Right-hand side(s), dense (a sparse b is refused with TypeError).
     cond : float, optional
         Singular values below ``cond * largest_singular_value`` are treated as
         zero.  On the randomized path the singular values are those of the
         sketch ``S a`` (equal to a's within a factor ``1 +- O(sqrt(N/d))``);
-        the default there is ``30 * eps`` instead of LAPACK's ``eps``.  As in
-        LAPACK, a negative cond means the default.  Wide problems on the
-        randomized path assume full row rank and ignore cond.
+        the default there is ``30 * eps`` instead of LAPACK's ``eps``, and
+        the rank, hence x, can depend on ``rng`` when a singular value lies
+        near the cutoff.  As in LAPACK's gelsd, a cond below 0 or at least 1
+        means the default.  Wide problems on the randomized path assume full
+        row rank: a cond other than the default raises ValueError there.
     overwrite_a, overwrite_b : bool
         Passed to LAPACK; the randomized path never writes to its inputs.
     check_finite : bool, default True
@@ -204,9 +207,16 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
         the error is also an IndexError, the type scipy raises.
     TypeError
         Complex data on the randomized path (a method other than ``"auto"``
-        or ``"lapack"``, or sparse or LinearOperator a).
+        or ``"lapack"``, or sparse or LinearOperator a); a sparse b; a
+        LinearOperator a without ``rmatvec``.
     numpy.linalg.LinAlgError
         If LAPACK's SVD does not converge.
+
+    See Also
+    --------
+    scipy.linalg.lstsq : the routine this replaces.
+    randla.solve.spir : the randomized driver behind ``method="auto"``, with
+        iterations, passes and the backward-error estimate.
 
     Examples
     --------
@@ -221,6 +231,9 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     backend = get_backend(a, b)
+    if backend.issparse(b) or backend.is_linear_operator(b):
+        raise TypeError(f"b must be a dense array, got {type(b).__name__} (a sparse b: "
+                        "b.toarray())")
     operator_input = backend.issparse(a) or backend.is_linear_operator(a)
     if not operator_input and (lapack_driver is not None or method == "lapack"):
         return _lapack(backend, a, b, cond, overwrite_a, overwrite_b, check_finite,
@@ -271,10 +284,14 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     if not operator_input:
         a1 = a1.astype(dtype, copy=False)
     b1 = b1.astype(dtype, copy=False)
-    # LAPACK reads cond < 0 as "machine precision", that is, the default.
-    if isinstance(cond, numbers.Real) and cond < 0:
+    # gelsd reads cond < 0 or cond >= 1 as "machine precision": the default.
+    if isinstance(cond, numbers.Real) and not 0 <= cond < 1:
         cond = None
     if m < n:
+        if cond is not None:
+            raise ValueError(f"cond={cond!r}: the randomized solver for wide a (min_norm) "
+                             "assumes full row rank and has no cutoff; use "
+                             "method='lapack' for a truncated solution")
         result = min_norm(a1, b1, tol=tol, rng=rng)
     else:
         name = "spir" if method in ("auto", "randomized") else method

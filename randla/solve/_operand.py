@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._backend import get_backend
-from .._operand import real_operand
+from .._operand import real_operand, require_adjoint
 
 __all__ = ["Operand", "as_operand"]
 
@@ -137,6 +137,7 @@ def as_operand(A, name: str = "A", damp: float = 0.0) -> Operand:
     """
     A, real = real_operand(A, name, complex_hint="the randomized drivers are real (use "
                            "scipy.linalg.lstsq or method='lapack')")
+    require_adjoint(A, name, "the randomized least-squares drivers")
     if get_backend(A).issparse(A):
         A = A.tocsr()
     return Operand(A, real, damp)

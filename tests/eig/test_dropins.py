@@ -530,3 +530,44 @@ def test_non_finite_data_is_a_clear_error(bad):
         randla.eigsh(S, 3, rng=0)
     with pytest.raises(ValueError, match="non-finite"):
         randla.svds(sp.csr_matrix(A), 3, rng=0)
+
+
+@pytest.mark.parametrize("name", ["svds", "eigsh"])
+def test_v0_starts_the_iteration_and_the_same_v0_gives_the_same_result(name):
+    # ARPACK's only randomness is v0: with rng=None the same v0 must repeat
+    A = known_eig(120, np.r_[np.linspace(10, 5, 6), np.linspace(1, 0.01, 114)])[0]
+    solve = getattr(randla, name)
+    v0 = np.cos(np.arange(120.0))
+    first, again = solve(A, 4, v0=v0), solve(A, 4, v0=v0)
+    for x, y in zip(first, again):
+        assert np.array_equal(x, y)
+    other = solve(A, 4, v0=np.sin(np.arange(120.0)))
+    values = first[1] if name == "svds" else first[0]
+    np.testing.assert_allclose(other[1] if name == "svds" else other[0], values, rtol=1e-10)
+    np.testing.assert_allclose(values, np.linspace(10, 5, 6)[:4][::-1], rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["svds", "eigsh"])
+@pytest.mark.parametrize("v0, match", [(np.ones(10), "shape"), (np.zeros(120), "nonzero"),
+                                       (np.full(120, np.nan), "finite")])
+def test_bad_v0_raises(name, v0, match):
+    A = known_eig(120, np.linspace(10, 1, 120))[0]
+    with pytest.raises(ValueError, match=match):
+        getattr(randla, name)(A, 3, v0=v0)
+
+
+def test_svds_takes_scipys_older_random_state_keyword():
+    A = matrix((240, 100), np.float64)
+    s = randla.svds(A, K, random_state=5, return_singular_vectors=False)
+    assert np.array_equal(s, randla.svds(A, K, rng=5, return_singular_vectors=False))
+    with pytest.raises(ValueError, match="not both"):
+        randla.svds(A, K, rng=5, random_state=5)
+
+
+def test_linear_operator_without_rmatvec_is_refused_by_svds_but_not_by_eigsh():
+    A = known_eig(120, np.linspace(10, 1, 120))[0]
+    only_matvec = spla.LinearOperator(A.shape, matvec=lambda v: A @ v, dtype=A.dtype)
+    with pytest.raises(TypeError, match="without rmatvec"):
+        randla.svds(only_matvec, 3)
+    w = randla.eigsh(only_matvec, 3, rng=0, return_eigenvectors=False)
+    np.testing.assert_allclose(np.sort(w), np.linspace(10, 1, 120)[:3][::-1], rtol=1e-10)

@@ -279,10 +279,10 @@ def test_long_double_is_solved_in_double_like_scipy():
 
 
 @pytest.mark.parametrize("method", ("auto", "randomized", "fossils"))
-@pytest.mark.parametrize("cond", (-1, -1e-3))
-def test_negative_cond_means_default_like_lapack(method, cond):
-    # LAPACK (every scipy driver) reads cond < 0 as "machine precision";
-    # numpy's old rcond=-1 idiom relies on it
+@pytest.mark.parametrize("cond", (-1, -1e-3, 1.0, 2.0))
+def test_cond_outside_0_1_means_default_like_gelsd(method, cond):
+    # LAPACK reads cond < 0 as "machine precision" (numpy's old rcond=-1
+    # idiom relies on it), and gelsd, scipy's default driver, cond >= 1 too
     A, b = problem(300, 5)
     x, res, rank, _ = randla.lstsq(A, b, cond=cond, method=method, rng=1)
     xr, resr, rankr, _ = sla.lstsq(A, b, cond=cond)
@@ -321,3 +321,29 @@ def test_docstring_names_the_exceptions_of_the_randomized_path():
     raises = randla.lstsq.__doc__.split("Raises")[1].split("Examples")[0]
     assert "TypeError" in raises and "complex" in raises.lower()
     assert "batch" in raises
+
+
+def test_wide_randomized_refuses_a_cutoff_it_cannot_apply():
+    # min_norm assumes full row rank: a cond would be silently ignored
+    A, b = problem(300, 20)
+    with pytest.raises(ValueError, match="cond"):
+        randla.lstsq(A.T, b[:20], cond=0.5, method="randomized", rng=1)
+    x = randla.lstsq(A.T, b[:20], cond=1.5, method="randomized", rng=1)[0]
+    assert np.allclose(x, np.linalg.pinv(A.T) @ b[:20], rtol=1e-8, atol=0)
+
+
+def test_sparse_b_is_refused_with_a_clear_message():
+    A, b = problem(300, 5)
+    with pytest.raises(TypeError, match="b must be a dense array"):
+        randla.lstsq(A, sp.csr_array(b[:, None]), method="randomized", rng=1)
+
+
+def test_linear_operator_without_rmatvec_is_refused_with_a_clear_message():
+    from scipy.sparse.linalg import LinearOperator
+    A, b = problem(300, 5)
+    only_matvec = LinearOperator(A.shape, matvec=lambda v: A @ v, dtype=A.dtype)
+    with pytest.raises(TypeError, match="without rmatvec"):
+        randla.lstsq(only_matvec, b, rng=1)
+    both = LinearOperator(A.shape, matvec=lambda v: A @ v, rmatvec=lambda v: A.T @ v,
+                          dtype=A.dtype)
+    assert np.allclose(randla.lstsq(both, b, rng=1)[0], sla.lstsq(A, b)[0], rtol=1e-8)
