@@ -28,15 +28,16 @@ __all__ = ["RNGState", "as_rng_state", "SketchingOperator", "TransposedOperator"
            "DenseOperator", "SASO", "LASO", "RowSampling", "SRTT", "make_operator",
            "left_sketch", "right_sketch", "two_sided_sketch", "philox4x32"]
 
+# Each kind: its class and the constructor arguments the kind fixes.
 _FAMILIES = {
-    "gaussian": lambda d, m, **kw: DenseOperator(d, m, "gaussian", **kw),
-    "rademacher": lambda d, m, **kw: DenseOperator(d, m, "rademacher", **kw),
-    "uniform": lambda d, m, **kw: DenseOperator(d, m, "uniform", **kw),
-    "saso": SASO,
-    "countsketch": lambda d, m, **kw: SASO(d, m, k=1, **kw),
-    "laso": LASO,
-    "row_sampling": RowSampling,
-    "srtt": SRTT,
+    "gaussian": (DenseOperator, {"distribution": "gaussian"}),
+    "rademacher": (DenseOperator, {"distribution": "rademacher"}),
+    "uniform": (DenseOperator, {"distribution": "uniform"}),
+    "saso": (SASO, {}),
+    "countsketch": (SASO, {"k": 1}),
+    "laso": (LASO, {}),
+    "row_sampling": (RowSampling, {}),
+    "srtt": (SRTT, {}),
 }
 
 
@@ -54,6 +55,15 @@ def make_operator(kind: str, d: int, m: int, **options) -> SketchingOperator:
         Passed to the family's constructor (``rng``, ``dtype``, ``scale``,
         ``k`` for SASO and LASO).
 
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown.
+    TypeError
+        If an option is one the kind fixes (``"countsketch"`` is a SASO
+        with ``k=1``; the dense kinds fix ``distribution``) or one the
+        family does not take.
+
     Examples
     --------
     >>> from randla.sketch import make_operator
@@ -61,17 +71,40 @@ def make_operator(kind: str, d: int, m: int, **options) -> SketchingOperator:
     (100, 5000)
     """
     try:
-        family = _FAMILIES[kind]
+        family, fixed = _FAMILIES[kind]
     except (KeyError, TypeError):
         raise ValueError(f"kind must be one of {sorted(_FAMILIES)}, got {kind!r}") from None
-    return family(d, m, **options)
+    for name, value in fixed.items():
+        if name in options:
+            raise TypeError(f"{name} cannot be given for kind={kind!r}, a {family.__name__} "
+                            f"with {name}={value!r}; got {name}={options[name]!r}")
+    return family(d, m, **fixed, **options)
 
 
 def philox4x32(counter: int, key: int):
     """Philox4x32-10 of one 128-bit counter under a 64-bit key.
 
-    Returns the four 32-bit output words as a uint32 array; word 0 of the
-    counter and key is their least significant 32 bits, as in Random123.
+    The generator behind every operator's entries, exposed to check it
+    against Random123's known answers.
+
+    Parameters
+    ----------
+    counter : int
+        The counter, in ``[0, 2**128)``; its word 0 is its least
+        significant 32 bits, as in Random123.
+    key : int
+        The key, in ``[0, 2**64)``, words ordered the same way.
+
+    Returns
+    -------
+    numpy.ndarray
+        The four 32-bit output words, a uint32 array of length 4.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``counter`` or ``key`` is not an integer or out of range (as
+        :class:`RNGState` checks them).
 
     Examples
     --------

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._backend import get_backend, working_float
-from ._operators import PANEL_ENTRIES, SketchingOperator
+from .._operand import require_adjoint
+from ._operators import PANEL_ENTRIES, SketchingOperator, TransposedOperator
 
 __all__ = ["left_sketch", "right_sketch", "two_sided_sketch"]
 
@@ -29,6 +30,10 @@ def _is_linear_operator(A, backend):
 
 def _as_operand(A, name):
     """A as a dense array, sparse matrix or LinearOperator, with a numeric dtype."""
+    if isinstance(A, (SketchingOperator, TransposedOperator)):
+        raise TypeError(f"{name} must be data, not a sketching operator: form the "
+                        "operator's entries with todense() (or tosparse() for SASO and "
+                        "LASO) to multiply it")
     backend = get_backend(A)
     if _is_linear_operator(A, backend) or backend.issparse(A):
         kind = np.dtype(A.dtype)
@@ -59,6 +64,8 @@ def _left(S, A, out=None):
     backend = get_backend(A)
     real = working_float(A.dtype)
     if _is_linear_operator(A, backend):
+        require_adjoint(A, "A", "S @ A (computed as (Aᵀ Sᵀ)ᵀ; a right sketch, "
+                        "right_sketch(A, S), needs only matvec)")
         result = _left_linear_operator(S, A, real, backend.xp)
     elif np.dtype(A.dtype).kind == "c":
         # S is real: sketch the real and imaginary parts with the same kernel.
@@ -132,7 +139,8 @@ def left_sketch(S: SketchingOperator, A, *, out=None) -> np.ndarray:
     -------
     numpy.ndarray or cupy.ndarray
         d x n (or length d for a vector), of A's kind; float32 for
-        float32/complex64 data and float64 otherwise (complex if A is).
+        float16/float32/complex64 data and float64 otherwise (complex if A
+        is).
         ``out`` itself when given.
 
     Raises
@@ -141,7 +149,9 @@ def left_sketch(S: SketchingOperator, A, *, out=None) -> np.ndarray:
         If ``A.shape[0] != S.shape[1]``, A is not 1-D or 2-D, or ``out`` has
         the wrong shape or dtype or is read-only.
     TypeError
-        If S is not an operator, A is not numeric data of a supported kind,
+        If S is not an operator, A is not numeric data of a supported kind
+        (another sketching operator is not), A is a LinearOperator without
+        ``rmatvec``/``rmatmat`` (``S @ A`` is computed as ``(A^H S^T)^H``),
         or ``out`` is not an array of A's library.
 
     Notes
@@ -189,6 +199,15 @@ def right_sketch(A, S: SketchingOperator) -> np.ndarray:
     ------
     ValueError
         If ``A.shape[-1] != S.shape[1]``.
+    TypeError
+        If S is not an operator or A is not numeric data of a supported kind.
+
+    Notes
+    -----
+    ``A @ S.T`` is the same product for arrays and sparse matrices.  For a
+    scipy LinearOperator A call this function: scipy's ``@`` does not hand
+    the product over to ``S.T`` and fails.  A LinearOperator needs only
+    ``matvec``/``matmat`` here.
 
     Examples
     --------

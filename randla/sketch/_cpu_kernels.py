@@ -9,7 +9,8 @@ with stream index ``t`` evaluates Philox4x32-10 at the 128-bit counter
 * Dense operators lay entries along their long ("major") axis: entry
   ``(minor i, major j)`` takes lane ``j % 4`` of stream index
   ``i * ceil(n_major / 4) + j // 4``.  Every block is a pure function of its
-  indices, and a smaller operator is a leading slab of a larger one.
+  indices, and a smaller operator is a leading slab of a larger one with
+  the same major axis and length.
 * Sparse operators (SASO columns, LASO rows) use ``ceil(2k / 4)`` stream
   indices per sparse vector: words ``0..k-1`` pick the positions, words
   ``k..2k-1`` the signs.

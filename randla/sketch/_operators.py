@@ -56,8 +56,13 @@ def _check_float_dtype(dtype) -> np.dtype:
     return dtype
 
 
+def _is_index(key) -> bool:
+    """Whether ``key`` indexes a single row or column (an integer, not a bool)."""
+    return isinstance(key, numbers.Integral) and not isinstance(key, bool)
+
+
 def _block_range(key, length: int, axis: str) -> tuple[int, int]:
-    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+    if _is_index(key):
         index = int(key) + length if key < 0 else int(key)
         if not 0 <= index < length:
             raise IndexError(f"{axis} index {key} out of range for length {length}")
@@ -85,6 +90,12 @@ class SketchingOperator:
         ``E[S.T @ S] = I``.
     dtype : numpy.dtype
         Precision of :meth:`todense`; applications follow the data's precision.
+
+    Notes
+    -----
+    ``S @ A`` takes arrays, sparse matrices and LinearOperators.  ``A @ S.T``
+    works for arrays and sparse matrices; a scipy LinearOperator does not
+    hand ``@`` over to ``S.T``, so write ``right_sketch(A, S)`` for it.
     """
 
     shape: tuple[int, int]
@@ -119,10 +130,12 @@ class SketchingOperator:
 
     @property
     def key(self) -> int:
+        """The 64-bit Philox key of the operator's entries (``state.key``)."""
         return self.state.key
 
     @property
     def counter(self) -> int:
+        """The first 128-bit Philox counter the entries use (``state.counter``)."""
         return self.state.counter
 
     @property
@@ -151,7 +164,9 @@ class SketchingOperator:
         Parameters
         ----------
         rows, cols : slice or int
-            Contiguous ranges (step 1).  The block equals that block of
+            Contiguous ranges (step 1); an integer is the one-wide range at
+            that index, so the block is always 2-D (``S[i]`` drops the axis
+            instead, as numpy does).  The block equals that block of
             :meth:`todense` exactly.
         dtype : float32 or float64, optional
             Defaults to the operator's dtype.
@@ -168,12 +183,51 @@ class SketchingOperator:
             self._fill_block(out, r0, c0)
         return out
 
-    def __getitem__(self, key) -> np.ndarray:
+    def __getitem__(self, key):
+        """Entries of the operator, indexed as a numpy array is.
+
+        Only the selected entries are generated.
+
+        Parameters
+        ----------
+        key : int, slice or tuple of two of them
+            A row index or range, optionally followed by a column index or
+            range.  Slices need step 1.  An integer drops its axis as in
+            numpy: ``S[i]`` is row i (1-D), ``S[:, j]`` column j (1-D) and
+            ``S[i, j]`` a scalar; slices keep theirs.
+
+        Returns
+        -------
+        numpy.ndarray or numpy.floating
+            In the operator's dtype, equal bit for bit to the same entries
+            of :meth:`todense`.
+
+        Raises
+        ------
+        IndexError
+            If an integer is out of range or there are more than two indices.
+        TypeError
+            If an index is neither an integer nor a slice (no fancy indexing).
+        ValueError
+            If a slice has a step other than 1.
+
+        Examples
+        --------
+        >>> from randla.sketch import DenseOperator
+        >>> S = DenseOperator(5, 100, rng=3)
+        >>> S[3].shape, S[:, 4].shape, S[1:3, 10:20].shape
+        ((100,), (5,), (2, 10))
+        >>> bool(S[3, 4] == S.todense()[3, 4])
+        True
+        """
         if not isinstance(key, tuple):
-            key = (key, slice(None))
-        if len(key) != 2:
-            raise IndexError("operators are two-dimensional")
-        return self.block(key[0], key[1])
+            key = (key,)
+        if len(key) > 2:
+            raise IndexError(f"operators are two-dimensional, got {len(key)} indices")
+        rows, cols = key + (slice(None),) * (2 - len(key))
+        block = self.block(rows, cols)
+        # an integer selects a one-wide block: drop that axis
+        return block[tuple(0 if _is_index(k) else slice(None) for k in (rows, cols))]
 
     def todense(self, dtype=None, xp=None):
         """The whole operator as a dense d x m array (numpy unless ``xp`` says)."""
@@ -247,8 +301,8 @@ class DenseOperator(SketchingOperator):
     distribution : {"gaussian", "rademacher", "uniform"}
         Entry distribution, each with mean 0 and variance 1 before scaling
         (uniform on ``[-sqrt(3), sqrt(3)]``).
-    rng : None, int, numpy.random.Generator or RNGState
-        Source of the key (SPEC 7).
+    rng : None, int, numpy.random.Generator, RNGState or other seed
+        Source of the key (SPEC 7, see :func:`as_rng_state`).
     dtype : float32 or float64
     scale : float, optional
         Defaults to ``1/sqrt(d)``, so that ``E[S.T @ S] = I``.
@@ -257,7 +311,10 @@ class DenseOperator(SketchingOperator):
     -----
     Entries are laid out along the long axis: for ``d <= m`` row ``i`` uses
     counters ``i*ceil(m/4)`` onwards, so a ``d1 x m`` operator equals the
-    first ``d1`` rows of a ``(d1 + d2) x m`` one with the same state and scale.
+    first ``d1`` rows of a ``(d1 + d2) x m`` one with the same state and scale
+    as long as ``d1 + d2 <= m``.  Taller operators are laid out by columns
+    instead: a ``d x m1`` one is the first ``m1`` columns of a
+    ``d x (m1 + m2)`` one while ``m1 + m2 <= d``.
     Gaussian entries use Box-Muller on 32-bit uniforms (tails cut at 6.7).
 
     Examples
@@ -343,9 +400,10 @@ class SASO(_SparseVectors, SketchingOperator):
     ----------
     d, m : int
         Shape, ``k <= d <= m``.
-    k : int, default 8
-        Nonzeros per column.
-    rng : None, int, numpy.random.Generator or RNGState
+    k : int, optional
+        Nonzeros per column, default ``min(8, d)``.
+    rng : None, int, numpy.random.Generator, RNGState or other seed
+        Source of the key (SPEC 7, see :func:`as_rng_state`).
     dtype : float32 or float64
     scale : float, optional
         Value of the nonzeros before their sign, default ``1/sqrt(k)``.
@@ -367,7 +425,9 @@ class SASO(_SparseVectors, SketchingOperator):
 
     k: int = 8
 
-    def __init__(self, d, m, k=8, *, rng=None, dtype=np.float64, scale=None):
+    def __init__(self, d, m, k=None, *, rng=None, dtype=np.float64, scale=None):
+        if k is None:   # the usual 8 nonzeros, or one in every row of a shorter sketch
+            k = min(8, check_size("d", d))
         k = check_size("k", k)
         self._init(d, m, rng, dtype, scale, lambda d, m: 1.0 / math.sqrt(k))
         if k > self.d:
@@ -445,7 +505,8 @@ class LASO(_SparseVectors, SketchingOperator):
         Shape, ``d <= m``.
     k : int, default 8
         Samples per row (with replacement, so any ``k >= 1``).
-    rng : None, int, numpy.random.Generator or RNGState
+    rng : None, int, numpy.random.Generator, RNGState or other seed
+        Source of the key (SPEC 7, see :func:`as_rng_state`).
     dtype : float32 or float64
     scale : float, optional
         Default ``sqrt(m / (d k))``, so that ``E[S.T @ S] = I``.
@@ -454,6 +515,17 @@ class LASO(_SparseVectors, SketchingOperator):
     -----
     Row i uses counters ``i*ceil(k/2)`` onwards: a d1-row LASO with the same
     key and scale is the first d1 rows of a larger one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from randla.sketch import LASO
+    >>> S = LASO(100, 5000, k=4, rng=0)
+    >>> positions, values = S.rows()
+    >>> positions.shape
+    (100, 4)
+    >>> int((S.todense() != 0).sum(axis=1).max()) <= 4
+    True
     """
 
     k: int = 8
@@ -511,10 +583,20 @@ class RowSampling(SketchingOperator):
     ----------
     d, m : int
         Shape, ``d <= m``.
-    rng : None, int, numpy.random.Generator or RNGState
+    rng : None, int, numpy.random.Generator, RNGState or other seed
+        Source of the key (SPEC 7, see :func:`as_rng_state`).
     dtype : float32 or float64
     scale : float, optional
         Default ``sqrt(m/d)``, so that ``E[S.T @ S] = I``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from randla.sketch import RowSampling
+    >>> A = np.arange(12.0).reshape(6, 2)
+    >>> S = RowSampling(3, 6, rng=0, scale=1.0)
+    >>> np.array_equal(S @ A, A[S.indices])
+    True
     """
 
     def __init__(self, d, m, *, rng=None, dtype=np.float64, scale=None):
@@ -564,7 +646,8 @@ class SRTT(SketchingOperator):
     ----------
     d, m : int
         Shape, ``d <= m``.
-    rng : None, int, numpy.random.Generator or RNGState
+    rng : None, int, numpy.random.Generator, RNGState or other seed
+        Source of the key (SPEC 7, see :func:`as_rng_state`).
     dtype : float32 or float64
     scale : float, optional
         Default ``sqrt(m/d)``, so that ``E[S.T @ S] = I``.
@@ -573,6 +656,15 @@ class SRTT(SketchingOperator):
     -----
     The signs use counters ``0 .. ceil(m/4)-1`` past the state, the row
     sample (a :class:`RowSampling`) the next ``ceil(d/4)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from randla.sketch import SRTT
+    >>> S = SRTT(64, 1024, rng=0)
+    >>> A = np.random.default_rng(0).standard_normal((1024, 5))
+    >>> np.allclose(S @ A, S.todense() @ A)
+    True
     """
 
     def __init__(self, d, m, *, rng=None, dtype=np.float64, scale=None):
@@ -638,7 +730,14 @@ class SRTT(SketchingOperator):
 
 @dataclass(frozen=True)
 class TransposedOperator:
-    """``S.T``: an m x d view of an operator, for right sketches ``A @ S.T``."""
+    """``S.T``: an m x d view of an operator, for right sketches ``A @ S.T``.
+
+    Notes
+    -----
+    ``A @ S.T`` works for arrays and sparse matrices.  A scipy LinearOperator
+    A does not hand ``@`` over to ``S.T`` (scipy tries to multiply by it
+    itself and fails), so write ``right_sketch(A, S)`` for one.
+    """
 
     operator: SketchingOperator
     __array_ufunc__ = None

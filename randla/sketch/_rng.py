@@ -1,7 +1,8 @@
 """Counter-based random state: Philox4x32-10 keys and counters.
 
 An operator's entries are a pure function of ``(key, counter)``; see
-``_philox.py`` for the generator itself and the counter layout.
+``_cpu_kernels.py`` for the generator itself and the counter layout (the CUDA
+kernels in ``_gpu_kernels.py`` repeat them).
 """
 from __future__ import annotations
 
@@ -78,24 +79,47 @@ def as_rng_state(rng) -> RNGState:
 
     Parameters
     ----------
-    rng : None, int, numpy.random.Generator or RNGState
+    rng : None, int, numpy.random.Generator, RNGState or other seed
         Follows SPEC 7: ``None`` draws fresh entropy, an int seeds
         ``numpy.random.default_rng``, a Generator is advanced by one draw of
-        the 64-bit key.  An ``RNGState`` is used as it is.
+        the 64-bit key.  An ``RNGState`` is used as it is.  Anything else
+        ``numpy.random.default_rng`` takes (a SeedSequence, a BitGenerator,
+        a sequence of ints, ...) goes through it: a SeedSequence or a
+        sequence of ints always gives the same key, a BitGenerator is
+        advanced like a Generator.
 
     Returns
     -------
     RNGState
         A state with a key drawn from ``rng`` and counter 0.
+
+    Raises
+    ------
+    TypeError
+        If ``rng`` is a bool or something ``numpy.random.default_rng``
+        refuses (a float, a string, ...).
+    ValueError
+        If ``rng`` is a negative seed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from randla.sketch import as_rng_state
+    >>> as_rng_state(np.random.SeedSequence(5)) == as_rng_state(np.random.SeedSequence(5))
+    True
     """
     if isinstance(rng, RNGState):
         return rng
-    if isinstance(rng, bool) or not (
-            rng is None or isinstance(rng, (numbers.Integral, np.random.Generator))):
-        raise TypeError("rng must be None, an int, a numpy.random.Generator or an "
-                        f"RNGState, got {type(rng).__name__}")
+    if isinstance(rng, bool):
+        raise TypeError("rng must be None, an int, a numpy.random.Generator, an RNGState "
+                        "or a seed numpy.random.default_rng takes, got a bool")
     if isinstance(rng, numbers.Integral) and rng < 0:
         raise ValueError(f"rng seed must be non-negative, got {rng}")
-    generator = np.random.default_rng(rng)
+    try:
+        generator = np.random.default_rng(rng)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)("rng must be None, an int, a numpy.random.Generator, an RNGState "
+                        "or a seed numpy.random.default_rng takes, got "
+                        f"{type(rng).__name__} ({exc})") from exc
     key = int(generator.integers(0, 1 << 64, dtype=np.uint64))
     return RNGState(key, 0)

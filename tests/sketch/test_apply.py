@@ -3,7 +3,7 @@ import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from scipy.sparse.linalg import aslinearoperator
+from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from randla.sketch import (DenseOperator, SASO, left_sketch, make_operator, right_sketch,
                            two_sided_sketch)
@@ -79,6 +79,45 @@ def test_right_sketch_matches_dense_product(kind, order):
         assert np.all(np.abs(result - exact) <= bound), name
     np.testing.assert_array_equal(a @ op.T, right_sketch(a, op))
     np.testing.assert_allclose(sp.csr_array(a) @ op.T, exact, rtol=0, atol=bound.max())
+
+
+class _MatmatOnly(LinearOperator):
+    """A subclass with forward products only."""
+
+    def __init__(self, a):
+        super().__init__(a.dtype, a.shape)
+        self.a = a
+
+    def _matmat(self, x):
+        return self.a @ x
+
+
+def test_left_sketch_of_a_linear_operator_needs_its_adjoint():
+    # S @ A is formed as (A^H S^T)^H: an operator without adjoint products is
+    # refused before any of its products is called.
+    a = _data(np.float64, "C")
+    op = SASO(D, M, rng=1)
+    calls = []
+
+    def matvec(x):
+        calls.append(x)
+        return a @ x
+
+    forward_only = [LinearOperator((M, N), matvec=matvec, dtype=np.float64),
+                    LinearOperator((M, N), matvec=matvec, matmat=matvec, dtype=np.float64),
+                    _MatmatOnly(a)]
+    for operand in forward_only:
+        with pytest.raises(TypeError, match="without rmatvec or rmatmat.*right_sketch"):
+            op @ operand
+    assert not calls
+    # Either adjoint product is enough; a right sketch needs none.
+    exact = op.todense() @ a
+    bound = _bound(op.todense(), np.abs(a), np.finfo(float).eps)
+    for adjoint in [{"rmatvec": lambda y: a.T @ y}, {"rmatmat": lambda y: a.T @ y}]:
+        operand = LinearOperator((M, N), matvec=matvec, dtype=np.float64, **adjoint)
+        assert np.all(np.abs(left_sketch(op, operand) - exact) <= bound)
+    wide = LinearOperator((N, M), matvec=lambda x: a.T @ x, dtype=np.float64)
+    assert np.all(np.abs(right_sketch(wide, op) - exact.T) <= bound.T)
 
 
 @pytest.mark.parametrize("kind", ["gaussian", "saso", "srtt"])
@@ -200,6 +239,10 @@ def test_empty_columns():
      "A must be 900 x 5"),
     (lambda op: np.ones((2, M)) @ op, TypeError, "A @ S.T"),
     (lambda op: op.T @ np.ones((D, 2)), TypeError, "not a sketch"),
+    (lambda op: op @ op, TypeError, "A must be data, not a sketching operator.*todense"),
+    (lambda op: op @ SASO(D, M, rng=1).T, TypeError, "A must be data, not a sketching"),
+    (lambda op: right_sketch(DenseOperator(3, M, rng=1), op), TypeError,
+     "A must be data, not a sketching"),
 ])
 def test_bad_operands(call, exc, match):
     with pytest.raises(exc, match=match):

@@ -36,7 +36,18 @@ def test_blocks_equal_the_whole(kind):
                        (slice(59, 60), slice(698, 700)), (slice(13, 14), slice(5, 6)),
                        (slice(20, 20), slice(0, 5))]:
         np.testing.assert_array_equal(op[rows, cols], full[rows, cols])
-    np.testing.assert_array_equal(op[5], full[5:6])
+    np.testing.assert_array_equal(op[5:6], full[5:6], strict=True)
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_indexing_follows_numpy(kind):
+    # An integer drops its axis, a slice keeps it; the entries are those of todense.
+    op = _operator(kind, dtype=np.float32)
+    full = op.todense()
+    for key in [5, -1, np.int64(59), (5,), (slice(None), 2), (slice(7, 31), -3),
+                (4, slice(3, 414)), (slice(5, 6), slice(2, 3)), (3, 4), (-1, -700), ()]:
+        np.testing.assert_array_equal(op[key], full[key], strict=True, err_msg=str(key))
+    assert type(op[3, 4]) is type(full[3, 4]) is np.float32
 
 
 @pytest.mark.parametrize("distribution", ["gaussian", "rademacher", "uniform"])
@@ -51,6 +62,18 @@ def test_dense_prefix_along_short_axis(distribution, d1, d2, m):
         # The tall case grows along columns instead: m is the short axis.
         wide = DenseOperator(d1 + d2, m + 4, distribution, rng=3, scale=1.0).todense()
         np.testing.assert_array_equal(large, wide[:, :m])
+
+
+def test_saso_default_k_is_clamped_to_d():
+    # The default 8 nonzeros per column become d for a shorter sketch; an explicit
+    # k > d is still an error (test_bad_arguments).
+    short = SASO(5, 300, rng=0)
+    assert short.k == 5
+    assert short == SASO(5, 300, k=5, rng=0)
+    np.testing.assert_array_equal((short.todense() != 0).sum(axis=0), 5)
+    assert SASO(20, 300, rng=0).k == 8 and make_operator("saso", 3, 40).k == 3
+    # A LASO samples with replacement: its default k needs no clamping.
+    assert LASO(5, 300, rng=0).k == 8
 
 
 def test_sparse_operators_extend_along_their_vectors():
@@ -212,6 +235,10 @@ def test_isometry_in_expectation(kind):
     (lambda: DenseOperator(3, 4, dtype=np.int32), TypeError, "dtype"),
     (lambda: DenseOperator(3, 4, scale=float("nan")), ValueError, "scale"),
     (lambda: make_operator("fourier", 3, 4), ValueError, "kind must be one of"),
+    (lambda: make_operator("countsketch", 2, 10, k=3), TypeError,
+     "k cannot be given for kind='countsketch', a SASO with k=1; got k=3"),
+    (lambda: make_operator("gaussian", 2, 10, distribution="uniform"), TypeError,
+     "distribution cannot be given for kind='gaussian'"),
     (lambda: DenseOperator(3, 4)[0:3:2], ValueError, "step 1"),
     (lambda: DenseOperator(3, 4)[7], IndexError, "out of range"),
 ])

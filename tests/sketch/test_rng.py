@@ -73,6 +73,25 @@ def test_rng_argument_follows_spec7():
         as_rng_state(-3)
 
 
+def test_rng_takes_what_default_rng_takes():
+    # SPEC 7: other seeds go through numpy.random.default_rng, so a SeedSequence
+    # seeds like the int it holds, and always gives the same operator.
+    seq = np.random.SeedSequence(21)
+    assert as_rng_state(seq) == as_rng_state(21)
+    np.testing.assert_array_equal(DenseOperator(4, 30, rng=seq).todense(),
+                                  DenseOperator(4, 30, rng=np.random.SeedSequence(21)).todense())
+    assert DenseOperator(4, 30, rng=seq) == DenseOperator(4, 30, rng=seq)
+    # A BitGenerator is advanced by the draw, like a Generator.
+    bits = np.random.PCG64(21)
+    assert as_rng_state(bits) == as_rng_state(21)
+    assert as_rng_state(bits) != as_rng_state(21)
+    assert as_rng_state([3, 4]) == as_rng_state(np.random.SeedSequence([3, 4]))
+    for bad, exc in [(1.5, TypeError), ("seed", TypeError), (True, TypeError),
+                     ([-1], ValueError)]:
+        with pytest.raises(exc, match="rng must be None, an int"):
+            as_rng_state(bad)
+
+
 def test_next_state_gives_independent_operators():
     a = SASO(20, 300, k=4, rng=0)
     b = SASO(20, 300, k=4, rng=a.next_state)
