@@ -13,8 +13,8 @@ randomized_svd    -- rank-k truncated SVD (Halko-Martinsson-Tropp)
 nystrom           -- shifted Nystrom approximation of a PSD matrix
 epsi, lazy_epsi   -- top singular vector(s) by EPSI / Lazy-EPSI, from a randomized SVD
 
-Trace and diagonal
-------------------
+Trace and diagonal (return TraceResult, DiagResult)
+---------------------------------------------------
 trace             -- Girard-Hutchinson, Hutch++, Nystrom++, XTrace, XNysTrace
 diag_estimate     -- diagonal of an implicit matrix
 
@@ -25,8 +25,8 @@ from ._lowrank import (NystromResult, QBResult, RangeFinderResult, SVDResult, ny
                        randomized_svd, range_finder)
 from ._dropins import eigsh, svds
 from ._epsi import EPSIResult, epsi, lazy_epsi
-from ._trace import diag_estimate, trace
+from ._trace import DiagResult, TraceResult, diag_estimate, trace
 
-__all__ = ["trace", "diag_estimate"]
+__all__ = ["trace", "diag_estimate", "TraceResult", "DiagResult"]
 __all__ += ["range_finder", "qb", "randomized_svd", "nystrom", "RangeFinderResult", "QBResult",
             "SVDResult", "NystromResult", "epsi", "lazy_epsi", "EPSIResult", "svds", "eigsh"]

@@ -7,9 +7,12 @@ g_i, so its square is an unbiased sample of ‖A − P₋ᵢA‖²_F, which is a
 the error of the whole basis.  With Y = QR that distance is
 1/‖row i of R⁻¹‖ (Epperly & Tropp).  With power or Krylov iterations only
 columns drawn fresh on the last pass are independent of the rest of the
-basis, so those columns carry the estimate.  The reported number is an
-upper confidence estimate built from these samples (see ``_upper_estimate``):
-it errs high, and bounds the true error in most runs.
+basis, so those columns carry the estimate.  (Where fewer of their
+directions fit into the basis, capped at min(m, n) columns, than there are
+fresh columns, the basis spans A's range: error and estimate are rounding.)
+The reported number is an upper confidence estimate built from these
+samples (see ``_upper_estimate``): it errs high, and bounds the true error
+in most runs.
 
 The drivers take host (numpy / scipy) or GPU (CuPy / cupyx) operands and run
 the same code on both: the arrays they return live in A's library; the error
@@ -151,7 +154,7 @@ def _orth(Y):
     return get_backend(Y).tall_qr(Y)[0]
 
 
-def _orth_against(Q, Y):
+def _orth_against(Q, Y, width=None):
     """Orthonormal basis of the part of Y outside span(Q) (orthonormal), orthogonal to Q.
 
     The trailing columns of a QR of [Q, Y]: orthonormal and orthogonal to Q
@@ -159,8 +162,15 @@ def _orth_against(Q, Y):
     level (a converged Krylov block, an exactly low-rank A), where
     orthonormalising the projected Y would return directions inside span(Q).
     (CholeskyQR2 hands such blocks to Householder: see ``Backend.tall_qr``.)
+    With ``width`` below their number, the ``width`` dominant directions of
+    that part of Y, a rotation of those columns.
     """
-    return _orth(get_backend(Y).xp.hstack([Q, Y]))[:, Q.shape[1]:]
+    bk = get_backend(Y)
+    Qn = _orth(bk.xp.hstack([Q, Y]))[:, Q.shape[1]:]
+    if width is None or width >= Qn.shape[1]:
+        return Qn
+    U, _, _ = bk.svd(Qn.T @ Y)
+    return Qn @ U[:, :width]
 
 
 def _project_out(Q, Y):
@@ -228,32 +238,45 @@ def _chi2_lower(g):
 
 
 def _range(op: Operand, width: int, power_iters: int, method: str, n_fresh: int, state):
-    """Basis Q of width about ``width`` (+ fresh columns) and the error samples."""
+    """Basis Q of at most min(m, n) columns, about ``width`` (+ fresh ones), and the
+    error samples."""
     xp = op.xp
     if power_iters == 0:
         omega, state = op.gaussian(width, state)
         Q, d2 = _distances_squared(op.matmat(omega))
         return Q, d2
+    # Columns beyond min(m, n) add nothing: Krylov blocks stop there, and the fresh
+    # columns add only the directions that still fit to Q.  (No more of them than m,
+    # so that their leave-one-out distances come from a square R.)
+    room = min(op.shape) - width
     omega, state = op.gaussian(width, state)
-    fresh, state = op.gaussian(n_fresh, state)
+    fresh, state = op.gaussian(min(n_fresh, op.shape[0]), state)
     Q = _orth(op.matmat(omega))
     blocks = [Q]
-    for it in range(power_iters):
+    iterations = 0 if method == "krylov" and room == 0 else power_iters
+    fresh_images = None
+    for it in range(iterations):
         Z = _orth(op.rmatmat(Q))
-        last = it == power_iters - 1
+        # a Krylov block that fills the room is the last one: the fresh columns join it
+        last = it == iterations - 1 or (method == "krylov" and room <= Z.shape[1])
         Y = op.matmat(xp.hstack([Z, fresh]) if last else Z)
-        # a Krylov block shrinks once the basis fills the space: split at Z's width
         images, fresh_images = Y[:, :Z.shape[1]], Y[:, Z.shape[1]:]
         if method == "krylov":
-            Q = _orth_against(xp.hstack(blocks), images)
+            Q = _orth_against(xp.hstack(blocks), images, room)
+            room -= Q.shape[1]
             blocks.append(Q)
         else:
             Q = _orth(images)
-            blocks = [Q]
-    basis = xp.hstack(blocks)
+        if last:
+            break
+    if fresh_images is None:        # the first Krylov block filled the room
+        fresh_images = op.matmat(fresh)
+    basis = xp.hstack(blocks) if method == "krylov" else Q
     Z = _project_out(basis, fresh_images)
     _, d2 = _distances_squared(Z)
-    return xp.hstack([basis, _orth_against(basis, Z)]), d2
+    if room == 0:
+        return basis, d2
+    return xp.hstack([basis, _orth_against(basis, Z, room)]), d2
 
 
 def _validate_common(A, rank, oversample, power_iters, method):
@@ -274,6 +297,11 @@ def range_finder(A, k: int, *, oversample: int = 10, power_iters: int = 0,
                  method: str = "subspace", rng=None) -> RangeFinderResult:
     """Orthonormal basis for the dominant range of A, with an error estimate.
 
+    The basis never has more than ``min(m, n)`` columns: one that would be
+    wider keeps the dominant directions of the last Krylov block, or of the
+    fresh columns, that fit.  Such a full basis spans A's range, so QB and
+    the SVD are then exact to rounding.
+
     Parameters
     ----------
     A : array_like, sparse matrix or LinearOperator
@@ -285,14 +313,17 @@ def range_finder(A, k: int, *, oversample: int = 10, power_iters: int = 0,
     oversample : int, default 10
         Extra columns: the sketch has ``k + oversample`` columns (capped at
         ``min(m, n)``).  With ``power_iters > 0``, ``max(2, oversample)``
-        further Gaussian columns join the last pass and carry the error
-        estimate.
+        further Gaussian columns (at most m) join the last pass and carry the
+        error estimate; the basis gains their directions outside it.
     power_iters : int, default 0
         Subspace (or Krylov) iterations, each one pass with Aᵀ and one with A,
         re-orthonormalised by QR.
     method : {"subspace", "krylov"}
         ``"subspace"`` keeps the last block; ``"krylov"`` keeps all blocks
         (randomized block Krylov, a basis ``power_iters + 1`` times wider).
+        Once the blocks fill ``min(m, n)`` columns the iterations stop, and
+        the fresh columns join the pass that filled them (or, where the first
+        block did, take one pass of their own).
     rng : None, int, numpy.random.Generator or RNGState
         Source of the Gaussian test matrices (SPEC 7).
 
@@ -357,7 +388,8 @@ def randomized_svd(A, k: int, *, oversample: int = 10, power_iters: int = 2,
         Number of singular triplets, ``1 <= k <= min(m, n)``.
     oversample, power_iters, method, rng
         As in :func:`range_finder`; the default does two subspace iterations
-        (``2 * power_iters + 2`` passes over A in all).
+        (``2 * power_iters + 2`` passes over A in all, fewer where a Krylov
+        basis fills ``min(m, n)`` columns early).
 
     Returns
     -------
@@ -411,7 +443,8 @@ def nystrom(A, k: int, *, oversample: int = 10, rng=None) -> NystromResult:
     NystromResult
         ``error_estimate`` is the leave-one-out estimate of the rank
         ``k + oversample`` Nyström error plus the norm of the eigenvalues
-        dropped by the truncation to k (a triangle-inequality bound).
+        dropped by the truncation to k (a triangle-inequality bound).  Where
+        AΩ = 0 (A = 0), the eigenvalues and the estimate are zero.
 
     Examples
     --------
@@ -434,7 +467,37 @@ def nystrom(A, k: int, *, oversample: int = 10, rng=None) -> NystromResult:
     bk, xp = op.backend, op.xp
     omega, _ = op.gaussian(width, as_rng_state(rng))
     omega_q, r_omega = bk.qr(omega)
+    factor = _shifted_nystrom(op, omega_q)
+    if factor is None:
+        # AΩ = 0 for a Gaussian Ω: A is zero (almost surely), and so is every estimate
+        return NystromResult(xp.ascontiguousarray(omega_q[:, :k]), xp.zeros(k, dtype=op.dtype),
+                             0.0, op.passes, op.matvecs)
+    C, nu, Ub, sb, Wt = factor
+    lam = xp.maximum(sb.astype(np.float64) ** 2 - nu, 0.0)
+    # Leave-one-out on the raw Gaussian columns: with T = R_Ω⁻¹ C⁻¹, the error of
+    # the sketch without column i on ω_i is B t_i / ‖t_i‖², t_i = row i of T.  Small
+    # (width x width) and in float64 whatever A's precision.
+    C64 = C.astype(np.float64)
+    r_inv = bk.solve_triangular(r_omega.astype(np.float64), xp.eye(width))
+    T = bk.solve_triangular(C64, r_inv.T, trans=True).T
+    BT = (sb.astype(np.float64)[:, None] * Wt.astype(np.float64)) @ T.T
+    d2 = bk.to_host(xp.sum(BT ** 2, axis=0) / xp.sum(T ** 2, axis=1) ** 2)
+    error = _upper_estimate(d2) + math.sqrt(float(xp.sum(lam[k:] ** 2)))
+    return NystromResult(xp.ascontiguousarray(Ub[:, :k]), lam[:k].astype(op.dtype), error,
+                         op.passes, op.matvecs)
+
+
+def _shifted_nystrom(op: Operand, omega_q):
+    """The shifted Nyström factor of A from an orthonormal test matrix Ω (one pass).
+
+    Returns ``(C, ν, U, s, Wt)``: C the Cholesky factor of ``Ωᵀ(AΩ + νΩ)`` and
+    ``(AΩ + νΩ) C⁻¹ = U diag(s) Wt``, so that ``Â = U diag(s² − ν) Uᵀ``; or
+    None where AΩ = 0 (then Â = 0, with nothing to factor).
+    """
+    bk, xp = op.backend, op.xp
     Y = op.matmat(omega_q)
+    if not bool(xp.any(Y)):
+        return None
     eps = float(np.finfo(op.dtype).eps)
     nu = eps * float(xp.linalg.norm(Y))
     for _ in range(8):
@@ -450,16 +513,5 @@ def nystrom(A, k: int, *, oversample: int = 10, rng=None) -> NystromResult:
         raise np.linalg.LinAlgError("Nyström: ΩᵀAΩ is not positive definite even after "
                                     "shifting; is A positive semidefinite?")
     B = bk.solve_triangular(C, Y_nu.T, trans=True).T
-    Ub, sb, Wt = bk.svd(B)
-    lam = xp.maximum(sb.astype(np.float64) ** 2 - nu, 0.0)
-    # Leave-one-out on the raw Gaussian columns: with T = R_Ω⁻¹ C⁻¹, the error of
-    # the sketch without column i on ω_i is B t_i / ‖t_i‖², t_i = row i of T.  Small
-    # (width x width) and in float64 whatever A's precision.
-    C64 = C.astype(np.float64)
-    r_inv = bk.solve_triangular(r_omega.astype(np.float64), xp.eye(width))
-    T = bk.solve_triangular(C64, r_inv.T, trans=True).T
-    BT = (sb.astype(np.float64)[:, None] * Wt.astype(np.float64)) @ T.T
-    d2 = bk.to_host(xp.sum(BT ** 2, axis=0) / xp.sum(T ** 2, axis=1) ** 2)
-    error = _upper_estimate(d2) + math.sqrt(float(xp.sum(lam[k:] ** 2)))
-    return NystromResult(xp.ascontiguousarray(Ub[:, :k]), lam[:k].astype(op.dtype), error,
-                         op.passes, op.matvecs)
+    U, s, Wt = bk.svd(B)
+    return C, nu, U, s, Wt

@@ -154,10 +154,14 @@ def _loo_directions(R):
     """
     bk = get_backend(R)
     xp, k = bk.xp, R.shape[0]
+    scale = float(xp.abs(xp.diag(R)).max())
+    if scale == 0:      # R = 0 (A Omega = 0): floored, it would be a multiple of I
+        return xp.eye(k, dtype=R.dtype)
+    # The directions do not depend on R's scale: work at unit scale, where 1 / floor
+    # cannot overflow however small R is.
+    R = R / scale
     d = xp.diag(R)
-    finfo = np.finfo(R.dtype)
-    floor = max(float(finfo.eps) * k * float(xp.abs(d).max()), float(finfo.tiny))
-    R = R.copy()
+    floor = float(np.finfo(R.dtype).eps) * k
     diagonal = xp.arange(k)
     R[diagonal, diagonal] = xp.where(xp.abs(d) >= floor, d,
                                      xp.where(d < 0, -floor, floor).astype(R.dtype))
@@ -192,7 +196,14 @@ class _Nystrom:
 
     def __init__(self, Omega, Y):
         bk = get_backend(Y)
-        n = Omega.shape[0]
+        n, k = Omega.shape
+        if not bool(bk.xp.any(Y)):
+            # A Omega = 0: the approximation is zero, with nothing to factor (C is None)
+            self.nu, self.C = 0.0, None
+            self.Bt = bk.xp.zeros((k, n), dtype=Y.dtype)
+            self.gram = bk.xp.zeros((k, k), dtype=Y.dtype)
+            self.trace = 0.0
+            return
         self.nu = float(np.finfo(Y.dtype).eps) * float(bk.xp.linalg.norm(Y))
         Y_nu = Y + self.nu * Omega
         G = Omega.T @ Y_nu
@@ -419,6 +430,8 @@ class _XNysTrace(_Estimator):
 
     def samples(self):
         ny = _Nystrom(self.Omega, self.Y)
+        if ny.C is None:        # A Omega = 0: every probe's quadratic form is zero
+            return self.xp.zeros(self.Omega.shape[1], dtype=self.Y.dtype)
         Ct_inv = self.bk.solve_triangular(ny.C, self.xp.eye(ny.C.shape[0], dtype=ny.C.dtype),
                                           trans=True)
         norms = self.xp.linalg.norm(Ct_inv, axis=0)

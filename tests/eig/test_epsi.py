@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import aslinearoperator
 
 from randla.eig import epsi, lazy_epsi
+from randla.eig._epsi import _sweeps_left
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from _matrices import (SPECTRA, known_eig, known_svd, one_blas_thread,  # noqa: E402,F401
@@ -103,6 +104,11 @@ def test_counts_are_exact():
     # each sweep: 2 passes of K.
     assert res.passes == 4 + 2 + 2 * res.sweeps
     assert res.matvecs == 84 + 2 * K + 2 * K * res.sweeps
+    # Hermitian: Nyström from orth(A G) is 2 passes of 20; start RR and each sweep: 1 of K.
+    A, _, _ = known_eig(N, SPECTRA["poly1"](N), seed=2)
+    res = lazy_epsi(A, K, hermitian=True, sketch_size=20, tol=1e-8, rng=0)
+    assert res.passes == 2 + 1 + res.sweeps
+    assert res.matvecs == 40 + K + K * res.sweeps
 
 
 @pytest.mark.parametrize("kind", ["sparse", "float32"])
@@ -129,7 +135,7 @@ def test_reproducible_and_frozen():
     (dict(k=0), ValueError), (dict(k=N), ValueError), (dict(k=K, tol=0), ValueError),
     (dict(k=K, shrink=1.5), ValueError), (dict(k=K, sketch_size=K), ValueError),
     (dict(k=K, maxiter=-1), ValueError), (dict(k=K, v0=np.ones((N, K + 1))), ValueError),
-    (dict(k=K, hermitian=True), ValueError),
+    (dict(k=K, hermitian=True), ValueError), (dict(k=2.0), TypeError), (dict(k="2"), TypeError),
 ])
 def test_bad_arguments(kwargs, error):
     A = known_svd(M, N, SPECTRA["poly1"](N), seed=1)[0]
@@ -143,3 +149,50 @@ def test_slow_start_still_converges():
     A = known_svd(2000, 300, SPECTRA["poly05"](300), seed=1)[0]
     res = lazy_epsi(A, 10, sketch_size=12, tol=1e-12, maxiter=150, rng=0)
     assert res.converged.all()
+
+
+def test_float32_default_tol_is_reachable():
+    # float32 residuals stall at a few units of roundoff, far above 1e-10: the default
+    # tol is 100 units there, while an explicit tol keeps its meaning.
+    A = known_svd(M, N, SPECTRA["poly05"](N), seed=9)[0].astype(np.float32)
+    res = lazy_epsi(A, K, rng=0)
+    assert res.converged.all() and res.residuals.max() <= 100 * np.finfo(np.float32).eps
+    np.testing.assert_allclose(res.residuals,
+                               true_residuals(A.astype(np.float64), res.vectors, res.values,
+                                              False), rtol=0.1, atol=1e-6)
+    assert epsi(A, rng=0).converged[0]
+    strict = lazy_epsi(A, K, tol=1e-10, rng=0)
+    # stopped at the rounding floor by the stall rule, long before maxiter
+    assert not strict.converged.any() and strict.sweeps < 50
+
+
+def test_hermitian_default_sketch_converges_on_slow_decay():
+    # 0.9^i with the default sketch of 12: from plain Nyström the residual rose for
+    # four sweeps and the iteration stopped after six, 0.05 off the top eigenvalue.
+    # One subspace iteration on the Nyström test matrix converges in about 30.
+    A, Q, lam = known_eig(100, 0.9 ** np.arange(100), seed=3)
+    res = lazy_epsi(A, 1, hermitian=True, rng=1)
+    assert res.converged.all() and res.sweeps < 50
+    assert abs(res.values[0] - 1.0) <= 1e-12
+    np.testing.assert_allclose(res.residuals, true_residuals(A, res.vectors, res.values, True),
+                               rtol=1e-3, atol=1e-15)
+
+
+def test_stall_rule_counts_progress_of_the_ritz_values():
+    # Without the power iteration this start leaves a residual that rises for four
+    # sweeps while the Ritz value still improves: the iteration must go on.
+    A, Q, lam = known_eig(80, 0.9 ** np.arange(80), seed=3)
+    res = lazy_epsi(A, 1, hermitian=True, power_iters=0, maxiter=100, rng=9)
+    assert res.converged.all()
+    np.testing.assert_allclose(res.residuals, true_residuals(A, res.vectors, res.values, True),
+                               rtol=1e-3, atol=1e-15)
+    # The rule itself, on the largest residuals and Ritz values of six sweeps of the
+    # n = 300 run of the review: no residual 10 % below 0.040 in the last four sweeps,
+    # but the value rose by far more than tol; at a rounding floor neither moves.
+    residuals = [0.111, 0.055, 0.040, 0.042, 0.051, 0.061, 0.066]
+    sums = list(1 - np.array([0.123, 0.104, 0.097, 0.090, 0.082, 0.069, 0.051]))
+    assert _sweeps_left(residuals, sums, 50, 1e-10)
+    assert not _sweeps_left(residuals, sums[:3] + [sums[2]] * 4, 50, 1e-10)
+    assert not _sweeps_left(residuals, sums, 6, 1e-10)
+    floor = [1e-13, 2e-13, 1.5e-13, 1.2e-13, 1.1e-13]
+    assert not _sweeps_left(floor, [1.0, 1.0, 1.0 + 2e-16, 1.0, 1.0 - 2e-16], 50, 1e-10)

@@ -211,3 +211,51 @@ def test_krylov_basis_filling_the_space_keeps_a_finite_error_estimate():
     np.testing.assert_allclose(r.Q.T @ r.Q, np.eye(r.Q.shape[1]), atol=1e-12)
     true_error = np.linalg.norm(A - r.Q @ (r.Q.T @ A))
     assert np.isfinite(r.error_estimate) and true_error <= 1e-12 * np.linalg.norm(A)
+
+
+@pytest.mark.parametrize("method", ["subspace", "krylov"])
+@pytest.mark.parametrize("power_iters", [1, 2])
+@pytest.mark.parametrize("shape", [(9, 50), (2, 2), (3, 3), (5, 3), (2, 3)])
+def test_fewer_rows_or_columns_than_oversample_match_numpy(shape, power_iters, method):
+    # The default 10 fresh columns outnumber min(m, n): the basis fills the space
+    # instead, so every truncation is numpy's to rounding.
+    A = np.random.default_rng(0).standard_normal(shape)
+    U, s, Vt = np.linalg.svd(A, full_matrices=False)
+    for k in sorted({1, 2, min(shape)}):
+        res = randomized_svd(A, k, power_iters=power_iters, method=method, rng=0)
+        np.testing.assert_allclose(res.s, s[:k], rtol=1e-12, atol=1e-14 * s[0])
+        np.testing.assert_allclose(res.U.T @ res.U, np.eye(k), atol=1e-13)
+        np.testing.assert_allclose(res.Vt @ res.Vt.T, np.eye(k), atol=1e-13)
+        best = math.sqrt(float(np.sum(s[k:] ** 2)))
+        assert abs(np.linalg.norm(A - (res.U * res.s) @ res.Vt) - best) <= 1e-13 * s[0]
+        b = qb(A, k, power_iters=power_iters, method=method, rng=0)
+        assert b.B.shape[0] <= min(shape) and b.Q.shape[1] == b.B.shape[0]
+        assert np.linalg.norm(A - b.Q @ b.B) <= 1e-13 * s[0]
+
+
+@pytest.mark.parametrize("kwargs, passes", [
+    (dict(k=25, power_iters=1), 3),
+    # blocks of 20: the first iteration's block fills the 30 columns, so it is the last
+    (dict(k=10, power_iters=3, method="krylov"), 3),
+])
+def test_basis_is_never_wider_than_min_shape(kwargs, passes):
+    A = np.random.default_rng(0).standard_normal((100, 30))
+    for X in (A, A.T):
+        r = range_finder(X, rng=0, **kwargs)
+        assert r.Q.shape == (X.shape[0], 30) and r.passes == passes
+        np.testing.assert_allclose(r.Q.T @ r.Q, np.eye(30), atol=1e-13)
+        b = qb(X, rng=0, **kwargs)
+        assert b.B.shape == (30, X.shape[1])
+        # a full basis is exact, and the fresh columns' estimate says so
+        assert np.linalg.norm(X - b.Q @ b.B) <= 1e-13 * np.linalg.norm(X)
+        assert b.error_estimate <= 1e-12 * np.linalg.norm(X)
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse", "float32"])
+def test_nystrom_of_zero_matrix(kind):
+    Z = {"dense": np.zeros((20, 20)), "sparse": sp.csr_array((20, 20)),
+         "float32": np.zeros((20, 20), dtype=np.float32)}[kind]
+    res = nystrom(Z, 2, rng=0)
+    assert np.array_equal(res.eigenvalues, np.zeros(2)) and res.error_estimate == 0.0
+    assert res.U.dtype == res.eigenvalues.dtype == Z.dtype
+    np.testing.assert_allclose(res.U.T @ res.U, np.eye(2), atol=1e-6)

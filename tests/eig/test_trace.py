@@ -4,6 +4,8 @@ Statistical checks use fixed seeds and state their margins; every run is a
 real call of the public function with its own seed.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -280,6 +282,35 @@ def test_small_matrix_default_budget():
     assert randla.trace(A, psd=True, rng=0).matvecs == 8
     assert randla.trace(A, method="xtrace", rng=0).matvecs == 16
     assert randla.trace(A, method="hutchinson", rng=0).matvecs == 100
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse"])
+def test_zero_matrix_has_zero_trace_without_warnings(kind):
+    # A Omega = 0: the Nystrom methods have nothing to factor, and XTrace's
+    # leave-one-out directions come from an all-zero R.
+    Z = np.zeros((30, 30)) if kind == "dense" else sp.csr_array((30, 30))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for kwargs in [dict(), dict(psd=True)] + [dict(method=m) for m in METHODS]:
+            res = randla.trace(Z, matvecs=20, rng=0, **kwargs)
+            assert res.estimate == 0.0 and res.stderr == 0.0, kwargs
+
+
+def test_xtrace_is_scale_invariant():
+    # The same probes on 1e-160 A: each sample scales exactly, with no overflow
+    # in the leave-one-out directions (R^-T of a tiny R).
+    A = np.diag(np.linspace(1.0, 2.0, 30))
+    ref = randla.trace(A, matvecs=20, method="xtrace", rng=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = randla.trace(1e-160 * A, matvecs=20, method="xtrace", rng=0)
+    np.testing.assert_allclose(res.samples, 1e-160 * ref.samples, rtol=1e-12)
+
+
+def test_result_types_are_public():
+    from randla.eig import DiagResult as PublicDiag, TraceResult as PublicTrace
+    assert PublicTrace is TraceResult and PublicDiag is DiagResult
+    assert {"TraceResult", "DiagResult"} <= set(randla.eig.__all__)
 
 
 # --- bad input ----------------------------------------------------------------------
