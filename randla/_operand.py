@@ -98,9 +98,9 @@ def require_adjoint(A, name: str = "A", purpose: str = "this routine") -> None:
         missing = (vars(A)["_CustomLinearOperator__rmatvec_impl"] is None
                    and vars(A).get("_CustomLinearOperator__rmatmat_impl") is None)
     else:
-        cls = type(A)
-        missing = all(getattr(cls, method) is getattr(base, method)
-                      for method in ("_rmatvec", "_rmatmat", "_adjoint"))
+        hooks = [hook for hook in ("_rmatvec", "_rmatmat", "_adjoint") if hasattr(base, hook)]
+        missing = bool(hooks) and all(getattr(type(A), hook) is getattr(base, hook)
+                                      for hook in hooks)
     if missing:
         raise TypeError(f"{name} is a LinearOperator without rmatvec or rmatmat, but "
                         f"{purpose} needs products with its transpose: define rmatvec "
