@@ -23,6 +23,8 @@ __all__ = ["trace", "diag_estimate", "TraceResult", "DiagResult"]
 _METHODS = ("auto",) + tuple(ESTIMATORS)
 _DEFAULT_MATVECS = 100
 _DEFAULT_MAX_MATVECS = 1000
+# Columns of the identity per product when the trace is computed exactly.
+_EXACT_BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -40,12 +42,12 @@ class TraceResult:
     matvecs : int
         Number of vectors A was applied to, counted exactly.
     method : str
-        The estimator that ran (``"auto"`` resolved).
+        The estimator that ran (``"auto"`` resolved), or ``"exact"``.
     samples : numpy.ndarray
         Host copy (also for CuPy input) of the per-probe samples ``T_i``:
         quadratic forms for Hutchinson, low-rank trace plus one deflated
         quadratic form for Hutch++ and Nystrom++, leave-one-out estimates for
-        XTrace and XNysTrace.
+        XTrace and XNysTrace; ``n A_ii`` for the exact trace.
     converged : bool
         False only when the error bar ``2 * stderr`` did not meet a requested
         ``rtol``/``atol`` within ``max_matvecs``.
@@ -151,16 +153,22 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
         n x b array to the n x b array ``A @ X`` of the same kind (then pass
         ``n``, and ``backend="cupy"`` if it works on CuPy arrays).
     matvecs : int, optional
-        Fixed budget: A is applied to exactly this many vectors.  With
-        ``rtol``/``atol`` it is the first budget of the adaptive loop.
-        Default 100 (or the most the method can use on a small matrix).
+        Fixed budget: A is applied to exactly this many vectors (with
+        ``method="auto"``, to n of them where the budget reaches n: see
+        ``method``).  With ``rtol``/``atol`` it is the first budget of the
+        adaptive loop.  Default 100 (or the most the method can use on a
+        small matrix).
     rtol, atol : float, optional
         Adaptive mode: add probes in blocks until the error bar
         ``2 * stderr <= max(atol, rtol * |estimate|)`` (about 95 % confidence
         where ``stderr`` is calibrated; see Notes for where it is not).
     method : {"auto", "hutchinson", "hutch++", "nystrom++", "xtrace", "xnystrace"}
         ``"auto"`` picks XNysTrace when ``psd=True``, else XTrace (Hutch++
-        for an odd fixed budget, since XTrace spends matvecs in pairs).
+        for an odd fixed budget, since XTrace spends matvecs in pairs); where
+        the budget (``matvecs``, or its default) is at least n it computes
+        the trace exactly instead, from A's products with the n columns of
+        the identity (method ``"exact"``, ``stderr`` 0): no estimate costs
+        less or is as good.
     psd : bool, optional
         Whether A is symmetric positive semidefinite.  The Nystrom methods
         assume it and raise ``LinAlgError`` when a probe shows it is false.
@@ -243,6 +251,7 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
     """
     op = CountedOperator(A, n, backend)
     n = op.n
+    requested = method
     rtol = _check_tolerance("rtol", rtol)
     atol = _check_tolerance("atol", atol)
     adaptive = rtol is not None or atol is not None
@@ -253,6 +262,10 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
     method = _choose_method(method, psd, matvecs)
     cls = ESTIMATORS[method]
     probes = _check_probes(probes)
+    if requested == "auto" and (_DEFAULT_MATVECS if matvecs is None else matvecs) >= n:
+        if max_matvecs is not None:
+            _check_int("max_matvecs", max_matvecs)
+        return _exact_trace(op)
     if matvecs is None:
         matvecs = min(_DEFAULT_MATVECS, cls.max_matvecs(n))
         matvecs -= matvecs % cls.step
@@ -292,6 +305,23 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
         m_next = math.ceil(m * factor)
         m = min(max_matvecs, m_next + (-m_next) % cls.step)
     return TraceResult(estimate, stderr, op.count, method, samples, converged)
+
+
+def _exact_trace(op) -> TraceResult:
+    """tr(A) from A's products with the n columns of the identity, a block at a time.
+
+    The samples are ``n A_ii``, whose mean is the trace (the Hutchinson
+    samples of the probes ``sqrt(n) e_i``); no sampling error is left.
+    """
+    n, xp = op.n, op.xp
+    diagonal = []
+    for start in range(0, n, _EXACT_BLOCK):
+        stop = min(n, start + _EXACT_BLOCK)
+        E = xp.zeros((n, stop - start), dtype=op.dtype)
+        E[start:stop] = xp.eye(stop - start, dtype=op.dtype)
+        diagonal.append(xp.diagonal(op(E)[start:stop]))
+    samples = n * op.backend.to_host(xp.concatenate(diagonal)).astype(np.float64)
+    return TraceResult(float(np.sum(samples) / n), 0.0, op.count, "exact", samples, True)
 
 
 def diag_estimate(A, *, matvecs: int = 100, method: str = "hutchinson",

@@ -210,6 +210,14 @@ class _Nystrom:
         try:
             self.C = bk.cholesky((G + G.T) / 2)
         except np.linalg.LinAlgError:
+            # Omega^T (A + nu I) Omega is singular, not indefinite, where the probes
+            # are linearly dependent (a few sign vectors of a tiny matrix can be)
+            w = bk.to_host(bk.xp.linalg.eigvalsh((G + G.T) / 2))
+            if w.min() >= -float(np.finfo(Y.dtype).eps) * k * max(abs(w).max(), 1e-300):
+                raise np.linalg.LinAlgError(
+                    "the Nystrom probes are linearly dependent (n is small for this "
+                    "budget): use matvecs >= n for the exact trace, or a method without "
+                    "psd=True") from None
             raise np.linalg.LinAlgError(
                 "A is not positive semidefinite: the Nystrom core Omega^T A Omega is "
                 "indefinite; use a method without psd=True") from None

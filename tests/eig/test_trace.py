@@ -443,3 +443,38 @@ def test_tall_qr_of_one_column(scale, dtype):
     eps = np.finfo(dtype).eps
     np.testing.assert_allclose(Q @ R, y, rtol=0, atol=4 * eps * np.abs(y).max())
     assert abs(float(np.linalg.norm(Q.astype(np.float64))) - 1) <= 10 * eps
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 100])
+@pytest.mark.parametrize("psd", [None, True])
+def test_auto_computes_the_trace_exactly_where_the_budget_reaches_n(n, psd):
+    # n products with the identity's columns cost no more than the estimate would
+    A = np.diag(np.arange(1.0, n + 1)) + np.eye(n, k=1)
+    res = randla.trace(A, psd=psd, rng=0)
+    assert (res.method, res.matvecs, res.stderr, res.converged) == ("exact", n, 0.0, True)
+    assert res.estimate == pytest.approx(n * (n + 1) / 2, rel=1e-15)
+    assert res.samples.mean() == pytest.approx(res.estimate, rel=1e-15)
+    callable_res = randla.trace(lambda X: A @ X, n=n, matvecs=max(n, 2), rng=0)
+    assert callable_res.method == "exact" and callable_res.estimate == res.estimate
+
+
+def test_exact_trace_only_for_auto_and_a_budget_of_n():
+    A = np.diag(np.arange(1.0, 301))
+    assert randla.trace(A, matvecs=300, rng=0).method == "exact"
+    assert randla.trace(A, matvecs=298, rng=0).method == "xtrace"
+    assert randla.trace(A, rng=0).method == "xtrace"              # default 100 < n
+    assert randla.trace(A[:50, :50], method="hutchinson", rng=0).method == "hutchinson"
+    blocks = randla.trace(np.diag(np.arange(1.0, 601)), matvecs=600, rng=0)
+    assert blocks.estimate == 600 * 601 / 2 and blocks.matvecs == 600
+
+
+def test_dependent_nystrom_probes_are_not_reported_as_an_indefinite_matrix():
+    # a few sign vectors of a tiny matrix can be linearly dependent: the core is
+    # then singular, not indefinite, and the message must say so
+    messages = set()
+    for seed in range(40):
+        try:
+            randla.trace(np.diag([1.0, 2.0, 3.0, 4.0]), psd=True, matvecs=3, rng=seed)
+        except np.linalg.LinAlgError as exc:
+            messages.add(str(exc).split(":")[0])
+    assert messages == {"the Nystrom probes are linearly dependent (n is small for this budget)"}
