@@ -1,6 +1,6 @@
 """``python -m randla``: randla.lstsq against scipy.linalg.lstsq on a standard problem.
 
-Builds the ALGORITHMS.md test problem (default 40000 x 1000, condition number
+Builds the standard least-squares test problem (default 40000 x 1000, condition number
 1e10, optimal residual 1e-6), solves it with both, and prints time, forward
 error and backward-error estimate side by side.
 """

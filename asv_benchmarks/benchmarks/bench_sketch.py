@@ -5,7 +5,7 @@ compared with, so ratios come from one ``asv run`` on one machine.  Each
 class takes a ``size`` parameter: ``"small"`` keeps ``asv run --quick`` fast,
 ``"issue"`` is the size issue 3 sets its targets at (SASO: A 100000 x 2000
 float64 C-ordered, d = 8000, k = 8; generation: 1e8 entries; SRTT: A
-100000 x 200, d = 2000).
+100000 x 200, d = 2000).  ``RANDLA_BENCH_SIZES=small`` runs only the small size.
 
 Thread settings: nothing is pinned here, so the library defaults apply.  On the
 2-core CI-class machine numba runs its parallel kernels on 2 threads
@@ -28,8 +28,9 @@ import scipy.linalg
 from randla.sketch import SASO, SRTT, DenseOperator
 
 from ._memory import allocated_peak
+from ._sizes import selected_sizes
 
-SIZES = ["small", "issue"]
+SIZES = selected_sizes(["small", "issue"])
 _CACHE = {}
 
 

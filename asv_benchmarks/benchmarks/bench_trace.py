@@ -10,7 +10,7 @@ Problems (the ``problem`` parameter):
   1000 x 1000 grid, n = 1e6 and 5e6 nonzeros, for size ``"issue"`` (the 1e6 x 1e6
   size of issue 6; its largest working set, XTrace at m = 200, is four 1e6 x 100
   float64 blocks, 3.2 GB, which fits the 24 GiB CI machine); a 100 x 100 grid
-  (n = 1e4) for ``"small"``.
+  (n = 1e4) for ``"small"``; ``RANDLA_BENCH_SIZES=small`` runs only that size.
 
 The peers are plain Hutchinson as a user writes it in numpy (``numpy-hutchinson``:
 Rademacher block from ``numpy.random.Generator``, one ``A @ X``), timed beside
@@ -39,7 +39,9 @@ import scipy.sparse as sp
 
 import randla
 
-SIZES = ["small", "issue"]
+from ._sizes import selected_sizes
+
+SIZES = selected_sizes(["small", "issue"])
 DENSE_N = {"small": 500, "issue": 5000}
 GRID = {"small": 100, "issue": 1000}
 CAP = {("small", "dense"): 500, ("issue", "dense"): 2000,

@@ -1,4 +1,4 @@
-"""EPSI and Lazy-EPSI: error-powered sketched inverse iteration (ALGORITHMS.md §4).
+"""EPSI and Lazy-EPSI: error-powered sketched inverse iteration (Xu & Lu, arXiv:2502.07993).
 
 The target is a symmetric PSD M: ``M = AᵀA`` (right singular vectors of A,
 each product one pass with A and one with Aᵀ) or a symmetric PSD A itself.

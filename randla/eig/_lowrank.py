@@ -1,4 +1,5 @@
-"""Randomized range finder, QB, randomized SVD and Nyström (ALGORITHMS.md §4).
+"""Randomized range finder, QB, randomized SVD and Nyström (Halko, Martinsson & Tropp,
+arXiv:0909.4061; the error estimate after Epperly & Tropp).
 
 Every driver reports a leave-one-out estimate of its Frobenius error.  For a
 basis Y = A G of Gaussian columns g_i, the distance of y_i to the span of the

@@ -221,8 +221,9 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
 
     All estimators are unbiased.  ``stderr`` is the standard error of the
     per-probe samples.  How often ``|estimate - tr(A)| <= 2 * stderr`` held in
-    400 seeded runs at n = 1000, m = 100 on the ALGORITHMS.md test spectra
-    (flat, poly, slowexp, fastexp, smallstep, bigstep):
+    400 seeded runs at n = 1000, m = 100 on six test spectra (flat: linspace(1, 3);
+    poly: i^-2; slowexp: 0.9^i; fastexp: 0.7^i; smallstep / bigstep: 50 ones, then
+    1e-3 / 1e-8):
 
     - Hutchinson, Hutch++, Nystrom++: 93-96 % on all six (independent samples).
     - XTrace: 84-89 % on the four smooth spectra, but only 32 % on both step

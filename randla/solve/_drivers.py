@@ -5,7 +5,7 @@ for a tall A given as a dense array, a sparse matrix or a LinearOperator
 (numpy/scipy on the host or CuPy/cupyx on the GPU), and returns a :class:`LstsqResult`.  They share one set-up:
 draw a sparse sign sketch S (d x m), factor ``S A`` into a preconditioner P
 (``A P`` has condition number near 1) and take the sketch-and-solve point as
-the start.  They differ in what they do next (ALGORITHMS.md section 3).
+the start.  They differ in what they do next (each driver's docstring cites its paper).
 """
 from __future__ import annotations
 

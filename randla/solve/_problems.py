@@ -1,5 +1,6 @@
-"""The standard least-squares test problem and exact error metrics
-(ALGORITHMS.md section 3), for tests, benchmarks and the demo."""
+"""The standard least-squares test problem (a prescribed condition number
+and optimal residual, as in Meier, Nakatsukasa, Townsend & Webb,
+arXiv:2302.07202) and exact error metrics, for tests, benchmarks and the demo."""
 from __future__ import annotations
 
 from typing import NamedTuple
