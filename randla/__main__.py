@@ -11,20 +11,38 @@ import sys
 import time
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
+    from randla.solve import _lstsq
     p = argparse.ArgumentParser(prog="python -m randla", description=__doc__.splitlines()[0])
-    p.add_argument("--rows", "-m", type=int, default=40000, help="rows of A (default 40000)")
-    p.add_argument("--cols", "-n", type=int, default=1000, help="columns of A (default 1000)")
+    p.add_argument("--rows", "-m", type=_positive, default=40000,
+                   help="rows of A (default 40000)")
+    p.add_argument("--cols", "-n", type=_positive, default=1000,
+                   help="columns of A (default 1000)")
     p.add_argument("--cond", type=float, default=1e10, help="condition number (default 1e10)")
     p.add_argument("--residual", type=float, default=1e-6,
                    help="norm of the optimal residual (default 1e-6)")
-    p.add_argument("--nrhs", type=int, default=1, help="right-hand sides (default 1)")
-    p.add_argument("--method", default="randomized",
+    p.add_argument("--nrhs", type=_positive, default=1, help="right-hand sides (default 1)")
+    p.add_argument("--method", default="randomized", choices=_lstsq._METHODS,
                    help="randla.lstsq method (default 'randomized'; 'auto' lets the cost "
                         "model choose)")
-    p.add_argument("--driver", default="gelsd", help="scipy lapack_driver (default gelsd)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--repeat", type=int, default=1, help="best of this many timings")
+    p.add_argument("--driver", default="gelsd", choices=("gelsd", "gelsy", "gelss"),
+                   help="scipy lapack_driver (default gelsd)")
+    p.add_argument("--seed", type=_non_negative, default=0)
+    p.add_argument("--repeat", type=_positive, default=1, help="best of this many timings")
     p.add_argument("--blas-threads", type=int, default=None,
                    help="limit BLAS threads for both solvers (needs threadpoolctl)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")

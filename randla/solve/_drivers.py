@@ -92,6 +92,8 @@ def _prepare(A, b, *, damp=0.0, sketch="saso", sketch_size=None, cond=None, wide
     if m == 0 or n == 0:
         raise ValueError(f"A must not be empty, got shape {op.shape}")
     B = b_arr.reshape(m, -1).astype(op.dtype, copy=False)
+    if not bool(op.xp.isfinite(B).all()):
+        raise ValueError("b must not contain infs or NaNs")
     if sketch not in _SKETCHES:
         raise ValueError(f"sketch must be one of {_SKETCHES}, got {sketch!r}")
     rows = n if m >= n else m
@@ -150,6 +152,10 @@ def _norms(R, X, damp):
 def _result(X, vector, *, iterations, converged, estimate, residual, op, P, d, method):
     estimate = op.backend.to_host(estimate)
     residual = op.backend.to_host(residual)
+    # a run that overflowed (a diverging iteration) has converged to nothing,
+    # whatever its stopping test said (inf <= inf holds)
+    converged = (converged and bool(np.isfinite(estimate).all())
+                 and bool(np.isfinite(residual).all()) and bool(op.xp.isfinite(X).all()))
     estimate = estimate / P.norm_estimate if P.norm_estimate > 0 else estimate
     return LstsqResult(x=X[:, 0] if vector else X, iterations=int(iterations),
                        converged=bool(converged),
@@ -181,6 +187,7 @@ def _ratio_where(active, num, den):
 
 def _pcg(apply_M, C, stop, maxiter):
     """Conjugate gradients, columns independent; stop(res) -> columns done.
+    Returns Y, the iterations taken, and whether every column met the test.
 
     One device-to-host transfer per iteration: the flag that any column is
     still active."""
@@ -202,7 +209,7 @@ def _pcg(apply_M, C, stop, maxiter):
         rr = rr_new
         it += 1
         active &= ~stop(res)
-    return Y, it
+    return Y, it, not bool(active.any())
 
 
 def _heavy_ball(apply_M, C, stop, maxiter, ratio):
@@ -295,7 +302,7 @@ def _refined(A, b, inner, *, damp, tol, refinements, maxiter, sketch, sketch_siz
                     | (xp.linalg.norm(res, axis=0) <= inner_tol * c_norms) | done)
 
         if inner == "cg":
-            Y, its = _pcg(apply_M, C, stop, maxiter)
+            Y, its, _ = _pcg(apply_M, C, stop, maxiter)
         else:
             Y, its = _heavy_ball(apply_M, C, stop, maxiter, ratio)
         iterations += its
@@ -351,7 +358,11 @@ def spir(A, b, *, damp: float = 0.0, tol: float | None = None, refinements: int 
         Rows of the sketch; default from a cost model (:func:`choose_sketch_size`).
     cond : float, optional
         Singular values of ``S A`` below ``cond * sigma_max`` are dropped (rank
-        deficiency, minimum-norm solution); default ``30 * eps``.
+        deficiency, minimum-norm solution); default ``30 * eps``.  A cutoff
+        that truncates real singular values solves the truncated problem: x
+        then depends on the sketch (the top right singular subspace of ``S A``
+        is A's only up to an angle of about sigma_{r+1} / sigma_r), and the
+        backward-error estimate is that of the truncated problem, not A's.
     rng : None, int or numpy.random.Generator
         Seed of the sketch (SPEC 7).
     callback : callable, optional
@@ -512,10 +523,9 @@ def sketch_and_precondition(A, b, *, solver: str = "lsqr", preconditioner: str =
         R, G = op.residual(X0, B)
         C = P.apply_t(G)
         c_norms = op.xp.linalg.norm(C, axis=0)
-        Y, iterations = _pcg(lambda Z: P.apply_t(op.normal(P.apply(Z))), C,
-                             lambda res: op.xp.linalg.norm(res, axis=0) <= tol * c_norms,
-                             maxiter)
-        converged = iterations < maxiter
+        Y, iterations, converged = _pcg(lambda Z: P.apply_t(op.normal(P.apply(Z))), C,
+                                        lambda res: op.xp.linalg.norm(res, axis=0)
+                                        <= tol * c_norms, maxiter)
     else:
         Y, iterations, converged = _lsqr_preconditioned(op, P, X0, B, tol, maxiter)
     X = X0 + P.apply(Y)
@@ -645,8 +655,8 @@ def iterative_sketching(A, b, *, damp: float = 0.0, tol: float | None = None,
         if iterations and bool(xp.all((estimate <= tol * P.norm_estimate) | small_step)):
             converged = True
             break
-        if iterations == maxiter:
-            break
+        if iterations == maxiter or not bool(xp.isfinite(estimate).all()):
+            break           # out of iterations, or diverged
         step = alpha * P.apply(P.apply_t(G)) + beta * step
         X = X + step
     return _result(X, vector, iterations=iterations, converged=converged, estimate=estimate,
@@ -720,7 +730,7 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
             break
         C = P.apply_t(Rm)
         c_norms = xp.linalg.norm(C, axis=0)
-        W, its = _pcg(lambda Z: P.apply_t(opt.normal(P.apply(Z))), C,
+        W, its, _ = _pcg(lambda Z: P.apply_t(opt.normal(P.apply(Z))), C,
                       lambda res: (xp.linalg.norm(res, axis=0) <= eps * c_norms) | done,
                       maxiter)
         iterations += its

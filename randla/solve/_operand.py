@@ -137,7 +137,7 @@ def as_operand(A, name: str = "A", damp: float = 0.0) -> Operand:
     """
     A, real = real_operand(A, name, complex_hint="the randomized drivers are real (use "
                            "scipy.linalg.lstsq or method='lapack')")
-    require_adjoint(A, name, "the randomized least-squares drivers")
+    require_adjoint(A, name, "each randomized least-squares driver")
     if get_backend(A).issparse(A):
         A = A.tocsr()
     return Operand(A, real, damp)

@@ -465,6 +465,10 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
     # buffer LAPACK factors in place.
     stacked = xp.empty((d + (n if op.damp else 0), n + k), dtype=op.dtype, order="F")
     op.sketch(S, out=stacked[:d, :n])
+    if not bool(xp.isfinite(stacked[:d, :n]).all()):
+        # a sparse sign or dense sketch reaches every row of A (a row-sampling
+        # sketch may miss a bad row: that run then ends unconverged)
+        raise ValueError("A must not contain infs or NaNs (its sketch S A is not finite)")
     if k:
         stacked[:d, n:] = left_sketch(S, B)
     if op.damp:

@@ -85,7 +85,10 @@ def backward_error(A, b, x) -> float:
 
     Walden, Karlson & Sun's formula: with ``r = b - A x`` and ``phi = ||r||/||x||``,
     ``BE = min(phi, sigma_min([A, phi (I - r r^T/||r||^2)]))``.  Costs an SVD of an
-    m x (m + n) matrix: for small tests only.
+    m x (m + n) matrix: for small tests only.  Exact in exact arithmetic; in
+    float64 the rounding of r = b - A x and of the SVD leaves a floor of
+    about 1e-16 to 1e-15 (ill-conditioned A with a large residual), so
+    values near it say only "backward stable", not which solver is better.
 
     Examples
     --------

@@ -103,7 +103,9 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
         As in :func:`spir`.
     scale_columns : bool, default True
         Work with A scaled to unit column norms (undone on return); not
-        possible for LinearOperators, which are used as given.
+        possible for LinearOperators, which are used as given.  Where the
+        scaled sketch is rank deficient the solve starts again with A's own
+        columns (one more sketch), so that x is the minimum-norm solution.
 
     Returns
     -------
@@ -140,6 +142,13 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
     scaled = _ColumnScaled(op, scale)
     P, X = _factor(scaled, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
                    preconditioner="auto")
+    if norms is not None and P.rank < op.shape[1]:
+        # rank deficient: the minimum-norm y of (A D) y = b is not the
+        # minimum-norm x = D y, so work with A's own columns instead
+        scale = xp.ones(op.shape[1], dtype=op.dtype)
+        scaled = _ColumnScaled(op, scale)
+        P, X = _factor(scaled, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
+                       preconditioner="auto")
 
     def leaf(C):
         Zs = [P.apply(P.apply_t(C))]

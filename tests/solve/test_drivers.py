@@ -405,3 +405,51 @@ def test_default_sketch_size_counts_the_right_hand_sides(order):
     assert res.sketch_size == choose_sketch_size(6000, 300, nrhs=12, row_major=order == "C")
     wide = min_norm(np.asarray(A.T, order=order), B[:300], rng=0)
     assert wide.sketch_size == choose_sketch_size(6000, 300, nrhs=12, row_major=order == "F")
+
+
+def test_a_diverging_run_is_never_reported_converged():
+    # momentum with a sketch of n rows diverges; once the norms overflow the
+    # small-step test reads inf <= inf, which used to count as converged
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((500, 20)), rng.standard_normal(500)
+    with np.errstate(over="ignore", invalid="ignore"):
+        res = iterative_sketching(A, b, sketch_size=20, rng=0)
+    assert not res.converged
+    assert not np.isfinite(res.residual_norm) or res.residual_norm > 1e3 * np.linalg.norm(b)
+
+
+def test_cg_that_meets_its_test_on_the_last_allowed_iteration_has_converged():
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((500, 20)), rng.standard_normal(500)
+    free = sketch_and_precondition(A, b, solver="cg", rng=0)
+    exact = sketch_and_precondition(A, b, solver="cg", rng=0, maxiter=free.iterations)
+    short = sketch_and_precondition(A, b, solver="cg", rng=0, maxiter=free.iterations - 1)
+    assert free.converged and exact.converged and not short.converged
+    assert np.array_equal(free.x, exact.x)
+
+
+@pytest.mark.parametrize("driver", [spir, fossils, sirr, sketch_and_solve, iterative_sketching,
+                                    sketch_and_precondition])
+@pytest.mark.parametrize("where", ["A", "b"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_data_is_refused_naming_the_argument(driver, where, bad):
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((500, 20)), rng.standard_normal(500)
+    if where == "A":
+        A[3, 4] = bad
+    else:
+        b[7] = bad
+    with pytest.raises(ValueError, match=f"^{where} must not contain infs or NaNs"):
+        driver(A, b, rng=0)
+
+
+def test_sirr_gives_the_minimum_norm_solution_of_a_rank_deficient_problem():
+    # column scaling changes which solution has minimum norm: unscaled there
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((2000, 10)) @ rng.standard_normal((10, 30))
+    A[:, 3] *= 100
+    b = rng.standard_normal(2000)
+    res = sirr(A, b, rng=0)
+    x = np.linalg.pinv(A) @ b
+    assert res.rank == 10 and res.converged
+    assert np.linalg.norm(res.x - x) <= 1e-10 * np.linalg.norm(x)

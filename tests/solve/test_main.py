@@ -1,4 +1,6 @@
 """`python -m randla` (the main-job demo) on a small problem."""
+import pytest
+
 from randla.__main__ import main
 
 
@@ -14,3 +16,12 @@ def test_demo_prints_both_solvers(capsys):
 
 def test_demo_rejects_bad_shape(capsys):
     assert main(["--rows", "10", "--cols", "20", "-q"]) == 2
+
+
+@pytest.mark.parametrize("args", [["--repeat", "0"], ["--method", "bogus"], ["--nrhs", "0"],
+                                  ["--seed", "-1"], ["--driver", "x"], ["--rows", "-5"]])
+def test_demo_refuses_bad_options_with_a_usage_error(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args + ["-q"])
+    assert exit_info.value.code == 2
+    assert "error: argument" in capsys.readouterr().err
