@@ -23,6 +23,8 @@ __all__ = ["LstsqResult", "spir", "fossils", "sketch_and_solve", "sketch_and_pre
            "iterative_sketching", "min_norm"]
 
 _SKETCHES = ("saso", "countsketch", "gaussian", "rademacher", "srtt", "laso")
+# Entries whose squares neither underflow nor overflow, summed over many rows.
+_SAFE_LOW, _SAFE_HIGH = 2.0 ** -500, 2.0 ** 500
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,12 @@ def _prepare(A, b, *, damp=0.0, sketch="saso", sketch_size=None, cond=None, wide
     B = b_arr.reshape(m, -1).astype(op.dtype, copy=False)
     if not bool(op.xp.isfinite(B).all()):
         raise ValueError("b must not contain infs or NaNs")
+    # Norms square their entries: b far from 1 (below 2^-500 or above 2^500)
+    # is scaled by an exact power of 2 first, and x and r are scaled back.
+    b_max = float(op.xp.max(op.xp.abs(B))) if B.size else 0.0
+    if b_max > 0 and not _SAFE_LOW <= b_max <= _SAFE_HIGH:
+        op.b_scale = 2.0 ** -round(math.log2(b_max))
+        B = B * op.b_scale
     if sketch not in _SKETCHES:
         raise ValueError(f"sketch must be one of {_SKETCHES}, got {sketch!r}")
     rows = n if m >= n else m
@@ -149,7 +157,15 @@ def _norms(R, X, damp):
     return r, x
 
 
+def _unscaled(op, X, residual):
+    """x and the residual norms of the caller's b (see _prepare's b_scale)."""
+    if op.b_scale == 1.0:
+        return X, residual
+    return X / op.b_scale, residual / op.b_scale
+
+
 def _result(X, vector, *, iterations, converged, estimate, residual, op, P, d, method):
+    X, residual = _unscaled(op, X, residual)
     estimate = op.backend.to_host(estimate)
     residual = op.backend.to_host(residual)
     # a run that overflowed (a diverging iteration) has converged to nothing,
@@ -735,7 +751,7 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
                       maxiter)
         iterations += its
         Y = Y + P.apply(W)
-    X = opt.matmat(Y)
+    X, r_norms = _unscaled(op, opt.matmat(Y), r_norms)
     estimate, r_norms = op.backend.to_host(estimate), op.backend.to_host(r_norms)
     return LstsqResult(x=X[:, 0] if vector else X, iterations=iterations,
                        converged=bool(xp.all(done)),

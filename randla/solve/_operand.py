@@ -48,6 +48,8 @@ class Operand:
             from .._sparse_products import SparseProducts
             self._sparse_products = SparseProducts(A)
         self.passes = 0
+        # the power of 2 the drivers scaled b by (see _drivers._prepare)
+        self.b_scale = 1.0
 
     @property
     def T(self) -> "Operand":

@@ -477,6 +477,10 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
     Raug = _r_factor(backend, stacked)
     R, QtSB = Raug[:n, :n], Raug[:n, n:n + k]
     norm_estimate = float(xp.sqrt(xp.sum(Raug[:, :n] ** 2)))       # ||S A||_F
+    if norm_estimate and not 2.0 ** -450 <= norm_estimate <= 2.0 ** 450:
+        # products and norms of such an A under- or overflow in the refinement
+        raise ValueError(f"A's scale is out of range (||S A||_F = {norm_estimate:.3g}): "
+                         "scale A by a power of 2 to norm near 1, solve, and scale x back")
     if preconditioner == "qr" and _full_rank(R, cutoff):
         with backend.single_threaded_blas():
             R_inv = _triangular_inverse(backend, R)

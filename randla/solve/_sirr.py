@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._backend import get_backend
-from ._drivers import LstsqResult, _check_count, _check_tol, _factor, _norms, _prepare
+from ._drivers import (LstsqResult, _check_count, _check_tol, _factor, _norms, _prepare,
+                       _unscaled)
 
 __all__ = ["sirr"]
 
@@ -177,9 +178,9 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
             break
         previous = estimate
         X = X + solve(G, depth)
-    X = scale[:, None] * X
+    X, r_norms = _unscaled(op, scale[:, None] * X, xp.linalg.norm(R, axis=0))
     estimate = op.backend.to_host(estimate) / P.norm_estimate
-    r_norms = op.backend.to_host(xp.linalg.norm(R, axis=0))
+    r_norms = op.backend.to_host(r_norms)
     return LstsqResult(x=X[:, 0] if vector else X, iterations=step, converged=bool(done.all()),
                        backward_error_estimate=float(estimate[0]) if vector else estimate,
                        residual_norm=float(r_norms[0]) if vector else r_norms,

@@ -453,3 +453,28 @@ def test_sirr_gives_the_minimum_norm_solution_of_a_rank_deficient_problem():
     x = np.linalg.pinv(A) @ b
     assert res.rank == 10 and res.converged
     assert np.linalg.norm(res.x - x) <= 1e-10 * np.linalg.norm(x)
+
+
+@pytest.mark.parametrize("driver", [spir, fossils, sirr, iterative_sketching,
+                                    sketch_and_precondition])
+@pytest.mark.parametrize("scale", [1e-300, 1e-160, 1e160])
+def test_b_far_from_one_gives_the_scaled_solution(driver, scale):
+    # norms square entries: unscaled, ||r|| of b ~ 1e-160 underflowed to 0 and
+    # the solver stopped at the sketch-and-solve point, reporting convergence
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((1000, 20)), rng.standard_normal(1000)
+    reference = driver(A, b, rng=0)
+    res = driver(A, scale * b, rng=0)
+    assert res.converged
+    assert np.linalg.norm(res.x / scale - reference.x) <= 1e-12 * np.linalg.norm(reference.x)
+    assert res.residual_norm / scale == pytest.approx(reference.residual_norm, rel=1e-12)
+    wide = min_norm(A.T, scale * b[:20], rng=0)
+    assert np.allclose(wide.x / scale, min_norm(A.T, b[:20], rng=0).x, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("scale", [1e-160, 1e160])
+def test_a_far_from_one_is_refused_rather_than_solved_wrongly(scale):
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((1000, 20)), rng.standard_normal(1000)
+    with pytest.raises(ValueError, match="A's scale is out of range"):
+        spir(scale * A, b, rng=0)
