@@ -78,7 +78,7 @@ def choose_sketch_size(m: int, n: int, itemsize: int = 8, nnz: int | None = None
     contraction per iteration measured with sparse sign sketches) plus a few
     residual sweeps, each one pass over A (``itemsize*m*n`` bytes, or
     ``~1.5*itemsize*nnz`` sparse).  Larger s means fewer passes and a dearer
-    factorisation; the ratio is clipped so that ``n < d <= m``.  ``gpu``
+    factorisation; the ratio is clipped to ``n + 10 <= d <= m``.  ``gpu``
     selects the rates measured on a GPU instead of the 2-core CI machine's
     (with ``ln(1/u) / ln(sqrt(s))`` passes, the model they were fitted with).
     On the host, dense passes with ``nrhs`` right-hand sides cost more (see
@@ -88,6 +88,32 @@ def choose_sketch_size(m: int, n: int, itemsize: int = 8, nnz: int | None = None
     machine; 17 CG iterations instead of 26).  Sparse and GPU passes are
     modelled for one right-hand side whatever ``nrhs``.
 
+    Parameters
+    ----------
+    m, n : int
+        The long and the short side of A (``m >= n >= 1``; for wide A pass
+        its transpose's shape).
+    itemsize : int, default 8
+        Bytes per entry of A (4: float32).
+    nnz : int, optional
+        Stored entries of a sparse A.
+    gpu : bool, default False
+        Use the GPU's rates.
+    nrhs : int, default 1
+        Right-hand sides solved together (0 counts as 1).
+    row_major : bool, default True
+        Whether the dense sweep sees A row-major (C order).
+
+    Returns
+    -------
+    int
+        d with ``n < d <= m`` where ``m > n + 10``, else ``d = m``.
+
+    Raises
+    ------
+    ValueError
+        If m or n is not a positive integer, nrhs a negative one, or ``m < n``.
+
     Examples
     --------
     >>> from randla.solve import choose_sketch_size
@@ -96,6 +122,12 @@ def choose_sketch_size(m: int, n: int, itemsize: int = 8, nnz: int | None = None
     >>> choose_sketch_size(100000, 2000), choose_sketch_size(100000, 2000, nrhs=16)
     (8000, 16000)
     """
+    for name, value, least in (("m", m, 1), ("n", n, 1), ("nrhs", nrhs, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    nrhs = max(int(nrhs), 1)      # no right-hand side: the passes still read A
+    if m < n:
+        raise ValueError(f"m must be the long side (m >= n), got m={m}, n={n}")
     eps = np.finfo(np.float32 if itemsize == 4 else np.float64).eps
     model = _GPU_MODEL if gpu else _HOST_MODEL
     pass_seconds = itemsize * (m * n if nnz is None else 1.5 * nnz) / model.stream_bytes_per_s

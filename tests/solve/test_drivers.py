@@ -478,3 +478,9 @@ def test_a_far_from_one_is_refused_rather_than_solved_wrongly(scale):
     A, b = rng.standard_normal((1000, 20)), rng.standard_normal(1000)
     with pytest.raises(ValueError, match="A's scale is out of range"):
         spir(scale * A, b, rng=0)
+
+
+@pytest.mark.parametrize("args", [(0, 0), (-5, 3), (100, 200), (100.0, 20), (True, 1)])
+def test_choose_sketch_size_refuses_shapes_it_has_no_answer_for(args):
+    with pytest.raises(ValueError, match="must be"):
+        choose_sketch_size(*args)
