@@ -15,7 +15,7 @@ another product.  A few passes with small blocks do what a randomized SVD
 needs several wide passes for: on the 20000 x 5000 benchmark (singular
 values 1/i, k = 20) 18 steps with 4 columns (144 matvecs) bring every value
 to relative accuracy 1e-8, where Lazy-EPSI from a 60-column sketch needed
-444 matvecs to residuals 1e-10.
+444 matvecs.
 
 When the basis reaches ``max_basis`` columns it is cut back to the leading
 Ritz vectors (a thick restart), which keeps the Krylov information in them.
