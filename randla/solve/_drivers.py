@@ -430,6 +430,21 @@ def fossils(A, b, *, damp: float = 0.0, tol: float | None = None, refinements: i
     Epperly, Meier & Nakatsukasa's FOSSILS.  Same parameters and result as
     :func:`spir`.
 
+    Parameters
+    ----------
+    A, b, damp, tol, refinements, maxiter, sketch, sketch_size, cond, rng, callback, preconditioner
+        As in :func:`spir`; ``maxiter`` bounds the heavy-ball steps of each
+        refinement.
+
+    Returns
+    -------
+    LstsqResult
+        With ``method="fossils"``.
+
+    See Also
+    --------
+    spir : the same refinement with conjugate gradients (the default driver).
+
     Examples
     --------
     >>> import numpy as np

@@ -50,6 +50,21 @@ def prefers_randomized(m: int, n: int, nrhs: int = 1, *, row_major: bool = True)
     gelsd at 20000 x 800, 2.2 times at 40000 x 650, 3.2 times at 100000 x
     600).  Small and square problems stay with LAPACK.
 
+    Parameters
+    ----------
+    m, n : int
+        Shape of A.
+    nrhs : int, default 1
+        Right-hand sides.
+    row_major : bool, keyword-only, default True
+        Whether A is C-ordered (the fused sweep serves up to 16 columns of a
+        row-major A, 8 of a column-major one).
+
+    Returns
+    -------
+    bool
+        True where the randomized solver is modelled at least 1.5 times faster.
+
     Examples
     --------
     >>> from randla.solve import prefers_randomized

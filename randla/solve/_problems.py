@@ -90,6 +90,20 @@ def backward_error(A, b, x) -> float:
     about 1e-16 to 1e-15 (ill-conditioned A with a large residual), so
     values near it say only "backward stable", not which solver is better.
 
+    Parameters
+    ----------
+    A : array_like
+        The dense m x n matrix.
+    b : array_like
+        The right-hand side, shape (m,).
+    x : array_like
+        The computed solution, shape (n,).
+
+    Returns
+    -------
+    float
+        The backward error over ``||A||_F``; 0 where ``b - A x = 0``.
+
     Examples
     --------
     >>> import numpy as np
@@ -116,7 +130,23 @@ def backward_error(A, b, x) -> float:
 
 
 def forward_error(x, x_true) -> float:
-    """``||x - x_true|| / ||x_true||``."""
+    """Relative forward error ``||x - x_true|| / ||x_true||`` (2-norms).
+
+    Parameters
+    ----------
+    x, x_true : array_like
+        The computed and the exact solution, of one shape.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from randla.solve import forward_error
+    >>> round(forward_error([1.0, 2.0], [1.0, 2.5]), 6)
+    0.185695
+    """
     x_true = np.asarray(x_true, dtype=np.float64)
     return float(np.linalg.norm(np.asarray(x, dtype=np.float64) - x_true)
                  / np.linalg.norm(x_true))
