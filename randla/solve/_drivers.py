@@ -706,6 +706,8 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
     sketch from the right, ``S A.T = U Sigma V^T``, ``P = V Sigma^{-1}``.
     Each refinement step recomputes ``r = b - A (A.T y)`` (one fused pass)
     and solves ``(P^T A A^T P) w = P^T r`` by CG; ``x = A.T y`` at the end.
+    A step that does not halve the estimate ends the refinement unconverged:
+    for ill-conditioned A the rounding in ``A A^T`` sets a floor above eps.
 
     Parameters
     ----------
@@ -748,6 +750,7 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
     b_norms = xp.linalg.norm(B, axis=0)
     Y = P.apply(P.apply_t(B))       # (A A^T)^{-1} b through the sketch
     iterations = 0
+    previous = None
     for step in range(refinements + 1):
         AAY = opt.normal(Y)
         Rm = B - AAY
@@ -757,8 +760,12 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
         estimate = xp.where(denominator > 0, r_norms / xp.where(denominator > 0,
                                                                  denominator, 1), 0.0)
         done = estimate <= tol
-        if bool(done.all()) or step == refinements:
+        # a step that does not halve the error of any open column has stalled
+        # at what rounding in A A^T allows (ill-conditioned A): stop there
+        stalled = step >= 2 and bool(xp.all((estimate > 0.5 * previous) | done))
+        if bool(done.all()) or stalled or step == refinements:
             break
+        previous = estimate
         C = P.apply_t(Rm)
         c_norms = xp.linalg.norm(C, axis=0)
         W, its, _ = _pcg(lambda Z: P.apply_t(opt.normal(P.apply(Z))), C,

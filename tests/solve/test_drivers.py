@@ -484,3 +484,17 @@ def test_a_far_from_one_is_refused_rather_than_solved_wrongly(scale):
 def test_choose_sketch_size_refuses_shapes_it_has_no_answer_for(args):
     with pytest.raises(ValueError, match="must be"):
         choose_sketch_size(*args)
+
+
+def test_min_norm_stops_refining_once_rounding_stalls_it():
+    # cond 1e4: rounding in A A^T leaves the estimate near 4e-14, above eps;
+    # more refinements used to spend maxiter CG iterations each for nothing
+    rng = np.random.default_rng(0)
+    U = np.linalg.qr(rng.standard_normal((40, 40)))[0]
+    V = np.linalg.qr(rng.standard_normal((2000, 40)))[0]
+    A = (U * np.logspace(0, -4, 40)) @ V.T
+    b = rng.standard_normal(40)
+    few, many = min_norm(A, b, rng=0), min_norm(A, b, rng=0, refinements=20)
+    assert not many.converged and many.iterations == few.iterations < 100
+    x = np.linalg.pinv(A) @ b
+    assert np.linalg.norm(many.x - x) <= 1e-10 * np.linalg.norm(x)
