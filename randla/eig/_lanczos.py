@@ -134,8 +134,11 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
     if start is None:
         Q = fresh(block)
     else:
-        Z, state = op.gaussian(block - 1, state)
-        Q = bk.tall_qr(xp.hstack([xp.asarray(start, dtype=Z.dtype).reshape(n, 1), Z]))[0]
+        columns = [xp.asarray(start, dtype=op.dtype).reshape(n, 1)]
+        if block > 1:
+            Z, state = op.gaussian(block - 1, state)
+            columns.append(Z)
+        Q = bk.tall_qr(xp.hstack(columns))[0]
     # Between numba products (a dense sweep, sparse gathers) the small
     # products run on one BLAS thread: OpenBLAS's spinning workers slowed the
     # next sweep (1.15 against 0.8-1.0 s on the 20000 x 5000 benchmark), and
@@ -183,8 +186,9 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
             full = d >= n    # V spans everything: the Ritz pairs are exact
             if full:
                 checked[:] = 0.0
-            target = np.full(len(checked), floor)
-            target[:seen] = np.maximum(tol * np.abs(theta[:seen]) / scale, floor)
+            # each pair's own target; floor for pairs the basis does not hold yet
+            reach = np.maximum(tol * np.abs(theta) / scale, floor)
+            target = np.r_[reach[:seen], np.full(len(checked) - seen, floor)]
             residuals = checked[:k]
             converged = residuals <= target[:k]
             if full or steps >= maxiter:
@@ -197,8 +201,7 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
                 # step, and the iteration goes on until pairs that have not
                 # converged yet do (those already converged prove nothing)
                 beyond = np.linalg.norm(Beta @ Y[d - b:, len(checked):d], axis=0) / scale
-                reached = beyond <= np.maximum(
-                    tol * np.abs(theta[len(checked):d]) / scale, floor)
+                reached = beyond <= reach[len(checked):d]
                 extra += int(np.argmin(np.r_[reached, False])) + wider
                 Qn = xp.hstack([Qn, fresh(wider, V, Qn)])
                 # and the room a run for k + extra pairs would have had (a

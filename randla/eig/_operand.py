@@ -44,6 +44,7 @@ class Operand:
         self.passes = 0
         self.matvecs = 0
         self._linear_operator = self.backend.is_linear_operator(A)
+        self._adjoint_checked = False
         self._row_major = _row_major(A, self.backend)
         self._host_sparse = self.backend.issparse(A) and not self.backend.is_gpu
         self._sparse_products = SparseProducts(A) if self._host_sparse else None
@@ -73,7 +74,9 @@ class Operand:
         xp = self.xp
         X = xp.asarray(X, dtype=self.dtype)
         if self._linear_operator:
-            require_adjoint(self.A, self.name, "this routine")
+            if not self._adjoint_checked:       # once, not on every product
+                require_adjoint(self.A, self.name, "this routine")
+                self._adjoint_checked = True
             return xp.asarray(self.A.rmatmat(X), dtype=self.dtype)
         if self._host_sparse:
             return self._sparse_products(X, transpose=True)

@@ -94,11 +94,12 @@ def _prepare(A, b, *, damp=0.0, sketch="saso", sketch_size=None, cond=None, wide
     if m == 0 or n == 0:
         raise ValueError(f"A must not be empty, got shape {op.shape}")
     B = b_arr.reshape(m, -1).astype(op.dtype, copy=False)
-    if not bool(op.xp.isfinite(B).all()):
+    # one pass over b: its largest entry is NaN or inf where any entry is
+    b_max = float(op.xp.max(op.xp.abs(B))) if B.size else 0.0
+    if not math.isfinite(b_max):
         raise ValueError("b must not contain infs or NaNs")
     # Norms square their entries: b far from 1 (below 2^-500 or above 2^500)
     # is scaled by an exact power of 2 first, and x and r are scaled back.
-    b_max = float(op.xp.max(op.xp.abs(B))) if B.size else 0.0
     if b_max > 0 and not _SAFE_LOW <= b_max <= _SAFE_HIGH:
         op.b_scale = 2.0 ** -round(math.log2(b_max))
         B = B * op.b_scale

@@ -571,3 +571,15 @@ def test_linear_operator_without_rmatvec_is_refused_by_svds_but_not_by_eigsh():
         randla.svds(only_matvec, 3)
     w = randla.eigsh(only_matvec, 3, rng=0, return_eigenvectors=False)
     np.testing.assert_allclose(np.sort(w), np.linspace(10, 1, 120)[:3][::-1], rtol=1e-10)
+
+
+def test_v0_with_one_column_per_step():
+    # cheap sparse products take one column per step: the start block is v0 alone
+    S = sp.random(3000, 3000, density=5 / 3000, random_state=np.random.default_rng(0),
+                  format="csr")
+    A = (S + S.T).tocsr()
+    v0 = np.cos(np.arange(3000.0))
+    w = randla.eigsh(A, 3, v0=v0, return_eigenvectors=False)
+    np.testing.assert_allclose(w, spla.eigsh(A, 3, return_eigenvectors=False), rtol=1e-10)
+    s = randla.svds(S, 3, v0=v0, return_singular_vectors=False)
+    np.testing.assert_allclose(s, spla.svds(S, 3, return_singular_vectors=False), rtol=1e-10)
