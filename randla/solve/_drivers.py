@@ -16,15 +16,13 @@ from typing import Callable
 import numpy as np
 
 from .._backend import get_backend
-from ._operand import as_operand
+from ._operand import as_operand, power_of_two_scale
 from ._preconditioner import choose_sketch_size, sketch_and_factor
 
 __all__ = ["LstsqResult", "spir", "fossils", "sketch_and_solve", "sketch_and_precondition",
            "iterative_sketching", "min_norm"]
 
 _SKETCHES = ("saso", "countsketch", "gaussian", "rademacher", "srtt", "laso")
-# Entries whose squares neither underflow nor overflow, summed over many rows.
-_SAFE_LOW, _SAFE_HIGH = 2.0 ** -500, 2.0 ** 500
 
 
 @dataclass(frozen=True)
@@ -98,10 +96,10 @@ def _prepare(A, b, *, damp=0.0, sketch="saso", sketch_size=None, cond=None, wide
     b_max = float(op.xp.max(op.xp.abs(B))) if B.size else 0.0
     if not math.isfinite(b_max):
         raise ValueError("b must not contain infs or NaNs")
-    # Norms square their entries: b far from 1 (below 2^-500 or above 2^500)
-    # is scaled by an exact power of 2 first, and x and r are scaled back.
-    if b_max > 0 and not _SAFE_LOW <= b_max <= _SAFE_HIGH:
-        op.b_scale = 2.0 ** -round(math.log2(b_max))
+    # Norms square their entries: b far from 1 is scaled by an exact power of
+    # 2 first, and x and r are scaled back (A likewise, in sketch_and_factor).
+    op.b_scale = power_of_two_scale(b_max, op.dtype)
+    if op.b_scale != 1.0:
         B = B * op.b_scale
     if sketch not in _SKETCHES:
         raise ValueError(f"sketch must be one of {_SKETCHES}, got {sketch!r}")
@@ -159,10 +157,11 @@ def _norms(R, X, damp):
 
 
 def _unscaled(op, X, residual):
-    """x and the residual norms of the caller's b (see _prepare's b_scale)."""
-    if op.b_scale == 1.0:
+    """x and the residual norms of the caller's A and b, from those of the
+    scaled problem ``(a_scale A) y = b_scale b`` the drivers solved."""
+    if op.b_scale == 1.0 and op.a_scale == 1.0:
         return X, residual
-    return X / op.b_scale, residual / op.b_scale
+    return X * (op.a_scale / op.b_scale), residual / op.b_scale
 
 
 def _result(X, vector, *, iterations, converged, estimate, residual, op, P, d, method):
@@ -774,7 +773,7 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
                       maxiter)
         iterations += its
         Y = Y + P.apply(W)
-    X, r_norms = _unscaled(op, opt.matmat(Y), r_norms)
+    X, r_norms = _unscaled(opt, opt.matmat(Y), r_norms)   # opt carries the scales
     estimate, r_norms = op.backend.to_host(estimate), op.backend.to_host(r_norms)
     return LstsqResult(x=X[:, 0] if vector else X, iterations=iterations,
                        converged=bool(xp.all(done)),

@@ -12,12 +12,14 @@ other than CSR and CSC to CSR.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._backend import get_backend
 from .._operand import real_operand, require_adjoint
 
-__all__ = ["Operand", "as_operand"]
+__all__ = ["Operand", "as_operand", "power_of_two_scale"]
 
 # The fused single-read kernel of _gpu_sweep for one right-hand side on the
 # GPU (a switch so that benchmarks can time the two-GEMV route against it).
@@ -48,14 +50,31 @@ class Operand:
             from .._sparse_products import SparseProducts
             self._sparse_products = SparseProducts(A)
         self.passes = 0
-        # the power of 2 the drivers scaled b by (see _drivers._prepare)
+        # the powers of 2 the drivers scaled b and A by (see _drivers._prepare
+        # and _preconditioner.sketch_and_factor): the products are those of
+        # a_scale * A, whose solution x / a_scale is scaled back at the end
         self.b_scale = 1.0
+        self.a_scale = 1.0
+
+    def rescale(self, factor: float):
+        """From now on, products of ``factor`` times the current matrix (and
+        damping); factor is a power of 2, so the scaling is exact."""
+        self.a_scale *= factor
+        self.damp *= factor
+
+    def _scaled(self, X):
+        # the inputs, not the outputs, are scaled: for A of tiny (huge) entries
+        # the products A (c X) stay near 1 where A X would underflow (overflow)
+        return X if self.a_scale == 1.0 else self.a_scale * X
 
     @property
     def T(self) -> "Operand":
         """The transposed operand (a view; passes are counted separately)."""
         At = self.A.adjoint() if self.linear_operator else self.A.T
-        return Operand(At, self.dtype, self.damp)
+        transposed = Operand(At, self.dtype)
+        transposed.damp, transposed.a_scale, transposed.b_scale = (self.damp, self.a_scale,
+                                                                  self.b_scale)
+        return transposed
 
     def sketch(self, S, out=None):
         """S @ A, one pass; written into ``out`` (d x n, this operand's dtype,
@@ -63,12 +82,17 @@ class Operand:
         from ..sketch import left_sketch
         self.passes += 1
         if out is None:
-            return left_sketch(S, self.A).astype(self.dtype, copy=False)
-        return left_sketch(S, self.A, out=out)
+            out = left_sketch(S, self.A).astype(self.dtype, copy=False)
+        else:
+            left_sketch(S, self.A, out=out)
+        if self.a_scale != 1.0:
+            out *= self.a_scale
+        return out
 
     def matmat(self, X):
         """A @ X for X of shape (n, k), one pass."""
         self.passes += 1
+        X = self._scaled(X)
         if self.linear_operator:
             return self.xp.asarray(self.A.matmat(X)).astype(self.dtype, copy=False)
         if self.host_sparse:
@@ -78,6 +102,7 @@ class Operand:
     def rmatmat(self, Y):
         """A.T @ Y for Y of shape (m, k), one pass."""
         self.passes += 1
+        Y = self._scaled(Y)
         if self.linear_operator:
             return self.xp.asarray(self.A.adjoint().matmat(Y)).astype(self.dtype, copy=False)
         if self.host_dense:
@@ -109,7 +134,9 @@ class Operand:
         kernel = self._sweep(Z.shape[1])
         if kernel is not None:
             self.passes += 1
-            out = kernel.sweep(self.A, Z)[1]
+            out = kernel.sweep(self.A, self._scaled(Z))[1]
+            if self.a_scale != 1.0:
+                out *= self.a_scale
         else:
             out = self.rmatmat(self.matmat(Z))
         if self.damp:
@@ -121,13 +148,26 @@ class Operand:
         kernel = self._sweep(X.shape[1])
         if kernel is not None:
             self.passes += 1
-            R, G = kernel.sweep(self.A, X, B)
+            R, G = kernel.sweep(self.A, self._scaled(X), B)
+            if self.a_scale != 1.0:
+                G *= self.a_scale
         else:
             R = (B - self.matmat(X)).astype(self.dtype, copy=False)
             G = self.rmatmat(R)
         if self.damp:
             G -= self.damp ** 2 * X
         return R, G
+
+
+def power_of_two_scale(size: float, dtype) -> float:
+    """The power of 2 that brings ``size`` (a norm or largest entry) near 1,
+    or 1.0 when size is 0 or already within ``2**(+-maxexp/4)`` (2^+-256 in
+    float64, 2^+-32 in float32): there squares of such numbers, summed over
+    many rows, neither underflow nor overflow."""
+    limit = 2.0 ** (np.finfo(dtype).maxexp // 4)
+    if size == 0 or 1 / limit <= size <= limit:
+        return 1.0
+    return 2.0 ** -round(math.log2(size))
 
 
 def as_operand(A, name: str = "A", damp: float = 0.0) -> Operand:

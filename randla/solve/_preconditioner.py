@@ -9,6 +9,7 @@ import numpy as np
 
 from .._backend import NUMPY, Backend, get_backend
 from ..sketch import SASO, as_rng_state, left_sketch, make_operator
+from ._operand import power_of_two_scale
 
 __all__ = ["choose_sketch_size", "host_pass_seconds", "Preconditioner", "sketch_and_factor"]
 
@@ -437,6 +438,15 @@ def _r_factor(backend, stacked):
     return _zero_below_diagonal(np.array(factored[:min(rows, cols)], order="F"))
 
 
+def _frobenius_norm(xp, M) -> float:
+    """||M||_F without squaring M's entries as they are (they may under- or
+    overflow when squared)."""
+    largest = float(xp.max(xp.abs(M))) if M.size else 0.0
+    if largest == 0 or not math.isfinite(largest):
+        return largest
+    return largest * float(xp.sqrt(xp.sum((M / largest) ** 2)))
+
+
 def _zero_below_diagonal(M):
     """M with the entries below its diagonal zeroed, in place (column-major M:
     np.triu would allocate, and fresh pages cost several ms per 10 MB here)."""
@@ -483,7 +493,8 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
     solution ``argmin ||S(A x - b)||`` (with the damping rows ``[damp I; 0]``
     appended to the sketch when damp > 0).  A rank-deficient sketch makes the
     QR form raise ``LinAlgError``, or with ``fallback`` take the SVD form of
-    the same factor.
+    the same factor.  An A whose sketch has a norm far from 1 rescales op
+    (``op.rescale``) by a power of 2, and P and x0 are those of the scaled A.
     """
     backend = op.backend
     xp = backend.xp
@@ -508,11 +519,14 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
         stacked[d:, n:] = 0
     Raug = _r_factor(backend, stacked)
     R, QtSB = Raug[:n, :n], Raug[:n, n:n + k]
-    norm_estimate = float(xp.sqrt(xp.sum(Raug[:, :n] ** 2)))       # ||S A||_F
-    if norm_estimate and not 2.0 ** -450 <= norm_estimate <= 2.0 ** 450:
-        # products and norms of such an A under- or overflow in the refinement
-        raise ValueError(f"A's scale is out of range (||S A||_F = {norm_estimate:.3g}): "
-                         "scale A by a power of 2 to norm near 1, solve, and scale x back")
+    norm_estimate = _frobenius_norm(xp, R)                          # ||S A||_F
+    # The refinement's products and norms of an A far from norm 1 would
+    # under- or overflow: from here on the operand is a power of 2 times A.
+    scale = power_of_two_scale(norm_estimate, op.dtype)
+    if scale != 1.0:
+        R *= scale
+        norm_estimate *= scale
+        op.rescale(scale)
     if preconditioner == "qr" and _full_rank(R, cutoff):
         with backend.single_threaded_blas():
             R_inv = _triangular_inverse(backend, R)

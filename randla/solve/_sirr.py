@@ -11,7 +11,8 @@ __all__ = ["sirr"]
 
 
 class _ColumnScaled:
-    """The operand A D with D = diag(1 / column norms of A), through A's products."""
+    """The operand A D with D = diag(1 / column norms of A), through A's products
+    (and times a power of 2 after :meth:`rescale`)."""
 
     def __init__(self, op, scale):
         self.op, self.scale = op, scale[:, None]
@@ -21,6 +22,10 @@ class _ColumnScaled:
     @property
     def passes(self):
         return self.op.passes
+
+    def rescale(self, factor):
+        """Products of ``factor`` times the current matrix from now on (a power of 2)."""
+        self.scale = self.scale * factor
 
     def sketch(self, S, out=None):
         SA = self.op.sketch(S, out=out)
@@ -139,7 +144,9 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
     if norms is None:
         scale = xp.ones(op.shape[1], dtype=op.dtype)
     else:
-        scale = xp.where(norms > 0, 1 / xp.where(norms > 0, norms, 1), 1).astype(op.dtype)
+        # a norm that under- or overflowed (0 or inf) leaves its column as it is
+        usable = (norms > 0) & xp.isfinite(norms)
+        scale = xp.where(usable, 1 / xp.where(usable, norms, 1), 1).astype(op.dtype)
     scaled = _ColumnScaled(op, scale)
     P, X = _factor(scaled, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
                    preconditioner="auto")
@@ -178,7 +185,7 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
             break
         previous = estimate
         X = X + solve(G, depth)
-    X, r_norms = _unscaled(op, scale[:, None] * X, xp.linalg.norm(R, axis=0))
+    X, r_norms = _unscaled(op, scaled.scale * X, xp.linalg.norm(R, axis=0))
     estimate = op.backend.to_host(estimate) / P.norm_estimate
     r_norms = op.backend.to_host(r_norms)
     return LstsqResult(x=X[:, 0] if vector else X, iterations=step, converged=bool(done.all()),

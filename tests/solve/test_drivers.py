@@ -4,6 +4,7 @@ Reference line: Householder QR (scipy.linalg.qr + a triangular solve).  Error
 metrics are exact (Walden-Karlson-Sun backward error via an SVD), so sizes are small.
 """
 import dataclasses
+import functools
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from randla.solve import (LstsqResult, backward_error, choose_sketch_size, fossi
                           iterative_sketching, min_norm, sirr, sketch_and_precondition,
                           sketch_and_solve, spir, standard_problem)
 
+PRECONDITIONED_CG = functools.partial(sketch_and_precondition, solver="cg")
 KAPPAS = (1e0, 1e4, 1e8, 1e12)
 RHOS = (1e-12, 1e-6, 1e-3, 1e0)
 SEEDS = (0, 1, 2)
@@ -472,12 +474,49 @@ def test_b_far_from_one_gives_the_scaled_solution(driver, scale):
     assert np.allclose(wide.x / scale, min_norm(A.T, b[:20], rng=0).x, rtol=1e-12, atol=0)
 
 
-@pytest.mark.parametrize("scale", [1e-160, 1e160])
-def test_a_far_from_one_is_refused_rather_than_solved_wrongly(scale):
+@pytest.mark.parametrize("driver", [spir, fossils, sirr, iterative_sketching,
+                                    sketch_and_precondition, PRECONDITIONED_CG])
+@pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e200])
+def test_a_far_from_one_gives_the_scaled_solution(driver, scale):
+    # ||S A||_F squared its entries: at 1e-200 it underflowed to 0 and the
+    # drivers returned a wrong x (relative error 1.8) reporting convergence;
+    # at 1e200 they refused A.  Now they solve for a power of 2 times A.
     rng = np.random.default_rng(0)
     A, b = rng.standard_normal((1000, 20)), rng.standard_normal(1000)
-    with pytest.raises(ValueError, match="A's scale is out of range"):
-        spir(scale * A, b, rng=0)
+    reference = driver(A, b, rng=0)
+    res = driver(scale * A, b, rng=0)
+    assert res.converged and res.passes == reference.passes
+    assert np.linalg.norm(res.x * scale - reference.x) <= 1e-12 * np.linalg.norm(reference.x)
+    assert res.residual_norm == pytest.approx(reference.residual_norm, rel=1e-12)
+    assert res.backward_error_estimate <= 10 * np.finfo(float).eps
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_scaled_a_keeps_damping_sparse_data_and_wide_problems_right(scale):
+    rng = np.random.default_rng(1)
+    A, b = rng.standard_normal((1000, 20)), rng.standard_normal(1000)
+    ridge = spir(A, b, damp=0.5, rng=0)
+    res = spir(scale * A, b, damp=0.5 * scale, rng=0)
+    assert res.converged
+    assert np.linalg.norm(res.x * scale - ridge.x) <= 1e-12 * np.linalg.norm(ridge.x)
+    sparse = sp.random(1000, 20, density=0.3, random_state=2, format="csr")
+    x = spir(sparse, b, rng=0).x
+    assert np.allclose(spir(scale * sparse, b, rng=0).x * scale, x, rtol=1e-12, atol=0)
+    wide = min_norm(scale * A.T, b[:20], rng=0)
+    assert wide.converged
+    assert np.allclose(wide.x * scale, min_norm(A.T, b[:20], rng=0).x, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("scale", [1e-25, 1e25])
+def test_float32_a_far_from_one_gives_the_scaled_solution(scale):
+    # float32 squares under- and overflow far sooner: 1e-25 squared is 0
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((1000, 20)).astype(np.float32)
+    b = rng.standard_normal(1000).astype(np.float32)
+    reference = spir(A, b, rng=0)
+    res = spir(A * np.float32(scale), b, rng=0)
+    assert res.converged and res.x.dtype == np.float32
+    assert np.linalg.norm(res.x * scale - reference.x) <= 1e-5 * np.linalg.norm(reference.x)
 
 
 @pytest.mark.parametrize("args", [(0, 0), (-5, 3), (100, 200), (100.0, 20), (True, 1)])
