@@ -6,11 +6,29 @@ such an operand may be and in which precision it is used.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._backend import get_backend, working_float
 
-__all__ = ["real_operand", "require_adjoint"]
+__all__ = ["power_of_two_scale", "real_operand", "require_adjoint"]
+
+
+def power_of_two_scale(size: float, dtype, powers: int = 2) -> float:
+    """The power of 2 that brings ``size`` (a norm or a largest entry) near 1.
+
+    1.0 when size is 0, not finite, or within ``2**(+-maxexp / (2 * powers))``
+    (with ``powers=2``, 2^+-256 in float64 and 2^+-32 in float32): there
+    size to the power ``powers``, summed over many rows, neither underflows
+    nor overflows.  The solvers square their operand's entries (powers=2);
+    eigensolvers that work with AᵀA square those again (powers=4).
+    """
+    if size == 0 or not math.isfinite(size):
+        return 1.0
+    limit = np.finfo(dtype).maxexp // (2 * powers)
+    exponent = round(math.log2(size))
+    return 1.0 if -limit <= exponent <= limit else 2.0 ** -exponent
 
 
 def real_operand(A, name: str = "A", *, square: bool = False, allow_empty: bool = True,

@@ -352,15 +352,15 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
                     options=options, ncv=None if ncv is None else int(ncv), rng=rng, v0=v0)
     xp = backend.xp
     if not result.converged.all():
-        _not_converged(result, "singular values", np.sqrt(np.maximum(
-            result.values, 0)).astype(working_float(op.dtype)))
+        _not_converged(result, "singular values", (np.sqrt(np.maximum(
+            result.values, 0)) / op.scale).astype(working_float(op.dtype)))
     # Rayleigh–Ritz with A itself: singular values from A V (not square
     # roots of AᵀA's), and orthonormal left vectors even where s = 0
     AV = result.images if result.images is not None else op.matmat(result.vectors)
     # values alone need no Q (the same R either way, so the same values)
     Qa, Ra = backend.tall_qr(AV, q=bool(return_singular_vectors))
     Ur, s, Tt = backend.svd(Ra)
-    s = s[::-1]
+    s = s[::-1] if op.scale == 1.0 else s[::-1] / op.dtype.type(op.scale)   # of A, not scale A
     if not return_singular_vectors:    # as scipy tests it: 0 and numpy.False_ too
         return s
     left, right = (Qa @ Ur)[:, ::-1], (result.vectors @ Tt.T)[:, ::-1]
@@ -505,7 +505,7 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     result = _solve(op, k, normal=False, tol=tol, maxiter=steps,
                     options=None, ncv=ncv, rng=rng, v0=v0)
     xp = backend.xp
-    values = result.values.astype(working_float(op.dtype))
+    values = (result.values / op.scale).astype(working_float(op.dtype))   # of A, not scale A
     if not result.converged.all():
         _not_converged(result, "eigenvalues", values)
     # ascending algebraic order with vectors, ascending magnitude without (scipy's)

@@ -32,8 +32,7 @@ import numpy as np
 
 from .._backend import get_backend
 from ..sketch import as_rng_state
-from ._lowrank import (_check_count, _orth, _project_out, _shifted_nystrom,
-                       randomized_svd)
+from ._lowrank import _check_count, _orth, _project_out, _shifted_nystrom, scaled_qb
 from ._operand import Operand
 
 __all__ = ["EPSIResult", "epsi", "lazy_epsi"]
@@ -245,13 +244,13 @@ def _initial(op, k, hermitian, sketch_size, power_iters, rng, v0):
         lam = lam[:keep]
         start = U[:, :k]
     else:
-        res = randomized_svd(op.A, sketch_size, oversample=0, power_iters=power_iters,
-                             rng=state)
-        WL = res.Vt.T * res.s
-        lam = bk.to_host(res.s).astype(np.float64) ** 2
-        start = res.Vt[:k].T
-        op.passes += res.passes
-        op.matvecs += res.matvecs
+        # a randomized SVD of op's scaled A, in the units of M = (scale A)ᵀ(scale A)
+        _, B, _ = scaled_qb(op, sketch_size, power_iters, "subspace", 2, state)
+        _, s, Vt = bk.svd(B)
+        s, Vt = s[:sketch_size], Vt[:sketch_size]   # B may hold the 2 error-estimate columns
+        WL = Vt.T * s
+        lam = bk.to_host(s).astype(np.float64) ** 2
+        start = Vt[:k].T
     if v0 is not None:
         start = bk.qr(xp.asarray(v0, dtype=op.dtype))[0]
     return xp.ascontiguousarray(start), xp.ascontiguousarray(WL), lam
@@ -384,6 +383,7 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
         sigmas = op.backend.to_host(theta).astype(np.float64)
         largest.append(residuals.max())
         sums.append(sigmas.sum())
+    values = values / op.scale      # of A, not of op's scaled A (see Operand.scale)
     return EPSIResult(values.astype(op.dtype), V, left, residuals, residuals <= tol,
                       len(largest) - 1, op.passes, op.matvecs, stats["fallbacks"])
 

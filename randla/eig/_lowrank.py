@@ -346,7 +346,7 @@ def range_finder(A, k: int, *, oversample: int = 10, power_iters: int = 0,
     op, k, oversample, power_iters, width = _validate_common(A, k, oversample,
                                                              power_iters, method)
     Q, d2 = _range(op, width, power_iters, method, max(2, oversample), as_rng_state(rng))
-    return RangeFinderResult(Q, _upper_estimate(d2), op.passes, op.matvecs)
+    return RangeFinderResult(Q, _upper_estimate(d2) / op.scale, op.passes, op.matvecs)
 
 
 def qb(A, k: int, *, oversample: int = 10, power_iters: int = 0, method: str = "subspace",
@@ -372,9 +372,16 @@ def qb(A, k: int, *, oversample: int = 10, power_iters: int = 0, method: str = "
     """
     op, k, oversample, power_iters, width = _validate_common(A, k, oversample,
                                                              power_iters, method)
-    Q, d2 = _range(op, width, power_iters, method, max(2, oversample), as_rng_state(rng))
-    B = op.rmatmat(Q).T
-    return QBResult(Q, op.xp.ascontiguousarray(B), _upper_estimate(d2), op.passes, op.matvecs)
+    Q, B, error = scaled_qb(op, width, power_iters, method, max(2, oversample),
+                            as_rng_state(rng))
+    B = op.xp.ascontiguousarray(B) if op.scale == 1.0 else B / op.dtype.type(op.scale)
+    return QBResult(Q, B, error / op.scale, op.passes, op.matvecs)
+
+
+def scaled_qb(op: Operand, width: int, power_iters: int, method: str, n_fresh: int, state):
+    """Q, B = Qᵀ(scale A) and the error estimate of op's scaled A (see Operand.scale)."""
+    Q, d2 = _range(op, width, power_iters, method, n_fresh, state)
+    return Q, op.rmatmat(Q).T, _upper_estimate(d2)
 
 
 def randomized_svd(A, k: int, *, oversample: int = 10, power_iters: int = 2,
@@ -411,13 +418,18 @@ def randomized_svd(A, k: int, *, oversample: int = 10, power_iters: int = 2,
     >>> res.passes
     6
     """
-    res = qb(A, k, oversample=oversample, power_iters=power_iters, method=method, rng=rng)
-    bk = get_backend(res.B)
-    Ub, s, Vt = bk.svd(res.B)
+    op, k, oversample, power_iters, width = _validate_common(A, k, oversample,
+                                                             power_iters, method)
+    Q, B, error = scaled_qb(op, width, power_iters, method, max(2, oversample),
+                            as_rng_state(rng))
+    bk = op.backend
+    Ub, s, Vt = bk.svd(B)
+    # in the units of op's scaled A, whose squares neither under- nor overflow
     discarded = float(bk.xp.sum(s[k:].astype(np.float64) ** 2))
-    error = math.sqrt(res.error_estimate ** 2 + discarded)
-    return SVDResult(res.Q @ Ub[:, :k], s[:k].copy(), bk.xp.ascontiguousarray(Vt[:k]), error,
-                     res.passes, res.matvecs)
+    error = math.sqrt(error ** 2 + discarded) / op.scale
+    s = s[:k] / op.dtype.type(op.scale)
+    return SVDResult(Q @ Ub[:, :k], s, bk.xp.ascontiguousarray(Vt[:k]), error,
+                     op.passes, op.matvecs)
 
 
 def nystrom(A, k: int, *, oversample: int = 10, rng=None) -> NystromResult:
@@ -474,6 +486,7 @@ def nystrom(A, k: int, *, oversample: int = 10, rng=None) -> NystromResult:
         return NystromResult(xp.ascontiguousarray(omega_q[:, :k]), xp.zeros(k, dtype=op.dtype),
                              0.0, op.passes, op.matvecs)
     C, nu, Ub, sb, Wt = factor
+    # Ub, sb and nu are those of op's scaled A (see Operand.scale)
     lam = xp.maximum(sb.astype(np.float64) ** 2 - nu, 0.0)
     # Leave-one-out on the raw Gaussian columns: with T = R_Ω⁻¹ C⁻¹, the error of
     # the sketch without column i on ω_i is B t_i / ‖t_i‖², t_i = row i of T.  Small
@@ -483,9 +496,9 @@ def nystrom(A, k: int, *, oversample: int = 10, rng=None) -> NystromResult:
     T = bk.solve_triangular(C64, r_inv.T, trans=True).T
     BT = (sb.astype(np.float64)[:, None] * Wt.astype(np.float64)) @ T.T
     d2 = bk.to_host(xp.sum(BT ** 2, axis=0) / xp.sum(T ** 2, axis=1) ** 2)
-    error = _upper_estimate(d2) + math.sqrt(float(xp.sum(lam[k:] ** 2)))
-    return NystromResult(xp.ascontiguousarray(Ub[:, :k]), lam[:k].astype(op.dtype), error,
-                         op.passes, op.matvecs)
+    error = (_upper_estimate(d2) + math.sqrt(float(xp.sum(lam[k:] ** 2)))) / op.scale
+    return NystromResult(xp.ascontiguousarray(Ub[:, :k]), (lam[:k] / op.scale).astype(op.dtype),
+                         error, op.passes, op.matvecs)
 
 
 def _shifted_nystrom(op: Operand, omega_q):

@@ -4,12 +4,20 @@
 host (numpy / scipy) or GPU (CuPy / cupyx), and counts block passes (calls)
 and vector products (columns) with A and Aᵀ, so every driver can report its
 cost exactly.  Products come back in A's array library.  It is private and
-mutable only in its counters; results copy the counts out.
+mutable only in its counters and its scale; results copy the counts out.
+
+The products are those of ``scale * A``, with ``scale`` a power of 2 fixed at
+the first product: 1 unless A's norm is far from 1 (beyond 2^+-128 in
+float64), where the Gram matrices, squared norms and AᵀA products of the
+drivers would under- or overflow.  The drivers divide the values they
+return by ``scale``; vectors and bases need nothing.
 """
 from __future__ import annotations
 
+import math
+
 from .._backend import get_backend
-from .._operand import real_operand, require_adjoint
+from .._operand import power_of_two_scale, real_operand, require_adjoint
 from .._sparse_products import SparseProducts
 from ..sketch import DenseOperator
 from ..solve import _cpu_sweep
@@ -43,21 +51,54 @@ class Operand:
         self.shape = tuple(int(s) for s in A.shape)
         self.passes = 0
         self.matvecs = 0
+        self.scale = 1.0
+        self._scale_fixed = False
         self._linear_operator = self.backend.is_linear_operator(A)
         self._adjoint_checked = False
         self._row_major = _row_major(A, self.backend)
         self._host_sparse = self.backend.issparse(A) and not self.backend.is_gpu
         self._sparse_products = SparseProducts(A) if self._host_sparse else None
 
+    def matmat(self, X):
+        """``scale * A @ X`` for an n x b array X, in the working precision."""
+        return self._calibrated(self._matmat, X)
+
+    def rmatmat(self, X):
+        """``scale * A.T @ X`` for an m x b array X, in the working precision."""
+        return self._calibrated(self._rmatmat, X)
+
+    def _calibrated(self, product, X):
+        """product(X); the first product also fixes ``scale`` from the size of
+        its image and, where that moves it from 1, is made again (one more pass)."""
+        X = self.xp.asarray(X, dtype=self.dtype)
+        out = product(X)
+        if self._scale_fixed:
+            return out
+        self._scale_fixed = True
+        image = out[0] if isinstance(out, tuple) else out
+        x_size = float(self.xp.max(self.xp.abs(X))) if X.size else 0.0
+        y_size = float(self.xp.max(self.xp.abs(image))) if image.size else 0.0
+        if x_size == 0 or y_size == 0 or not math.isfinite(y_size):
+            return out
+        # ||A|| up to a factor of the dimensions, enough for a power of 2;
+        # powers=4: the drivers square AᵀA's products
+        self.scale = power_of_two_scale(2.0 ** (math.log2(y_size) - math.log2(x_size)),
+                                        self.dtype, powers=4)
+        return out if self.scale == 1.0 else product(X)
+
+    def _scaled(self, X):
+        # the input, not the output, is scaled: for A of tiny (huge) entries
+        # A (c X) stays near 1 where A X would underflow (overflow)
+        return X if self.scale == 1.0 else X * self.dtype.type(self.scale)
+
     def _count(self, X):
         self.passes += 1
         self.matvecs += X.shape[1]
 
-    def matmat(self, X):
-        """``A @ X`` for an n x b array X, in the working precision."""
+    def _matmat(self, X):
         self._count(X)
         xp = self.xp
-        X = xp.asarray(X, dtype=self.dtype)
+        X = self._scaled(X)
         if self._linear_operator:
             return xp.asarray(self.A.matmat(X), dtype=self.dtype)
         if self._host_sparse:
@@ -68,11 +109,10 @@ class Operand:
             return xp.ascontiguousarray((X.T @ self.A.T).T)
         return xp.asarray(self.A @ X, dtype=self.dtype)
 
-    def rmatmat(self, X):
-        """``A.T @ X`` for an m x b array X, in the working precision."""
+    def _rmatmat(self, X):
         self._count(X)
         xp = self.xp
-        X = xp.asarray(X, dtype=self.dtype)
+        X = self._scaled(X)
         if self._linear_operator:
             if not self._adjoint_checked:       # once, not on every product
                 require_adjoint(self.A, self.name, "this routine")
@@ -100,7 +140,7 @@ class Operand:
         return self._host_sparse or (normal and self.fused_normal(columns))
 
     def normal_matmat(self, X):
-        """``(A @ X, A.T @ (A @ X))`` for an n x b array X.
+        """``(scale A @ X, scale² A.T @ (A @ X))`` for an n x b array X.
 
         Host dense A with few columns reads A once for both products (one
         pass, see ``randla.solve._cpu_sweep``); otherwise two passes.
@@ -109,9 +149,15 @@ class Operand:
         if not self.fused_normal(X.shape[1]):
             AX = self.matmat(X)
             return AX, self.rmatmat(AX)
+        return self._calibrated(self._fused_normal, X)
+
+    def _fused_normal(self, X):
         self.passes += 1
         self.matvecs += 2 * X.shape[1]
-        return _cpu_sweep.sweep(self.A, X)
+        AX, AtAX = _cpu_sweep.sweep(self.A, self._scaled(X))
+        if self.scale != 1.0:
+            AtAX *= self.dtype.type(self.scale)
+        return AX, AtAX
 
     def gaussian(self, b: int, state):
         """An n x b standard Gaussian test matrix on A's device, and the state after it."""

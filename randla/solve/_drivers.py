@@ -16,7 +16,8 @@ from typing import Callable
 import numpy as np
 
 from .._backend import get_backend
-from ._operand import as_operand, power_of_two_scale
+from .._operand import power_of_two_scale
+from ._operand import as_operand
 from ._preconditioner import choose_sketch_size, sketch_and_factor
 
 __all__ = ["LstsqResult", "spir", "fossils", "sketch_and_solve", "sketch_and_precondition",

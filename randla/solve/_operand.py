@@ -12,14 +12,12 @@ other than CSR and CSC to CSR.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .._backend import get_backend
 from .._operand import real_operand, require_adjoint
 
-__all__ = ["Operand", "as_operand", "power_of_two_scale"]
+__all__ = ["Operand", "as_operand"]
 
 # The fused single-read kernel of _gpu_sweep for one right-hand side on the
 # GPU (a switch so that benchmarks can time the two-GEMV route against it).
@@ -157,17 +155,6 @@ class Operand:
         if self.damp:
             G -= self.damp ** 2 * X
         return R, G
-
-
-def power_of_two_scale(size: float, dtype) -> float:
-    """The power of 2 that brings ``size`` (a norm or largest entry) near 1,
-    or 1.0 when size is 0 or already within ``2**(+-maxexp/4)`` (2^+-256 in
-    float64, 2^+-32 in float32): there squares of such numbers, summed over
-    many rows, neither underflow nor overflow."""
-    limit = 2.0 ** (np.finfo(dtype).maxexp // 4)
-    if size == 0 or 1 / limit <= size <= limit:
-        return 1.0
-    return 2.0 ** -round(math.log2(size))
 
 
 def as_operand(A, name: str = "A", damp: float = 0.0) -> Operand:

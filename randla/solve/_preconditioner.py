@@ -9,7 +9,7 @@ import numpy as np
 
 from .._backend import NUMPY, Backend, get_backend
 from ..sketch import SASO, as_rng_state, left_sketch, make_operator
-from ._operand import power_of_two_scale
+from .._operand import power_of_two_scale
 
 __all__ = ["choose_sketch_size", "host_pass_seconds", "Preconditioner", "sketch_and_factor"]
 

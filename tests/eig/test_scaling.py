@@ -1,0 +1,104 @@
+"""A far from norm 1: every eig routine answers for c A what it answers for A, times c.
+
+Before the operand scaled itself, Gram matrices and AᵀA products of A with
+entries near 1e-200 underflowed: svds returned singular values off by 0.8
+of σ₁, Lazy-EPSI reported convergence 1e-3 from the answer, and the error
+estimates of the range finder were 0; at 1e200 svds refused A as non-finite.
+"""
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.linalg import aslinearoperator
+
+import randla
+from randla.eig import epsi, lazy_epsi, nystrom, qb, randomized_svd, range_finder
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from _matrices import SPECTRA, known_eig, known_svd, one_blas_thread  # noqa: E402,F401
+
+# 2^-700 scales exactly; 1e-200 and 1e200 round every entry of c A
+SCALES = (2.0 ** -700, 1e-200, 1e200)
+S = SPECTRA["poly1"](80)
+
+
+def _matrix():
+    return known_svd(200, 120, S)[0]
+
+
+def _symmetric():
+    return known_eig(120, S)[0]
+
+
+def _close(scaled, reference, c, rtol=1e-12):
+    """scaled / c equals reference to rtol of its largest entry."""
+    scaled = np.asarray(scaled, dtype=np.float64) / c
+    reference = np.asarray(reference, dtype=np.float64)
+    return np.max(np.abs(scaled - reference)) <= rtol * np.max(np.abs(reference))
+
+
+@pytest.mark.parametrize("c", SCALES)
+@pytest.mark.parametrize("kind", ["dense", "sparse", "operator"])
+def test_svds_of_a_scaled_matrix_are_the_scaled_singular_values(c, kind):
+    A = _matrix()
+    scaled = {"dense": lambda: c * A, "sparse": lambda: sp.csr_array(c * A),
+              "operator": lambda: aslinearoperator(c * A)}[kind]()
+    u, s, vh = randla.svds(scaled, k=5, tol=1e-10, rng=0)
+    assert _close(s, S[:5][::-1], c, rtol=1e-9)
+    assert np.allclose(np.abs(np.sum(vh * known_svd(200, 120, S)[3][:, :5][:, ::-1].T, axis=1)),
+                       1, atol=1e-8)
+
+
+@pytest.mark.parametrize("c", SCALES)
+def test_eigsh_of_a_scaled_matrix_are_the_scaled_eigenvalues(c):
+    w = randla.eigsh(c * _symmetric(), k=5, rng=0, return_eigenvectors=False)
+    assert _close(np.sort(w), S[:5][::-1], c)
+
+
+@pytest.mark.parametrize("c", SCALES)
+@pytest.mark.parametrize("hermitian", [False, True])
+def test_lazy_epsi_of_a_scaled_matrix_converges_to_the_scaled_values(c, hermitian):
+    A = _symmetric() if hermitian else _matrix()
+    reference = lazy_epsi(A, 5, hermitian=hermitian, rng=0)
+    res = lazy_epsi(c * A, 5, hermitian=hermitian, rng=0)
+    assert res.converged.all() and reference.converged.all()
+    assert _close(res.values, S[:5], c)
+    # the same sweeps; one more pass where A's scale is fixed (its first product, again)
+    assert res.sweeps == reference.sweeps and res.passes == reference.passes + 1
+    assert epsi(c * A, hermitian=hermitian, rng=0).converged.all()
+
+
+@pytest.mark.parametrize("c", SCALES)
+def test_low_rank_factors_and_error_estimates_scale_with_a(c):
+    A = _matrix()
+    for routine in (range_finder, qb, randomized_svd):
+        reference, res = routine(A, 10, rng=0), routine(c * A, 10, rng=0)
+        # one more pass where A's scale is fixed: the first product is made again
+        assert res.passes == reference.passes + 1
+        assert res.error_estimate / c == pytest.approx(reference.error_estimate, rel=1e-9)
+        assert res.error_estimate > 0
+    assert _close(randomized_svd(c * A, 10, rng=0).s, randomized_svd(A, 10, rng=0).s, c, 1e-9)
+    B, Q = qb(c * A, 10, rng=0).B, qb(A, 10, rng=0).Q
+    assert _close(B, Q.T @ A, c, rtol=1e-9)
+    reference, res = nystrom(_symmetric(), 10, rng=0), nystrom(c * _symmetric(), 10, rng=0)
+    assert _close(res.eigenvalues, reference.eigenvalues, c, rtol=1e-9)
+    assert res.error_estimate / c == pytest.approx(reference.error_estimate, rel=1e-6)
+
+
+@pytest.mark.parametrize("c", [1e-30, 1e30])
+def test_float32_matrices_far_from_one_keep_their_values(c):
+    # float32 squares leave its range far sooner: (1e-30)^2 is 0
+    A = _matrix().astype(np.float32)
+    s = randla.svds(A * np.float32(c), k=5, rng=0, return_singular_vectors=False)
+    assert s.dtype == np.float32
+    assert _close(s, S[:5][::-1], c, rtol=1e-4)
+    res = lazy_epsi(A * np.float32(c), 5, rng=0)
+    assert res.converged.all() and _close(res.values, S[:5], c, rtol=1e-4)
+
+
+def test_a_matrix_near_one_is_not_rescaled():
+    A = _matrix()
+    assert range_finder(A, 10, rng=0).passes == 1
+    assert range_finder(1e30 * A, 10, rng=0).passes == 1      # within 2^+-128: as it is
