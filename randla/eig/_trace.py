@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._backend import get_backend
 from ..sketch import as_rng_state
 from ._trace_estimators import ESTIMATORS, PROBES, CountedOperator, ProbeStream, _extend_basis
 
@@ -132,9 +133,18 @@ def _budget_limits(cls, n, name, m):
 
 
 def _summary(samples):
-    estimate = float(np.mean(samples))
-    stderr = float(np.std(samples, ddof=1) / math.sqrt(len(samples)))
-    return estimate, stderr
+    return float(np.mean(samples)), float(_standard_error(samples))
+
+
+def _standard_error(samples, axis=-1):
+    """``samples.std(ddof=1) / sqrt(count)`` along axis, of samples scaled to
+    largest magnitude 1 first: squares of samples near 1e-200 (1e200) would
+    underflow to a false 0 (overflow to inf).  Any array library."""
+    xp = get_backend(samples).xp
+    largest = xp.max(xp.abs(samples), axis=axis, keepdims=True)
+    largest = xp.where((largest > 0) & xp.isfinite(largest), largest, 1)
+    spread = (samples / largest).std(axis=axis, ddof=1) * xp.squeeze(largest, axis=axis)
+    return spread / math.sqrt(samples.shape[axis])
 
 
 def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
@@ -288,7 +298,8 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
     m, converged = matvecs, True
     while True:
         estimator.grow_to(m)
-        samples = op.backend.to_host(estimator.samples())   # m numbers; the stop test is host-side
+        # m numbers, of A rather than of op's scaled A; the stop test is host-side
+        samples = op.backend.to_host(estimator.samples()) / op.scale
         estimate, stderr = _summary(samples)
         if not adaptive:
             break
@@ -321,7 +332,7 @@ def _exact_trace(op) -> TraceResult:
         E = xp.zeros((n, stop - start), dtype=op.dtype)
         E[start:stop] = xp.eye(stop - start, dtype=op.dtype)
         diagonal.append(xp.diagonal(op(E)[start:stop]))
-    samples = n * op.backend.to_host(xp.concatenate(diagonal)).astype(np.float64)
+    samples = n * op.backend.to_host(xp.concatenate(diagonal)).astype(np.float64) / op.scale
     return TraceResult(float(np.sum(samples) / n), 0.0, op.count, "exact", samples, True)
 
 
@@ -396,5 +407,6 @@ def diag_estimate(A, *, matvecs: int = 100, method: str = "hutchinson",
         base = op.xp.einsum("ij,ij->i", Q, Z)          # diag(Q Z^T) = diag(QQ^T A)
         samples = X * (op(X) - Q @ (Z.T @ X))         # w * ((I - QQ^T) A w)
     estimate = base + samples.mean(axis=1)
-    stderr = samples.std(axis=1, ddof=1) / math.sqrt(samples.shape[1])
-    return DiagResult(estimate, stderr, op.count, method)
+    # of A, not of op's scaled A
+    return DiagResult(estimate / op.scale, _standard_error(samples, axis=1) / op.scale,
+                      op.count, method)

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from .._backend import Backend, get_backend, is_cupy_object
-from .._operand import real_operand
+from .._operand import power_of_two_scale, real_operand
 from .._sparse_products import SparseProducts
 from ..sketch._operators import check_size
 from ..sketch import DenseOperator
@@ -77,9 +77,31 @@ class CountedOperator:
             self.n = int(A.shape[0])
         self.xp = self.backend.xp      # imports CuPy here, so a missing one fails early
         self.count = 0
+        # The products are those of scale * A, scale a power of 2 fixed by the
+        # first product: 1 unless A's norm is far from 1 (beyond 2^+-128 in
+        # float64), where the estimators' Gram matrices would under- or
+        # overflow.  trace and diag_estimate divide their results by it.
+        self.scale = 1.0
+        self._scale_fixed = False
 
     def __call__(self, X):
-        out = self._apply(X)
+        if self.scale != 1.0:
+            # the input, not the output: A (c X) stays near 1 where A X would not
+            X = X * self.dtype.type(self.scale)
+        out = self._checked(self._apply(X), X)
+        if not self._scale_fixed:
+            self._scale_fixed = True
+            x_size = float(self.xp.max(self.xp.abs(X))) if X.size else 0.0
+            y_size = float(self.xp.max(self.xp.abs(out))) if out.size else 0.0
+            if x_size > 0 and y_size > 0 and math.isfinite(y_size):
+                self.scale = power_of_two_scale(
+                    2.0 ** (math.log2(y_size) - math.log2(x_size)), self.dtype, powers=4)
+            if self.scale != 1.0:
+                out = out * self.dtype.type(self.scale)     # exact: a power of 2
+        self.count += X.shape[1]
+        return out
+
+    def _checked(self, out, X):
         if is_cupy_object(out) != self.backend.is_gpu:
             where = "a GPU (CuPy)" if self.backend.is_gpu else "a host (numpy)"
             raise TypeError(f"A applied to {where} block returned {type(out).__name__}; "
@@ -92,7 +114,6 @@ class CountedOperator:
                              f"shape {out.shape}; a callable A must map n x b to n x b")
         if out.dtype.kind == "c":
             raise TypeError("A returned complex values; only real operators are supported")
-        self.count += X.shape[1]
         return out.astype(self.dtype, copy=False)
 
 

@@ -4,8 +4,10 @@ Before the operand scaled itself, Gram matrices and AᵀA products of A with
 entries near 1e-200 underflowed: svds returned singular values off by 0.8
 of σ₁, Lazy-EPSI reported convergence 1e-3 from the answer, and the error
 estimates of the range finder were 0; at 1e200 svds refused A as non-finite.
+The trace estimators' standard errors were 0 at 1e-200 and inf at 1e200.
 """
 import pathlib
+import warnings
 import sys
 
 import numpy as np
@@ -102,3 +104,32 @@ def test_a_matrix_near_one_is_not_rescaled():
     A = _matrix()
     assert range_finder(A, 10, rng=0).passes == 1
     assert range_finder(1e30 * A, 10, rng=0).passes == 1      # within 2^+-128: as it is
+
+
+@pytest.mark.parametrize("c", SCALES)
+@pytest.mark.parametrize("method", ["hutchinson", "hutch++", "nystrom++", "xtrace", "xnystrace"])
+def test_trace_of_a_scaled_matrix_is_the_scaled_trace_with_its_error_bar(c, method):
+    # the standard error squared its samples: 0 at 1e-200 (a false "exact"),
+    # inf at 1e200; the Gram matrices of the sketches overflowed at 1e200
+    M = _symmetric()
+    reference = randla.eig.trace(M, matvecs=60, method=method, rng=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = randla.eig.trace(c * M, matvecs=60, method=method, rng=0)
+        diag = randla.eig.diag_estimate(c * M, matvecs=60, rng=0)
+    assert res.matvecs == reference.matvecs
+    assert res.estimate / c == pytest.approx(reference.estimate, rel=1e-12)
+    assert res.stderr / c == pytest.approx(reference.stderr, rel=1e-12)
+    assert np.allclose(res.samples / c, reference.samples, rtol=1e-12, atol=0)
+    diag_reference = randla.eig.diag_estimate(M, matvecs=60, rng=0)
+    assert np.allclose(diag.estimate / c, diag_reference.estimate, rtol=1e-12, atol=0)
+    assert np.allclose(diag.stderr / c, diag_reference.stderr, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("c", [1e-200, 1e200])
+def test_adaptive_trace_reads_atol_in_the_callers_units(c):
+    M = _symmetric()
+    reference = randla.eig.trace(M, atol=0.5, rng=0)
+    res = randla.eig.trace(c * M, atol=0.5 * c, rng=0)
+    assert res.converged and res.matvecs == reference.matvecs
+    assert res.estimate / c == pytest.approx(reference.estimate, rel=1e-12)
