@@ -3,6 +3,7 @@ and optimal residual, as in Meier, Nakatsukasa, Townsend & Webb,
 arXiv:2302.07202) and exact error metrics, for tests, benchmarks and the demo."""
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -102,7 +103,14 @@ def backward_error(A, b, x) -> float:
     Returns
     -------
     float
-        The backward error over ``||A||_F``; 0 where ``b - A x = 0``.
+        The backward error over ``||A||_F``; 0 where x solves the problem
+        exactly (``b - A x = 0``, or ``x = 0`` with ``A^T b = 0``); inf for
+        A = 0 and x != 0.
+
+    Raises
+    ------
+    ValueError
+        If A is not 2-D or b, x are not vectors of lengths m and n.
 
     Examples
     --------
@@ -115,13 +123,22 @@ def backward_error(A, b, x) -> float:
     A = np.asarray(A, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     x = np.asarray(x, dtype=np.float64)
+    if A.ndim != 2:
+        raise ValueError(f"A must be 2-D, got shape {A.shape}")
+    if b.shape != (A.shape[0],) or x.shape != (A.shape[1],):
+        raise ValueError(f"b and x must be 1-D of lengths m and n for A of shape {A.shape} "
+                         f"(one right-hand side), got shapes {b.shape} and {x.shape}")
     r = b - A @ x
     r_norm, x_norm = np.linalg.norm(r), np.linalg.norm(x)
     a_norm = np.linalg.norm(A)
     if r_norm == 0:
         return 0.0
     if x_norm == 0:
-        return float(np.linalg.norm(A.T @ r) / r_norm / a_norm)
+        # the normal equations' residual A^T r alone; x = 0 solves A = 0 exactly
+        gradient = np.linalg.norm(A.T @ r)
+        return 0.0 if gradient == 0 else float(gradient / r_norm / a_norm)
+    if a_norm == 0:
+        return math.inf     # no x != 0 minimises ||0 x - b||: no relative perturbation of 0 helps
     phi = r_norm / x_norm
     u = r / r_norm
     M = np.hstack([A, phi * (np.eye(A.shape[0]) - np.outer(u, u))])
@@ -140,6 +157,7 @@ def forward_error(x, x_true) -> float:
     Returns
     -------
     float
+        0 where ``x == x_true``; inf where ``x_true = 0`` and x is not.
 
     Examples
     --------
@@ -147,6 +165,11 @@ def forward_error(x, x_true) -> float:
     >>> round(forward_error([1.0, 2.0], [1.0, 2.5]), 6)
     0.185695
     """
+    x = np.asarray(x, dtype=np.float64)
     x_true = np.asarray(x_true, dtype=np.float64)
-    return float(np.linalg.norm(np.asarray(x, dtype=np.float64) - x_true)
-                 / np.linalg.norm(x_true))
+    if x.shape != x_true.shape:
+        raise ValueError(f"x and x_true must have one shape, got {x.shape} and {x_true.shape}")
+    error, size = np.linalg.norm(x - x_true), np.linalg.norm(x_true)
+    if size == 0:
+        return 0.0 if error == 0 else math.inf
+    return float(error / size)

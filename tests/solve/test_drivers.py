@@ -537,3 +537,23 @@ def test_min_norm_stops_refining_once_rounding_stalls_it():
     assert not many.converged and many.iterations == few.iterations < 100
     x = np.linalg.pinv(A) @ b
     assert np.linalg.norm(many.x - x) <= 1e-10 * np.linalg.norm(x)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: backward_error(np.ones((5, 3)), np.ones(4), np.ones(3)), "lengths m and n"),
+    (lambda: backward_error(np.ones((5, 3)), np.ones((5, 2)), np.ones((3, 2))), "one right"),
+    (lambda: backward_error(np.ones(5), np.ones(5), np.ones(1)), "A must be 2-D"),
+    (lambda: forward_error(np.ones(3), np.ones(4)), "one shape"),
+])
+def test_error_measures_name_the_shapes_they_need(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_error_measures_of_zero_solutions_are_defined():
+    with np.errstate(all="raise"):
+        assert forward_error(np.zeros(3), np.zeros(3)) == 0.0
+        assert forward_error(np.ones(3), np.zeros(3)) == np.inf
+        A = np.zeros((5, 3))
+        assert backward_error(A, np.ones(5), np.zeros(3)) == 0.0      # x = 0 solves it
+        assert backward_error(A, np.ones(5), np.ones(3)) == np.inf
