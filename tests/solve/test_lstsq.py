@@ -136,6 +136,18 @@ def test_non_finite_rejected_like_scipy(method, bad, where):
         randla.lstsq(A, b, method=method)
 
 
+@pytest.mark.parametrize("bad", (np.nan, np.inf, -np.inf))
+@pytest.mark.parametrize("wide", (False, True))
+def test_one_non_finite_entry_of_a_is_caught_by_the_sketch(bad, wide):
+    # the randomized path makes no pass of its own over a for check_finite
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((40, 900) if wide else (900, 40))
+    b = rng.standard_normal(A.shape[0])
+    A[17, 29] = bad
+    with pytest.raises(ValueError, match="must not contain infs or NaNs"):
+        randla.lstsq(A, b, method="randomized", rng=0)
+
+
 @pytest.mark.parametrize("method", ("auto", "randomized"))
 def test_non_finite_unchecked_never_gives_finite_garbage(method):
     A, b = problem()
