@@ -83,7 +83,11 @@ def _solve(op, k, *, normal, tol, maxiter, options, ncv, rng, v0=None):
     block = _block_size(options, op, k, normal)
     n = op.shape[1]
     if ncv is not None:
-        block = min(block, ncv - k)
+        # at most a third of the room beyond k: a thick restart keeps about half
+        # of what is left (at least k), and a block of ncv - k made every step a
+        # restart, a block power method that stalls where ARPACK converges
+        # (eigsh with k = 3, ncv = 5 of a 30 x 30 matrix with gap 8 : 7.5)
+        block = min(block, max(1, (ncv - k) // 3))
     max_basis = default_max_basis(k, block, n) if ncv is None else ncv
     dense = not (op.backend.issparse(op.A) or op.backend.is_linear_operator(op.A))
     if v0 is not None:
@@ -100,17 +104,41 @@ def _solve(op, k, *, normal, tol, maxiter, options, ncv, rng, v0=None):
                          keep_images=dense)
 
 
-def _check_v0(v0, n):
-    """v0 as scipy validates it, plus what a start vector must be: finite and nonzero."""
+class _ZeroStartVector(ValueError, spla.ArpackError):
+    """A zero v0: scipy's ArpackError (ARPACK error -9), and a ValueError."""
+
+    def __init__(self, message):
+        RuntimeError.__init__(self, message)
+        self.info = -9
+
+
+class _NoAdjoint(TypeError, NotImplementedError):
+    """A LinearOperator without rmatvec given to svds: scipy raises
+    NotImplementedError ("rmatvec is not defined"); randla's TypeError too."""
+
+
+def _check_v0(v0, n, *, eigsh=False):
+    """v0 as scipy validates it, plus what a start vector must be: finite and nonzero.
+
+    ``eigsh``: as scipy's eigsh, which casts an integer or bool v0 to A's float
+    type and takes any v0 of n entries (an n x 1 column too)."""
     if v0 is None:
         return None
-    v0 = get_backend(v0).xp.atleast_1d(v0)
+    xp = get_backend(v0).xp
+    v0 = xp.atleast_1d(xp.asarray(v0))
+    if eigsh and v0.dtype.kind in "biu":
+        v0 = v0.astype(np.float64)
+    if eigsh and v0.size == n:
+        v0 = v0.reshape(n)
     if not np.issubdtype(v0.dtype, np.inexact):
         raise ValueError("`v0` must be of floating or complex floating data type.")
     if v0.shape != (n,):
         raise ValueError(f"`v0` must have shape {(n,)}.")
-    norm = float(get_backend(v0).xp.linalg.norm(v0))
-    if not np.isfinite(norm) or norm == 0:
+    norm = float(xp.linalg.norm(v0))
+    if norm == 0:
+        raise _ZeroStartVector("ARPACK error -9: Starting vector is zero (`v0` must be "
+                               "nonzero).")
+    if not np.isfinite(norm):
         raise ValueError(f"`v0` must be finite and nonzero, got norm {norm}")
     return v0
 
@@ -123,8 +151,8 @@ def _seed_from(v0):
 
 
 def _check_k(k, limit):
-    if isinstance(k, bool) or not isinstance(k, (numbers.Integral, numbers.Real)) \
-            or int(k) != k or not 0 < k < limit:
+    # scipy's test: a 0-d array or True (as 1) passes, None is a TypeError
+    if int(k) != k or not 0 < k < limit:
         raise ValueError("`k` must be an integer satisfying `0 < k < min(A.shape)`.")
     return int(k)
 
@@ -138,7 +166,8 @@ def _check_maxiter(maxiter, n):
 
 
 def _check_tol_value(tol):
-    if not isinstance(tol, numbers.Real) or tol < 0 or not np.isfinite(tol):
+    # scipy's test: None or a string is a TypeError there
+    if tol < 0 or not np.isfinite(tol):
         raise ValueError("`tol` must be a non-negative floating point value.")
     return float(tol)
 
@@ -218,7 +247,9 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     ncv : int, optional
         Lanczos vectors kept before a restart (``k < ncv <= min(A.shape)``),
         for randla as for ARPACK.  Default ``max(4k, 2k + 12 b)`` (b: block
-        size), at most ``min(A.shape)``.
+        size), at most ``min(A.shape)``.  A given ncv also caps the block at
+        ``(ncv - k) // 3`` columns (at least 1), so that a restart comes at
+        most every second step.
     tol : float, default 0
         Relative accuracy of each eigenvalue θ = σ² of ``AᵀA``, as in
         scipy: the eigen-residual must reach ``tol θ``.  0 (and any ``tol``
@@ -268,6 +299,12 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         solver, with scipy's messages; for A with NaN or inf entries; for CuPy data handed to cupyx
         (``which='SM'``, complex data) with an argument cupyx's ``svds``
         lacks (``v0``, ``rng``, ``options``), or with ``solver``.
+    TypeError
+        As scipy: k or tol that is not a number (None, a string).  A
+        LinearOperator without rmatvec raises a TypeError that is also
+        scipy's NotImplementedError.
+    scipy.sparse.linalg.ArpackError
+        A zero ``v0`` (ARPACK error -9, as in scipy; also a ValueError).
     scipy.sparse.linalg.ArpackNoConvergence
         If the randomized solver stops short of ``tol`` (its ``eigenvalues``
         attribute holds the converged singular values).
@@ -339,7 +376,10 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
                           maxiter=maxiter, return_singular_vectors=return_singular_vectors,
                           rng=rng, options=options)
     A = _as_operand(A, backend, dtype)
-    require_adjoint(A, "A", "svds")
+    try:
+        require_adjoint(A, "A", "svds")
+    except TypeError as exc:
+        raise _NoAdjoint(str(exc)) from None
     wide = shape[0] < shape[1]
     if wide:
         # sparse: a CSR copy of Aᵀ, whose products gather from and scatter into
@@ -402,13 +442,15 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         Only 'LM' is served by the randomized solver; the others go to scipy.
     v0 : ndarray, optional
         Start vector, shape (n,): the first column of the start block, as in
-        :func:`svds` (the same v0 gives the same result).
+        :func:`svds` (the same v0 gives the same result).  As scipy's eigsh,
+        integer and bool entries and an n x 1 column are taken.
     ncv : int, optional
         Lanczos vectors kept before a restart (``k < ncv``; as in scipy, at
         most n are used).  Default ``max(4k, 2k + 12 b)``, at most n, with
         b columns per step: 4, or 1 for sparse A with fewer than 64 nonzeros
         per row (there the products are cheap and each step's projections
-        cost as much), as in :func:`svds`.
+        cost as much), as in :func:`svds`; a given ncv caps b at
+        ``(ncv - k) // 3`` (at least 1).
     maxiter : int, optional
         Maximum block Lanczos steps (default ``10 n``).
     tol : float, default 0
@@ -442,6 +484,10 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         non-finite ``tol``, bad ``maxiter``; for CuPy data, ``M``, ``sigma``,
         ``Minv``, ``OPinv``, a mode other than 'normal', or ``rng`` on a call
         handed to cupyx.
+    TypeError
+        As scipy: k that is not a number (None, a string) or a bool.
+    scipy.sparse.linalg.ArpackError
+        A zero ``v0`` (ARPACK error -9, as in scipy; also a ValueError).
     scipy.sparse.linalg.ArpackNoConvergence
         If the randomized solver stops short of ``tol`` (its ``eigenvalues``
         and ``eigenvectors`` hold the Ritz pairs of A on the converged vectors).
@@ -472,10 +518,14 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     if len(shape) != 2 or shape[0] != shape[1]:
         raise ValueError(f"expected square matrix (shape={shape})")
     n = shape[0]
-    if isinstance(k, bool) or int(k) != k:
-        raise ValueError("k must be an integer.")
+    # scipy's order: k <= 0 first (a TypeError for None or a string), and
+    # its ARPACK wrapper takes no bool (a TypeError)
     if k <= 0:
         raise ValueError("k must be greater than 0.")
+    if isinstance(k, (bool, np.bool_)):
+        raise TypeError(f"k must be an integer, got {k!r}")
+    if int(k) != k:
+        raise ValueError("k must be an integer.")
     if which not in _EIGSH_WHICH:
         raise ValueError("which must be one of " + " ".join(_EIGSH_WHICH))
     if not isinstance(tol, numbers.Real) or not np.isfinite(tol):
@@ -499,7 +549,7 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         if int(ncv) != ncv or not k < min(ncv, n):
             raise ValueError("ncv must be an integer with k < ncv (at most n of them used).")
         ncv = min(int(ncv), n)
-    v0 = _check_v0(v0, n)
+    v0 = _check_v0(v0, n, eigsh=True)
     A = _as_operand(A, backend, dtype, symmetric=True)
     op = Operand(A)
     result = _solve(op, k, normal=False, tol=tol, maxiter=steps,

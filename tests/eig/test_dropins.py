@@ -583,3 +583,90 @@ def test_v0_with_one_column_per_step():
     np.testing.assert_allclose(w, spla.eigsh(A, 3, return_eigenvectors=False), rtol=1e-10)
     s = randla.svds(S, 3, v0=v0, return_singular_vectors=False)
     np.testing.assert_allclose(s, spla.svds(S, 3, return_singular_vectors=False), rtol=1e-10)
+
+
+# ---- scipy users' edge cases (review of the drop-ins against scipy 1.17) ----
+
+@pytest.mark.parametrize("ncv", [5, 6, 8])
+def test_eigsh_small_ncv_converges_where_arpack_does(ncv):
+    # a block of ncv - k columns made every step a thick restart keeping only
+    # the k pairs (a block power method): 300 steps ended short of tol where
+    # ARPACK with the same ncv converges
+    lam = np.r_[np.linspace(-5, 5, 26), 10.0, -9.0, 8.0, 7.5]
+    A = known_eig(30, lam, seed=1)[0]
+    W = spla.eigsh(A, 3, ncv=ncv, rng=0, return_eigenvectors=False)
+    for seed in range(3):
+        w = randla.eigsh(A, 3, ncv=ncv, rng=seed, return_eigenvectors=False)
+        np.testing.assert_allclose(w, W, rtol=1e-10)
+
+
+@pytest.mark.parametrize("ncv", [6, 7, 8])
+def test_svds_small_ncv_converges_where_arpack_does(ncv):
+    s_true = np.r_[10.0, 9.0, 8.0, 7.9, np.linspace(5, 0.1, 36)]
+    A = known_svd(60, 40, s_true, seed=1)[0]
+    np.testing.assert_allclose(spla.svds(A, 3, ncv=ncv, rng=0, return_singular_vectors=False),
+                               s_true[:3][::-1], rtol=1e-10)
+    for seed in range(3):
+        s = randla.svds(A, 3, ncv=ncv, rng=seed, return_singular_vectors=False)
+        np.testing.assert_allclose(s, s_true[:3][::-1], rtol=1e-10)
+
+
+def test_svds_k_is_checked_as_scipy_checks_it():
+    A = matrix((240, 100), np.float64)
+    # a 0-d array (np.sum, np.argmax) and True (int(True) == 1) pass in scipy
+    for k, size in ((np.array(3), 3), (np.int64(3), 3), (3.0, 3), (True, 1)):
+        s = randla.svds(A, k, rng=0, return_singular_vectors=False)
+        assert s.shape == spla.svds(A, k, rng=0, return_singular_vectors=False).shape == (size,)
+    for k in (None, np.array([3])):       # int(k) fails: a TypeError in scipy
+        with pytest.raises(TypeError):
+            spla.svds(A, k)
+        with pytest.raises(TypeError):
+            randla.svds(A, k)
+
+
+@pytest.mark.parametrize("k", [None, "3", True])
+def test_eigsh_k_of_the_wrong_type_is_a_type_error_as_in_scipy(k):
+    A = known_eig(30, np.linspace(1, 10, 30))[0]
+    with pytest.raises(TypeError):
+        spla.eigsh(A, k)
+    with pytest.raises(TypeError):
+        randla.eigsh(A, k)
+
+
+def test_svds_tol_of_the_wrong_type_is_a_type_error_as_in_scipy():
+    A = matrix((240, 100), np.float64)
+    for tol in (None, "0"):
+        with pytest.raises(TypeError):
+            spla.svds(A, 3, tol=tol)
+        with pytest.raises(TypeError):
+            randla.svds(A, 3, tol=tol)
+
+
+@pytest.mark.parametrize("v0", [np.arange(1, 31), np.arange(1, 31) % 2 == 0,
+                                np.linspace(1, 2, 30).reshape(-1, 1)])
+def test_eigsh_takes_the_v0_scipys_eigsh_takes(v0):
+    # scipy's eigsh casts an integer or bool v0 to A's type and takes an n x 1 column
+    lam = np.r_[np.linspace(1, 5, 27), 10.0, 9.0, 8.0]
+    A = known_eig(30, lam)[0]
+    W = spla.eigsh(A, 3, v0=v0, return_eigenvectors=False)
+    w = randla.eigsh(A, 3, v0=v0, return_eigenvectors=False)
+    np.testing.assert_allclose(w, W, rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["svds", "eigsh"])
+def test_zero_v0_raises_arpack_error_as_in_scipy(name):
+    A = known_eig(30, np.linspace(1, 10, 30))[0]
+    with pytest.raises(spla.ArpackError):
+        getattr(spla, name)(A, 3, v0=np.zeros(30))
+    with pytest.raises(spla.ArpackError, match="zero") as info:
+        getattr(randla, name)(A, 3, v0=np.zeros(30))
+    assert isinstance(info.value, ValueError) and info.value.info == -9
+
+
+def test_svds_linear_operator_without_rmatvec_raises_scipys_not_implemented_error():
+    A = matrix((240, 100), np.float64)
+    only_matvec = spla.LinearOperator(A.shape, matvec=lambda v: A @ v, dtype=A.dtype)
+    with pytest.raises(NotImplementedError):
+        spla.svds(only_matvec, 3)
+    with pytest.raises(NotImplementedError, match="without rmatvec"):
+        randla.svds(only_matvec, 3)
