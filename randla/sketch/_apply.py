@@ -52,6 +52,15 @@ def _as_operand(A, name):
     return A
 
 
+def _has_adjoint(A):
+    """False for a LinearOperator with no products with its transpose."""
+    try:
+        require_adjoint(A)
+    except TypeError:
+        return False
+    return True
+
+
 def _result_dtype(A):
     """The dtype of S @ A: A's working precision, complex if A is."""
     real = np.dtype(working_float(A.dtype))
@@ -233,7 +242,9 @@ def right_sketch(A, S: SketchingOperator) -> np.ndarray:
 def two_sided_sketch(S1: SketchingOperator, A, S2: SketchingOperator) -> np.ndarray:
     """Compute ``S1 @ A @ S2.T``.
 
-    The side with the smaller intermediate result is applied first.
+    The side with the smaller intermediate result is applied first (the
+    right side for a LinearOperator without ``rmatvec``/``rmatmat``, which
+    needs only ``matvec`` here).
 
     Parameters
     ----------
@@ -263,6 +274,7 @@ def two_sided_sketch(S1: SketchingOperator, A, S2: SketchingOperator) -> np.ndar
     if A.ndim != 2 or A.shape != (S1.m, S2.m):
         raise ValueError(f"S1 @ A @ S2.T: S1 has shape {S1.shape}, A has shape {A.shape} "
                          f"and S2 has shape {S2.shape}; A must be {S1.m} x {S2.m}")
-    if S1.d * A.shape[1] <= A.shape[0] * S2.d:
+    # A LinearOperator without an adjoint can only be sketched from the right first.
+    if S1.d * A.shape[1] <= A.shape[0] * S2.d and _has_adjoint(A):
         return right_sketch(left_sketch(S1, A), S2)
     return left_sketch(S1, right_sketch(A, S2))

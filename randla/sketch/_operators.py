@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,13 +58,40 @@ def _check_float_dtype(dtype) -> np.dtype:
 
 
 def _is_index(key) -> bool:
-    """Whether ``key`` indexes a single row or column (an integer, not a bool)."""
-    return isinstance(key, numbers.Integral) and not isinstance(key, bool)
+    """Whether ``key`` indexes a single row or column: an integer, a numpy
+    integer or a 0-d integer array (anything with ``__index__``), not a bool."""
+    if isinstance(key, (bool, np.bool_)):
+        return False
+    try:
+        operator.index(key)
+    except TypeError:
+        return False
+    return True
+
+
+def _check_range(name: str, first, count, length: int) -> tuple[int, int]:
+    """``first`` and ``count`` (None: up to ``length``) of a run of entries
+    ``first .. first+count-1`` that must lie in ``[0, length)``."""
+    if not _is_index(first) or not 0 <= first <= length:
+        raise ValueError(f"{name}: first must be an integer in [0, {length}], got {first!r}")
+    first = operator.index(first)
+    count = length - first if count is None else count
+    if not _is_index(count) or not 0 <= count <= length - first:
+        raise ValueError(f"{name}: count must be an integer in [0, {length - first}] "
+                         f"(there are {length}, from first={first}), got {count!r}")
+    return first, operator.index(count)
+
+
+# Sparse operators store positions as int32, and every sampler maps a 32-bit
+# word to a position: the dimensions they index are bounded by these.
+_MAX_INT32_DIM = 2**31 - 1
+_MAX_SAMPLED_DIM = 2**32
 
 
 def _block_range(key, length: int, axis: str) -> tuple[int, int]:
     if _is_index(key):
-        index = int(key) + length if key < 0 else int(key)
+        key = operator.index(key)
+        index = key + length if key < 0 else key
         if not 0 <= index < length:
             raise IndexError(f"{axis} index {key} out of range for length {length}")
         return index, index + 1
@@ -192,9 +220,11 @@ class SketchingOperator:
         ----------
         key : int, slice or tuple of two of them
             A row index or range, optionally followed by a column index or
-            range.  Slices need step 1.  An integer drops its axis as in
-            numpy: ``S[i]`` is row i (1-D), ``S[:, j]`` column j (1-D) and
-            ``S[i, j]`` a scalar; slices keep theirs.
+            range; an ellipsis stands for the ranges left out, as in numpy
+            (``S[..., j]`` is ``S[:, j]``).  Slices need step 1.  An integer
+            (a Python or numpy integer, or a 0-d integer array) drops its
+            axis as in numpy: ``S[i]`` is row i (1-D), ``S[:, j]`` column j
+            (1-D) and ``S[i, j]`` a scalar; slices keep theirs.
 
         Returns
         -------
@@ -222,6 +252,12 @@ class SketchingOperator:
         """
         if not isinstance(key, tuple):
             key = (key,)
+        ellipses = [at for at, k in enumerate(key) if k is Ellipsis]
+        if len(ellipses) > 1:
+            raise IndexError("an index can only have a single ellipsis ('...')")
+        if ellipses:   # as in numpy: the full slices that the other indices leave
+            at = ellipses[0]
+            key = key[:at] + (slice(None),) * max(0, 3 - len(key)) + key[at + 1:]
         if len(key) > 2:
             raise IndexError(f"operators are two-dimensional, got {len(key)} indices")
         rows, cols = key + (slice(None),) * (2 - len(key))
@@ -365,6 +401,7 @@ class _SparseVectors:
     """Mixin: operators whose long-axis or short-axis vectors have k nonzeros."""
 
     def _vectors(self, first, count, n_short, dtype, distinct, xp):
+        dtype = self.dtype if dtype is None else _check_float_dtype(dtype)
         xp = _namespace(xp)
         positions = xp.empty((count, self.k), dtype=np.int32)
         values = xp.empty((count, self.k), dtype=dtype)
@@ -378,7 +415,11 @@ class _SparseVectors:
         """The operator as a CSC (vectors are columns) or CSR (rows) sparse matrix."""
         positions, values = (self.columns if by_columns else self.rows)(dtype=dtype, xp=xp)
         xp = _namespace(xp)
-        indptr = xp.arange(0, n_vectors * self.k + 1, self.k, dtype=np.int32)
+        # m k nonzeros of a SASO can pass int32 (m = 2**28, k = 8): int64 offsets then
+        nnz = n_vectors * self.k
+        index = np.int32 if nnz <= _MAX_INT32_DIM else np.int64
+        indptr = xp.arange(0, nnz + 1, self.k, dtype=index)
+        positions = positions.astype(index, copy=False)
         args = ((values.ravel(), positions.ravel(), indptr), self.shape)
         if xp is np:
             import scipy.sparse as sparse
@@ -432,6 +473,9 @@ class SASO(_SparseVectors, SketchingOperator):
         self._init(d, m, rng, dtype, scale, lambda d, m: 1.0 / math.sqrt(k))
         if k > self.d:
             raise ValueError(f"k must not exceed d: k={k}, d={self.d}")
+        if self.d > _MAX_INT32_DIM:
+            raise ValueError(f"a SASO's row positions are int32: d must be at most "
+                             f"2**31 - 1, got d={self.d}")
         if self.d > self.m:
             raise ValueError(f"a SASO embeds m into d <= m dimensions; got d={self.d} > "
                              f"m={self.m}")
@@ -451,8 +495,8 @@ class SASO(_SparseVectors, SketchingOperator):
         positions : (count, k) int32 array
         values : (count, k) float array
         """
-        count = self.m - first if count is None else count
-        return self._vectors(first, count, self.d, dtype or self.dtype, True, xp)
+        first, count = _check_range("columns", first, count, self.m)
+        return self._vectors(first, count, self.d, dtype, True, xp)
 
     def tosparse(self, dtype=None, xp=None):
         """The operator as a ``scipy.sparse.csc_array`` (CuPy: a cupyx CSR matrix)."""
@@ -536,6 +580,9 @@ class LASO(_SparseVectors, SketchingOperator):
         if self.d > self.m:
             raise ValueError(f"a LASO embeds m into d <= m dimensions; got d={self.d} > "
                              f"m={self.m}")
+        if self.m > _MAX_INT32_DIM:
+            raise ValueError(f"a LASO's column positions are int32: m must be at most "
+                             f"2**31 - 1, got m={self.m}")
         object.__setattr__(self, "k", k)
 
     distribution = "laso"
@@ -546,8 +593,8 @@ class LASO(_SparseVectors, SketchingOperator):
 
     def rows(self, first=0, count=None, dtype=None, xp=None):
         """Column positions and values of rows ``first, ..., first+count-1``."""
-        count = self.d - first if count is None else count
-        return self._vectors(first, count, self.m, dtype or self.dtype, False, xp)
+        first, count = _check_range("rows", first, count, self.d)
+        return self._vectors(first, count, self.m, dtype, False, xp)
 
     def tosparse(self, dtype=None, xp=None):
         """The operator as a ``scipy.sparse.csr_array`` (CuPy: cupyx CSR matrix).
@@ -603,6 +650,9 @@ class RowSampling(SketchingOperator):
         self._init(d, m, rng, dtype, scale, lambda d, m: math.sqrt(m / d))
         if self.d > self.m:
             raise ValueError(f"cannot sample d={self.d} distinct rows out of m={self.m}")
+        if self.m > _MAX_SAMPLED_DIM:
+            raise ValueError(f"rows are sampled from 32-bit words: m must be at most 2**32, "
+                             f"got m={self.m}")
 
     distribution = "row_sampling"
 
@@ -672,6 +722,9 @@ class SRTT(SketchingOperator):
         if self.d > self.m:
             raise ValueError(f"an SRTT keeps d <= m rows of the transform; got d={self.d} "
                              f"> m={self.m}")
+        if self.m > _MAX_SAMPLED_DIM:
+            raise ValueError(f"an SRTT's rows are sampled from 32-bit words: m must be at "
+                             f"most 2**32, got m={self.m}")
 
     distribution = "srtt"
 
@@ -681,8 +734,9 @@ class SRTT(SketchingOperator):
 
     def signs(self, first=0, count=None, dtype=None, xp=None):
         """The diagonal of D, entries ``first .. first+count-1``."""
-        count = self.m - first if count is None else count
-        out = _namespace(xp).empty(count, dtype=dtype or self.dtype)
+        first, count = _check_range("signs", first, count, self.m)
+        dtype = self.dtype if dtype is None else _check_float_dtype(dtype)
+        out = _namespace(xp).empty(count, dtype=dtype)
         _kernels(out).signs(out, first, *self._words())
         return out
 

@@ -136,6 +136,18 @@ def test_two_sided_sketch(kind):
                                t1.todense() @ wide @ t2.todense().T, rtol=1e-10, atol=1e-10)
 
 
+def test_two_sided_sketch_of_a_matvec_only_linear_operator():
+    # When the left side was cheaper first, a LinearOperator without rmatvec was
+    # refused although A @ S2.T, then S1 @ (that), needs only matvec.
+    a = _data(np.float64, "C")
+    operand = LinearOperator((M, N), matvec=lambda x: a @ x, dtype=np.float64)
+    for d1, d2 in [(5, 20), (40, 3)]:
+        s1, s2 = DenseOperator(d1, M, rng=1), SASO(d2, N, rng=2)
+        exact = s1.todense() @ a @ s2.todense().T
+        np.testing.assert_allclose(two_sided_sketch(s1, operand, s2), exact,
+                                   rtol=1e-10, atol=1e-10 * np.abs(exact).max())
+
+
 @pytest.mark.parametrize("kind", ALL_KINDS)
 def test_vectors_and_integer_data(kind):
     op = make_operator(kind, D, M, rng=2)

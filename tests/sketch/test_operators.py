@@ -50,6 +50,74 @@ def test_indexing_follows_numpy(kind):
     assert type(op[3, 4]) is type(full[3, 4]) is np.float32
 
 
+@pytest.mark.parametrize("kind", ["gaussian", "saso", "srtt"])
+def test_indexing_takes_ellipsis_and_0d_integer_arrays_as_numpy_does(kind):
+    # S[..., j] and S[np.array(i)] used to raise TypeError ("indexed by integers or slices")
+    op = _operator(kind)
+    full = op.todense()
+    for key in [..., (..., 3), (2, ...), (..., slice(4, 9)), (1, ..., -2), (1, 2, ...),
+                np.array(3), (np.array(-1), np.array(5)), slice(np.array(2), np.array(7)),
+                (slice(None), np.int32(-4))]:
+        np.testing.assert_array_equal(op[key], full[key], strict=True, err_msg=repr(key))
+    with pytest.raises(IndexError, match="single ellipsis"):
+        op[..., ...]
+    for key in [np.array([3]), np.True_, True, 2.0]:   # fancy indices and bools stay refused
+        with pytest.raises(TypeError, match="integers or slices"):
+            op[key]
+
+
+def test_vector_accessors_check_their_range_and_dtype():
+    # columns/rows/signs out of range used to return the entries of counters past
+    # the operator (the next operator's randomness); tosparse(int) gave all zeros
+    # (the scale truncated) and tosparse(float16) a bare NotImplementedError.
+    saso, laso, srtt = SASO(8, 40, rng=3), LASO(8, 40, rng=4), SRTT(8, 40, rng=5)
+    for call, match in [(lambda: saso.columns(-1, 2), "columns: first"),
+                        (lambda: saso.columns(39, 5), "columns: count"),
+                        (lambda: saso.columns(41), "columns: first"),
+                        (lambda: laso.rows(7, 3), "rows: count"),
+                        (lambda: laso.rows(0, -1), "rows: count"),
+                        (lambda: srtt.signs(-4, 5), "signs: first"),
+                        (lambda: srtt.signs(0, 41), "signs: count")]:
+        with pytest.raises(ValueError, match=match):
+            call()
+    for call in [lambda: saso.tosparse(int), lambda: laso.tosparse(np.float16),
+                 lambda: saso.columns(dtype=np.int32), lambda: srtt.signs(dtype=np.float16)]:
+        with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+            call()
+    # in range, the pieces are those of the whole
+    positions, values = saso.columns(np.int64(36))
+    all_positions, all_values = saso.columns()
+    np.testing.assert_array_equal(positions, all_positions[36:])
+    np.testing.assert_array_equal(values, all_values[36:])
+    assert saso.columns(40)[0].shape == (0, saso.k)
+    np.testing.assert_array_equal(srtt.signs(38), srtt.signs()[38:])
+    np.testing.assert_array_equal(saso.tosparse(np.float32).toarray(),
+                                  saso.todense(np.float32))
+
+
+def test_sparse_operators_beyond_int32_indices(monkeypatch):
+    # int32 positions wrapped around for d (SASO) or m (LASO) of 2**31 and more,
+    # silently giving wrong blocks; now refused up front.  Sampled dimensions
+    # beyond 2**32 overflowed the 32-bit word mapping.
+    for call, match in [(lambda: SASO(4, 2**31), None),
+                        (lambda: SASO(2**31, 2**32), "d=2147483648"),
+                        (lambda: LASO(4, 2**31), "m=2147483648"),
+                        (lambda: RowSampling(3, 2**32 + 1), "m=4294967297"),
+                        (lambda: SRTT(3, 2**32 + 1), "m=4294967297")]:
+        if match is None:
+            call()   # a long SASO is fine: its long axis is not stored as positions
+            continue
+        with pytest.raises(ValueError, match=match):
+            call()
+    # a SASO's m k nonzeros may pass int32 even so: its CSC offsets become int64
+    from randla.sketch import _operators
+    op = SASO(8, 100, k=3, rng=1)
+    monkeypatch.setattr(_operators, "_MAX_INT32_DIM", 200)
+    sparse = op.tosparse()
+    assert sparse.indptr.dtype == np.int64
+    np.testing.assert_array_equal(sparse.toarray(), op.todense())
+
+
 @pytest.mark.parametrize("distribution", ["gaussian", "rademacher", "uniform"])
 @pytest.mark.parametrize("d1, d2, m", [(5, 9, 301), (40, 3, 17)])
 def test_dense_prefix_along_short_axis(distribution, d1, d2, m):
