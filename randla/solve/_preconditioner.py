@@ -319,7 +319,7 @@ class Preconditioner:
             return factor
         with self.backend.single_threaded_blas():
             F = self._new_shifted_factor(phi)
-            W = _triangular_inverse(self.backend, F).T
+            W = _triangular_inverse(self.backend, F, overwrite=True).T   # F is ours
         if not self.backend.is_gpu:
             W = np.ascontiguousarray(W)
         if len(self._factors) >= _CACHED_FACTORS:      # n x n each: keep the newest
@@ -406,13 +406,16 @@ def _svd_estimator(xp, project, sigma, r_norms, x_norms):
     return estimate
 
 
-def _triangular_inverse(backend, R):
-    """Inverse of the upper triangular R (LAPACK's trtri on the host)."""
+def _triangular_inverse(backend, R, overwrite: bool = False):
+    """Inverse of the upper triangular R (LAPACK's trtri on the host; in
+    place with ``overwrite`` where R is column-major: a fresh n x n copy costs
+    about as much as trtri itself in page faults on the CI machine)."""
     if backend.is_gpu:
         return backend.solve_triangular(R, backend.xp.eye(R.shape[0], dtype=R.dtype))
     from scipy.linalg import lapack
     trtri = lapack.get_lapack_funcs("trtri", (R,))
-    inverse, info = trtri(np.array(R, order="F"), lower=0, overwrite_c=True)
+    R = R if overwrite and R.flags.f_contiguous else np.array(R, order="F")
+    inverse, info = trtri(R, lower=0, overwrite_c=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"trtri failed (info={info}): R is singular")
     return _zero_below_diagonal(inverse)
