@@ -474,6 +474,15 @@ def test_b_far_from_one_gives_the_scaled_solution(driver, scale):
     assert np.allclose(wide.x / scale, min_norm(A.T, b[:20], rng=0).x, rtol=1e-12, atol=0)
 
 
+def test_sketch_and_solve_of_a_far_from_one_is_the_scaled_solution():
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((1000, 20)), rng.standard_normal(1000)
+    reference = sketch_and_solve(A, b, rng=0).x
+    for scale in (1e-300, 1e-200, 1e200):
+        x = sketch_and_solve(scale * A, b, rng=0).x
+        assert np.linalg.norm(x * scale - reference) <= 1e-12 * np.linalg.norm(reference)
+
+
 @pytest.mark.parametrize("driver", [spir, fossils, sirr, iterative_sketching,
                                     sketch_and_precondition, PRECONDITIONED_CG])
 @pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e200])
