@@ -93,15 +93,20 @@ def _prepare(A, b, *, damp=0.0, sketch="saso", sketch_size=None, cond=None, wide
     if m == 0 or n == 0:
         raise ValueError(f"A must not be empty, got shape {op.shape}")
     B = b_arr.reshape(m, -1).astype(op.dtype, copy=False)
-    # one pass over b: its largest entry is NaN or inf where any entry is
-    b_max = float(op.xp.max(op.xp.abs(B))) if B.size else 0.0
-    if not math.isfinite(b_max):
+    # one pass over b: a column's largest entry is NaN or inf where any entry is
+    b_max = (op.backend.to_host(op.xp.max(op.xp.abs(B), axis=0)).astype(np.float64)
+             if B.size else np.zeros(B.shape[1]))
+    if not np.isfinite(b_max).all():
         raise ValueError("b must not contain infs or NaNs")
-    # Norms square their entries: b far from 1 is scaled by an exact power of
-    # 2 first, and x and r are scaled back (A likewise, in sketch_and_factor).
-    op.b_scale = power_of_two_scale(b_max, op.dtype)
-    if op.b_scale != 1.0:
-        B = B * op.b_scale
+    # Norms square their entries: a column of b far from 1 is scaled by an
+    # exact power of 2 of its own (columns are separate problems: one factor
+    # for all left a column of 1e-160 next to one of 1 to underflow), and x
+    # and r are scaled back (A likewise, in sketch_and_factor).
+    scales = np.array([power_of_two_scale(float(v), op.dtype) for v in b_max])
+    if (scales != 1.0).any():
+        # in float64: a float32 column of subnormals needs a factor beyond float32
+        op.b_scale = op.xp.asarray(scales)
+        B = (B * op.b_scale).astype(op.dtype)
     if sketch not in _SKETCHES:
         raise ValueError(f"sketch must be one of {_SKETCHES}, got {sketch!r}")
     rows = n if m >= n else m
@@ -159,10 +164,14 @@ def _norms(R, X, damp):
 
 def _unscaled(op, X, residual):
     """x and the residual norms of the caller's A and b, from those of the
-    scaled problem ``(a_scale A) y = b_scale b`` the drivers solved."""
-    if op.b_scale == 1.0 and op.a_scale == 1.0:
+    scaled problem ``(a_scale A) y = b_scale b`` the drivers solved
+    (``b_scale``: 1.0 or one factor per column)."""
+    if op.a_scale == 1.0 and isinstance(op.b_scale, float):
         return X, residual
-    return X * (op.a_scale / op.b_scale), residual / op.b_scale
+    # in float64, then back: the factors may lie beyond float32's range
+    X = (X * (op.a_scale / op.b_scale)).astype(X.dtype)
+    residual = (residual / op.b_scale).astype(residual.dtype)
+    return X, residual
 
 
 def _result(X, vector, *, iterations, converged, estimate, residual, op, P, d, method):

@@ -50,7 +50,8 @@ class Operand:
         self.passes = 0
         # the powers of 2 the drivers scaled b and A by (see _drivers._prepare
         # and _preconditioner.sketch_and_factor): the products are those of
-        # a_scale * A, whose solution x / a_scale is scaled back at the end
+        # a_scale * A, whose solution x / a_scale is scaled back at the end;
+        # b_scale is 1.0 or an array of one factor per column of b
         self.b_scale = 1.0
         self.a_scale = 1.0
 

@@ -566,3 +566,33 @@ def test_error_measures_of_zero_solutions_are_defined():
         A = np.zeros((5, 3))
         assert backward_error(A, np.ones(5), np.zeros(3)) == 0.0      # x = 0 solves it
         assert backward_error(A, np.ones(5), np.ones(3)) == np.inf
+
+
+@pytest.mark.parametrize("driver", [spir, fossils, sirr, sketch_and_precondition,
+                                    PRECONDITIONED_CG, iterative_sketching])
+@pytest.mark.parametrize("scale", [1e-200, 1e-160, 1e160])
+def test_right_hand_sides_of_very_different_sizes_are_each_solved(driver, scale):
+    # one factor for all of b left the small column near 1e-160: its norms
+    # underflowed to 0, and it was reported solved (backward error 0) with x
+    # off by 144 % (found by an audit)
+    A, b, _, _ = standard_problem(1000, 40, cond=1e6, residual=1e-4, rng=7)
+    xs = np.linalg.lstsq(A, b, rcond=None)[0]
+    res = driver(A, np.column_stack([b, scale * b]), rng=1)
+    assert res.converged and (res.backward_error_estimate > 0).all()
+    assert np.linalg.norm(res.x[:, 1] / scale - xs) <= 1e-8 * np.linalg.norm(xs)
+    wide = min_norm(A.T[:, :500], np.column_stack([b[:40], scale * b[:40]]), rng=1)
+    x0 = wide.x[:, 0]
+    assert np.linalg.norm(wide.x[:, 1] / scale - x0) <= 1e-10 * np.linalg.norm(x0)
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-40])
+def test_float32_columns_far_from_one_are_scaled_in_float64(scale):
+    # 1e-40 is subnormal in float32: its factor (2^133) is not a float32
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((1000, 20)).astype(np.float32)
+    b = rng.standard_normal(1000).astype(np.float32)
+    res = spir(A, np.column_stack([b, b * np.float32(scale)]), rng=0)
+    assert res.x.dtype == np.float32 and res.converged
+    x0, x1 = res.x[:, 0].astype(np.float64), res.x[:, 1].astype(np.float64) / scale
+    tol = 1e-5 if scale == 1e-30 else 1e-1      # subnormal x keeps only a few bits
+    assert np.linalg.norm(x1 - x0) <= tol * np.linalg.norm(x0)
