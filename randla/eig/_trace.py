@@ -106,11 +106,16 @@ def _check_probes(probes):
     return probes
 
 
-def _choose_method(method, psd, matvecs):
+def _choose_method(method, psd, matvecs, adaptive=False):
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     if psd not in (None, True, False):
         raise TypeError(f"psd must be None, True or False, got {psd!r}")
+    if method == "auto" and adaptive:
+        # the stopping test trusts stderr: only the independent-sample
+        # estimators have a calibrated one (XTrace's covered tr(A) in 32 % of
+        # runs on step spectra, and converged runs missed rtol half the time)
+        return "nystrom++" if psd else "hutch++"
     if method == "auto":
         if psd:
             return "xnystrace"
@@ -174,7 +179,9 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
         where ``stderr`` is calibrated; see Notes for where it is not).
     method : {"auto", "hutchinson", "hutch++", "nystrom++", "xtrace", "xnystrace"}
         ``"auto"`` picks XNysTrace when ``psd=True``, else XTrace (Hutch++
-        for an odd fixed budget, since XTrace spends matvecs in pairs); where
+        for an odd fixed budget, since XTrace spends matvecs in pairs); in the
+        adaptive mode, whose stopping test trusts ``stderr``, Nystrom++ or
+        Hutch++, whose ``stderr`` is calibrated (see Notes); where
         the budget (``matvecs``, or its default) is at least n it computes
         the trace exactly instead, from A's products with the n columns of
         the identity (method ``"exact"``, ``stderr`` 0): no estimate costs
@@ -270,7 +277,7 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
         raise ValueError("rtol and atol cannot both be zero")
     if matvecs is not None:
         matvecs = _check_int("matvecs", matvecs)
-    method = _choose_method(method, psd, matvecs)
+    method = _choose_method(method, psd, matvecs, adaptive)
     cls = ESTIMATORS[method]
     probes = _check_probes(probes)
     if requested == "auto" and (_DEFAULT_MATVECS if matvecs is None else matvecs) >= n:

@@ -478,3 +478,17 @@ def test_dependent_nystrom_probes_are_not_reported_as_an_indefinite_matrix():
         except np.linalg.LinAlgError as exc:
             messages.add(str(exc).split(":")[0])
     assert messages == {"the Nystrom probes are linearly dependent (n is small for this budget)"}
+
+
+def test_adaptive_auto_uses_an_estimator_whose_error_bar_it_can_trust():
+    # XTrace in the adaptive loop: on a step spectrum 29 of 60 converged runs
+    # missed rtol (its leave-one-out stderr covered tr(A) in 19 of 60); the
+    # loop now runs Hutch++ (Nystrom++ for psd=True), found by an audit
+    Q = np.linalg.qr(np.random.default_rng(0).standard_normal((400, 400)))[0]
+    lam = np.r_[np.ones(50), 1e-3 * np.ones(350)]
+    A = (Q * lam) @ Q.T
+    results = [randla.trace(A, rtol=1e-2, rng=seed) for seed in range(30)]
+    assert {r.method for r in results} == {"hutch++"}
+    assert all(r.converged for r in results)
+    assert sum(abs(r.estimate - lam.sum()) > 1e-2 * lam.sum() for r in results) <= 2
+    assert randla.trace(A + A.T, rtol=1e-2, psd=True, rng=0).method == "nystrom++"
