@@ -539,6 +539,11 @@ def sketch_and_precondition(A, b, *, solver: str = "lsqr", preconditioner: str =
     Returns
     -------
     LstsqResult
+        ``converged`` says that the iteration met its own test, on the
+        residuals its recurrences carry (as scipy's lsqr reports): those can
+        fall below what the computed x attains, even below a tol float64
+        cannot reach (1e-20).  ``backward_error_estimate``, from a residual
+        recomputed from A and b, is the measure of x.
 
     Examples
     --------
