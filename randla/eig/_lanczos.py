@@ -89,14 +89,11 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
                   start=None, keep_images: bool = False) -> LanczosResult:
     """The k Ritz pairs of largest θ (``normal``: M = AᵀA) or largest |θ|
     (M = A, symmetric) whose residuals ‖Mv − θv‖ reach
-    ``max(tol, floor) |θ|``, or ``floor max|θ|`` where |θ| is below that.
+    ``max(tol · |θ|, floor · max|θ|)``.
 
     ``tol`` is each pair's own relative accuracy, as ARPACK's (|θ̂ − θ| is
     at most the residual for symmetric M); ``floor`` keeps the target
-    reachable where θ is near 0, at the rounding level of M v.  Once every
-    pair is within ``max(tol |θ|, floor max|θ|)``, at most as many steps
-    again (at least 10) follow before pairs still short are reported
-    unconverged: next to a far larger value their estimates stall.
+    reachable where θ is near 0, at the rounding level of M v.
 
     ``block`` (≥ 1) columns per step, ``max_basis`` (≥ k + block) basis
     columns before a thick restart, at most ``maxiter`` steps.  ``start``,
@@ -157,7 +154,6 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
     H = np.zeros((0, 0))
     steps = 0
     extra = 0      # pairs beyond the k leading ones that must converge too
-    stall_deadline = 0   # set once every pair is at the floor of the largest value
     with bk.single_threaded_blas() if numba_products else contextlib.nullcontext():
         while True:
             W = apply(Q)
@@ -191,22 +187,12 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
             if full:
                 checked[:] = 0.0
             # each pair's own target; floor for pairs the basis does not hold yet
-            relative = np.abs(theta) / scale
-            reach = _targets(relative, tol, floor)
-            unheld = np.full(len(checked) - seen, floor)
-            target = np.r_[reach[:seen], unheld]
+            reach = np.maximum(tol * np.abs(theta) / scale, floor)
+            target = np.r_[reach[:seen], np.full(len(checked) - seen, floor)]
             residuals = checked[:k]
             converged = residuals <= target[:k]
             if full or steps >= maxiter:
                 break
-            # Next to a far larger value, a pair's estimate can stall above its
-            # own target, at the rounding floor of the largest: once every
-            # pair is there, a few more steps, then stop and report those
-            # pairs unconverged (which the drop-ins raise)
-            if (checked <= np.r_[np.maximum(tol * relative, floor)[:seen], unheld]).all():
-                stall_deadline = stall_deadline or steps + max(10, steps)
-                if steps >= stall_deadline:
-                    break
             if (checked <= target).all():
                 wider = _missing_copies(theta[:k], b, normal)
                 if not wider or d + Qn.shape[1] + wider > n:
@@ -294,18 +280,6 @@ class _Basis:
             W = W - V @ C2
             C = C + C2
         return W, C, before
-
-
-def _targets(relative, tol, floor):
-    """Each pair's residual target relative to max|θ|, from its |θ| / max|θ|:
-    its own relative accuracy, ``max(tol, floor) |θ|``, except for values at
-    the rounding level of M v (``|θ| <= floor max|θ|``), which get that
-    level.  (A floor of ``floor max|θ|`` for every pair let values far below
-    the largest stop at noise: eigenvalues 10, 9.97, ... beside 10^12 came
-    out 0.5 % off.)  The residuals checked are Lanczos' own estimates, which
-    go below the rounding of one product, as ARPACK's do.
-    """
-    return np.where(relative <= floor, floor, np.maximum(tol, floor) * relative)
 
 
 def _extend(bk, V, W, size, fresh, room):
