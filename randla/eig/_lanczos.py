@@ -194,7 +194,7 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
             if full or steps >= maxiter:
                 break
             if (checked <= target).all():
-                wider = _missing_copies(theta[:k], b, normal)
+                wider = _missing_copies(theta[:k], b, normal, floor)
                 if not wider or d + Qn.shape[1] + wider > n:
                     break
                 # a cluster may hide more copies: a fresh block widens the next
@@ -315,17 +315,20 @@ def _extend(bk, V, W, size, fresh, room):
     return xp.hstack([kept, fresh(extra, V, kept)]), xp.concatenate([B, zeros])
 
 
-def _missing_copies(theta, block, normal):
+def _missing_copies(theta, block, normal, floor=0.0):
     """Columns to add when the converged leading values may hide copies: a
     cluster of equal values above the k-th with at least ``block`` members
     (it may have more, unseen), or any value at all with one column, which
     cannot tell a double value from a single one; 0 otherwise.  ``theta``
     comes largest first (by size for eigsh, where λ and −λ are no cluster).
+    Equal means within ``_CLUSTER`` of the largest, or within the rounding
+    ``floor`` where that is wider (float32: copies of 1 came out 1.0000001
+    and 0.99999994, and a fifth copy went unseen with a block of four).
     """
     if block == 1:
         return 1
     size = theta if normal else np.abs(theta)
-    width = _CLUSTER * max(float(np.max(size)), np.finfo(np.float64).tiny)
+    width = max(_CLUSTER, floor) * max(float(np.max(size)), np.finfo(np.float64).tiny)
     biggest = max((int(np.count_nonzero(np.abs(theta - value) <= width))
                    for value, above in zip(theta, size - size[-1] > width) if above),
                   default=0)

@@ -670,3 +670,20 @@ def test_svds_linear_operator_without_rmatvec_raises_scipys_not_implemented_erro
         spla.svds(only_matvec, 3)
     with pytest.raises(NotImplementedError, match="without rmatvec"):
         randla.svds(only_matvec, 3)
+
+
+def test_float32_finds_every_copy_of_a_value_repeated_beyond_the_block():
+    # float32 rounding spread five copies of 1 over 0.99999994 .. 1.0000001,
+    # wider than the float64 cluster width (1e-8): no widening, and the fifth
+    # copy came back as 0 (found while checking float32 inputs)
+    rng = np.random.default_rng(0)
+    U = np.linalg.qr(rng.standard_normal((2000, 300)))[0]
+    V = np.linalg.qr(rng.standard_normal((300, 300)))[0]
+    s = np.r_[np.ones(5), np.zeros(295)]
+    A = ((U * s) @ V.T).astype(np.float32)
+    M = (V * s) @ V.T
+    M = ((M + M.T) / 2).astype(np.float32)
+    got = np.sort(randla.svds(A, k=8, rng=0, return_singular_vectors=False))[::-1]
+    assert np.allclose(got[:5], 1, atol=1e-5) and np.all(np.abs(got[5:]) < 1e-5)
+    w = np.sort(randla.eigsh(M, k=8, rng=0, return_eigenvectors=False))[::-1]
+    assert np.allclose(w[:5], 1, atol=1e-5) and np.all(np.abs(w[5:]) < 1e-5)
