@@ -22,13 +22,18 @@ def power_of_two_scale(size: float, dtype, powers: int = 2) -> float:
     (with ``powers=2``, 2^+-256 in float64 and 2^+-32 in float32): there
     size to the power ``powers``, summed over many rows, neither underflows
     nor overflows.  The solvers square their operand's entries (powers=2);
-    eigensolvers that work with AᵀA square those again (powers=4).
+    eigensolvers that work with AᵀA square those again (powers=4).  The
+    factor itself stays within the range of ``dtype``.
     """
     if size == 0 or not math.isfinite(size):
         return 1.0
-    limit = np.finfo(dtype).maxexp // (2 * powers)
+    info = np.finfo(dtype)
+    limit = info.maxexp // (2 * powers)
     exponent = round(math.log2(size))
-    return 1.0 if -limit <= exponent <= limit else 2.0 ** -exponent
+    if -limit <= exponent <= limit:
+        return 1.0
+    # a factor the precision can hold (subnormal sizes would ask for more)
+    return 2.0 ** min(max(-exponent, info.minexp + 2), info.maxexp - 2)
 
 
 def real_operand(A, name: str = "A", *, square: bool = False, allow_empty: bool = True,

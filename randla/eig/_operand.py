@@ -19,10 +19,13 @@ import math
 from .._backend import get_backend
 from .._operand import power_of_two_scale, real_operand, require_adjoint
 from .._sparse_products import SparseProducts
-from ..sketch import DenseOperator
+from ..sketch import DenseOperator, RNGState
 from ..solve import _cpu_sweep
 
 __all__ = ["Operand", "gaussian"]
+
+# The probe of Operand's scale: fixed, so that results depend on rng alone.
+_PROBE_STATE = RNGState(0x5CA1E, 0)
 
 
 class Operand:
@@ -69,7 +72,8 @@ class Operand:
 
     def _calibrated(self, product, X):
         """product(X); the first product also fixes ``scale`` from the size of
-        its image and, where that moves it from 1, is made again (one more pass)."""
+        its image and, where that moves it from 1, is made again (one more
+        pass; two where it would scale A up, after a Gaussian probe)."""
         X = self.xp.asarray(X, dtype=self.dtype)
         out = product(X)
         if self._scale_fixed:
@@ -82,8 +86,22 @@ class Operand:
             return out
         # ||A|| up to a factor of the dimensions, enough for a power of 2;
         # powers=4: the drivers square AᵀA's products
-        self.scale = power_of_two_scale(2.0 ** (math.log2(y_size) - math.log2(x_size)),
-                                        self.dtype, powers=4)
+        size = 2.0 ** (math.log2(y_size) - math.log2(x_size))
+        if power_of_two_scale(size, self.dtype, powers=4) > 1.0:
+            # |A X| / |X| only bounds ||A|| from below: a caller's v0 near A's
+            # null space would scale A up until AᵀA overflows.  A Gaussian
+            # probe (one more product, only here) bounds it from below too,
+            # within about sqrt(n) of ||A||.
+            probe = gaussian(X.shape[0], 1, _PROBE_STATE, self.dtype, self.xp)[0]
+            image = product(probe)
+            image = image[0] if isinstance(image, tuple) else image
+            probe_size = float(self.xp.max(self.xp.abs(image)))
+            if not math.isfinite(probe_size):
+                return out
+            if probe_size > 0:
+                size = max(size, 2.0 ** (math.log2(probe_size)
+                                         - math.log2(float(self.xp.max(self.xp.abs(probe))))))
+        self.scale = power_of_two_scale(size, self.dtype, powers=4)
         return out if self.scale == 1.0 else product(X)
 
     def _scaled(self, X):

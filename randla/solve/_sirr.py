@@ -188,7 +188,7 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
     X, r_norms = _unscaled(op, scaled.scale * X, xp.linalg.norm(R, axis=0))
     estimate = op.backend.to_host(estimate) / P.norm_estimate
     r_norms = op.backend.to_host(r_norms)
-    return LstsqResult(x=X[:, 0] if vector else X, iterations=step, converged=bool(done.all()),
+    return LstsqResult(x=X[:, 0] if vector else X, iterations=step, converged=bool(done.all()) and bool(xp.isfinite(X).all()),
                        backward_error_estimate=float(estimate[0]) if vector else estimate,
                        residual_norm=float(r_norms[0]) if vector else r_norms,
                        passes=op.passes, rank=P.rank, sketch_size=d, method="sirr")

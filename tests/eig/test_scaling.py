@@ -34,6 +34,11 @@ def _symmetric():
     return known_eig(120, S)[0]
 
 
+def _extra(c):
+    """Passes the scale costs: the first product again, after a probe for tiny A."""
+    return 2 if c < 1 else 1
+
+
 def _close(scaled, reference, c, rtol=1e-12):
     """scaled / c equals reference to rtol of its largest entry."""
     scaled = np.asarray(scaled, dtype=np.float64) / c
@@ -67,8 +72,9 @@ def test_lazy_epsi_of_a_scaled_matrix_converges_to_the_scaled_values(c, hermitia
     res = lazy_epsi(c * A, 5, hermitian=hermitian, rng=0)
     assert res.converged.all() and reference.converged.all()
     assert _close(res.values, S[:5], c)
-    # the same sweeps; one more pass where A's scale is fixed (its first product, again)
-    assert res.sweeps == reference.sweeps and res.passes == reference.passes + 1
+    # the same sweeps; where A's scale is fixed its first product is made
+    # again, and a tiny A takes a Gaussian probe first
+    assert res.sweeps == reference.sweeps and res.passes == reference.passes + _extra(c)
     assert epsi(c * A, hermitian=hermitian, rng=0).converged.all()
 
 
@@ -77,8 +83,9 @@ def test_low_rank_factors_and_error_estimates_scale_with_a(c):
     A = _matrix()
     for routine in (range_finder, qb, randomized_svd):
         reference, res = routine(A, 10, rng=0), routine(c * A, 10, rng=0)
-        # one more pass where A's scale is fixed: the first product is made again
-        assert res.passes == reference.passes + 1
+        # where A's scale is fixed its first product is made again (and a tiny
+        # A takes a Gaussian probe first)
+        assert res.passes == reference.passes + _extra(c)
         assert res.error_estimate / c == pytest.approx(reference.error_estimate, rel=1e-9)
         assert res.error_estimate > 0
     assert _close(randomized_svd(c * A, 10, rng=0).s, randomized_svd(A, 10, rng=0).s, c, 1e-9)
@@ -133,3 +140,38 @@ def test_adaptive_trace_reads_atol_in_the_callers_units(c):
     res = randla.eig.trace(c * M, atol=0.5 * c, rng=0)
     assert res.converged and res.matvecs == reference.matvecs
     assert res.estimate / c == pytest.approx(reference.estimate, rel=1e-12)
+
+
+def test_a_start_vector_near_the_null_space_does_not_fix_the_scale():
+    # the scale came from |A v0| / |v0| alone: 1e-100 here, so A was scaled
+    # up by 2^332 and AᵀA overflowed ("non-finite entries"); a Gaussian probe
+    # now bounds ||A|| from below as well (found by a review)
+    d = np.linspace(1, 2, 60)
+    d[-1] = 1e-100
+    v0 = np.zeros(60)
+    v0[-1] = 1
+    top = np.sort(d)[-3:]
+    s = randla.svds(sp.diags(d).tocsr(), k=3, v0=v0, rng=0, return_singular_vectors=False)
+    assert np.allclose(s, top, rtol=1e-12)
+    s = randla.svds(np.diag(d), k=3, v0=v0, rng=0, options={"block_size": 1},
+                    return_singular_vectors=False)
+    assert np.allclose(s, top, rtol=1e-12)
+    d[-1] = 1e-170
+    w = randla.eigsh(sp.diags(d).tocsr(), k=3, v0=v0, rng=0, return_eigenvectors=False)
+    assert np.allclose(np.sort(w), top, rtol=1e-12)
+
+
+def test_subnormal_matrices_get_a_factor_their_precision_holds():
+    # 1e-40 in float32 (1e-312 in float64) asked for 2^130 (2^1036): inf in
+    # float32, OverflowError in float64
+    S = np.random.default_rng(0).standard_normal((50, 50))
+    S = S + S.T
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = randla.eig.trace(S.astype(np.float32) * np.float32(1e-40), matvecs=20, rng=0)
+    assert np.isfinite(est.estimate) and np.isfinite(est.stderr)
+    assert est.estimate / 1e-40 == pytest.approx(randla.eig.trace(S, matvecs=20, rng=0).estimate,
+                                                 rel=1e-3)
+    G = np.random.default_rng(1).standard_normal((200, 50))
+    assert np.allclose(randomized_svd(G * 1e-312, 5, rng=0).s / 1e-312,
+                       randomized_svd(G, 5, rng=0).s, rtol=1e-3)
