@@ -304,9 +304,9 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         (``which='SM'``, complex data) with an argument cupyx's ``svds``
         lacks (``v0``, ``rng``, ``options``), or with ``solver``.
     TypeError
-        As scipy: k or tol that is not a number (None, a string).  A
-        LinearOperator without rmatvec raises a TypeError that is also
-        scipy's NotImplementedError.
+        As scipy: k or tol of None, or a tol that is a string (a string k
+        is a ValueError there too).  A LinearOperator without rmatvec
+        raises a TypeError that is also scipy's NotImplementedError.
     scipy.sparse.linalg.ArpackError
         A zero ``v0`` (ARPACK error -9, as in scipy; also a ValueError).
     scipy.sparse.linalg.ArpackNoConvergence

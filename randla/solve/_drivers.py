@@ -92,8 +92,9 @@ def _prepare(A, b, *, damp=0.0, sketch="saso", sketch_size=None, cond=None, wide
         raise TypeError(f"b must hold real numbers, got dtype {b_arr.dtype}")
     if m == 0 or n == 0:
         raise ValueError(f"A must not be empty, got shape {op.shape}")
-    B = b_arr.reshape(m, -1).astype(op.dtype, copy=False)
-    # one pass over b: a column's largest entry is NaN or inf where any entry is
+    B = b_arr.reshape(m, -1)
+    # one pass over b, in its own precision (a float64 b of 1e50 is inf in
+    # float32): a column's largest entry is NaN or inf where any entry is
     b_max = (op.backend.to_host(op.xp.max(op.xp.abs(B), axis=0)).astype(np.float64)
              if B.size else np.zeros(B.shape[1]))
     if not np.isfinite(b_max).all():
@@ -106,7 +107,8 @@ def _prepare(A, b, *, damp=0.0, sketch="saso", sketch_size=None, cond=None, wide
     if (scales != 1.0).any():
         # in float64: a float32 column of subnormals needs a factor beyond float32
         op.b_scale = op.xp.asarray(scales)
-        B = (B * op.b_scale).astype(op.dtype)
+        B = B * op.b_scale
+    B = B.astype(op.dtype, copy=False)
     if sketch not in _SKETCHES:
         raise ValueError(f"sketch must be one of {_SKETCHES}, got {sketch!r}")
     rows = n if m >= n else m

@@ -596,3 +596,16 @@ def test_float32_columns_far_from_one_are_scaled_in_float64(scale):
     x0, x1 = res.x[:, 0].astype(np.float64), res.x[:, 1].astype(np.float64) / scale
     tol = 1e-5 if scale == 1e-30 else 1e-1      # subnormal x keeps only a few bits
     assert np.linalg.norm(x1 - x0) <= tol * np.linalg.norm(x0)
+
+
+def test_a_float64_b_beyond_float32_is_scaled_before_it_is_cast():
+    # b of 1e30 in float64 with float32 A was cast first (to inf past 3.4e38,
+    # and at 1e30 its squares overflowed): scaled in its own precision now
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((1000, 20)).astype(np.float32)
+    b = rng.standard_normal(1000)
+    reference = spir(A, b.astype(np.float32), rng=0)
+    res = spir(A, 1e30 * b, rng=0)
+    assert res.converged and res.x.dtype == np.float32
+    x = res.x.astype(np.float64) / 1e30
+    assert np.linalg.norm(x - reference.x) <= 1e-5 * np.linalg.norm(reference.x)
