@@ -12,7 +12,7 @@ import numpy as np
 
 from ._backend import get_backend, working_float
 
-__all__ = ["power_of_two_scale", "real_operand", "require_adjoint"]
+__all__ = ["power_of_two_scale", "product_scale", "real_operand", "require_adjoint"]
 
 
 def power_of_two_scale(size: float, dtype, powers: int = 2) -> float:
@@ -34,6 +34,20 @@ def power_of_two_scale(size: float, dtype, powers: int = 2) -> float:
         return 1.0
     # a factor the precision can hold (subnormal sizes would ask for more)
     return 2.0 ** min(max(-exponent, info.minexp + 2), info.maxexp - 2)
+
+
+def product_scale(X, image, dtype, powers: int = 4) -> float | None:
+    """:func:`power_of_two_scale` of an operator's size as one product shows
+    it, ``max|image| / max|X|`` for ``image = A @ X`` (a lower bound on
+    ‖A‖, up to a factor of the dimensions); None where that says nothing
+    (X or the image zero, or the image not finite).  Either array library.
+    """
+    xp = get_backend(X).xp
+    x_size = float(xp.max(xp.abs(X))) if X.size else 0.0
+    y_size = float(xp.max(xp.abs(image))) if image.size else 0.0
+    if x_size == 0 or y_size == 0 or not math.isfinite(y_size):
+        return None
+    return power_of_two_scale(2.0 ** (math.log2(y_size) - math.log2(x_size)), dtype, powers)
 
 
 def real_operand(A, name: str = "A", *, square: bool = False, allow_empty: bool = True,

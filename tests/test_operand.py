@@ -4,7 +4,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
-from randla._operand import real_operand, require_adjoint
+from randla._operand import product_scale, real_operand, require_adjoint
 
 
 def test_precision_and_no_copy():
@@ -56,3 +56,13 @@ def test_require_adjoint_refuses_only_operators_without_transpose_products():
             require_adjoint(A, "B")
     for A in accepted:
         require_adjoint(A, "B")
+
+
+def test_product_scale_is_an_exact_power_of_two_or_says_nothing():
+    X = np.ones((4, 2))
+    assert product_scale(X, 1e-200 * X, np.float64) == 2.0 ** 664      # round(log2 1e-200) = -664
+    assert product_scale(X, 3.0 * X, np.float64) == 1.0                 # within range: as it is
+    assert product_scale(X, 1e20 * X, np.float32) == 2.0 ** -66
+    assert product_scale(X, 0 * X, np.float64) is None
+    assert product_scale(X, np.full((4, 2), np.inf), np.float64) is None
+    assert product_scale(np.zeros((4, 2)), X, np.float64) is None

@@ -14,10 +14,8 @@ return by ``scale``; vectors and bases need nothing.
 """
 from __future__ import annotations
 
-import math
-
 from .._backend import get_backend
-from .._operand import power_of_two_scale, real_operand, require_adjoint
+from .._operand import product_scale, real_operand, require_adjoint
 from .._sparse_products import SparseProducts
 from ..sketch import DenseOperator, RNGState
 from ..solve import _cpu_sweep
@@ -79,29 +77,19 @@ class Operand:
         if self._scale_fixed:
             return out
         self._scale_fixed = True
-        image = out[0] if isinstance(out, tuple) else out
-        x_size = float(self.xp.max(self.xp.abs(X))) if X.size else 0.0
-        y_size = float(self.xp.max(self.xp.abs(image))) if image.size else 0.0
-        if x_size == 0 or y_size == 0 or not math.isfinite(y_size):
+        factor = product_scale(X, _image(out), self.dtype)
+        if factor is None:
             return out
-        # ||A|| up to a factor of the dimensions, enough for a power of 2;
-        # powers=4: the drivers square AᵀA's products
-        size = 2.0 ** (math.log2(y_size) - math.log2(x_size))
-        if power_of_two_scale(size, self.dtype, powers=4) > 1.0:
+        if factor > 1.0:
             # |A X| / |X| only bounds ||A|| from below: a caller's v0 near A's
             # null space would scale A up until AᵀA overflows.  A Gaussian
             # probe (one more product, only here) bounds it from below too,
-            # within about sqrt(n) of ||A||.
+            # within about sqrt(n) of ||A||: the larger bound wins.
             probe = gaussian(X.shape[0], 1, _PROBE_STATE, self.dtype, self.xp)[0]
-            image = product(probe)
-            image = image[0] if isinstance(image, tuple) else image
-            probe_size = float(self.xp.max(self.xp.abs(image)))
-            if not math.isfinite(probe_size):
-                return out
-            if probe_size > 0:
-                size = max(size, 2.0 ** (math.log2(probe_size)
-                                         - math.log2(float(self.xp.max(self.xp.abs(probe))))))
-        self.scale = power_of_two_scale(size, self.dtype, powers=4)
+            probe_factor = product_scale(probe, _image(product(probe)), self.dtype)
+            if probe_factor is not None:
+                factor = min(factor, probe_factor)
+        self.scale = factor
         return out if self.scale == 1.0 else product(X)
 
     def _scaled(self, X):
@@ -180,6 +168,11 @@ class Operand:
     def gaussian(self, b: int, state):
         """An n x b standard Gaussian test matrix on A's device, and the state after it."""
         return gaussian(self.shape[1], b, state, self.dtype, self.xp)
+
+
+def _image(out):
+    """A X from a product's result (``normal_matmat`` gives ``(A X, AᵀA X)``)."""
+    return out[0] if isinstance(out, tuple) else out
 
 
 def _row_major(A, backend) -> bool:

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from .._backend import Backend, get_backend, is_cupy_object
-from .._operand import power_of_two_scale, real_operand
+from .._operand import product_scale, real_operand
 from .._sparse_products import SparseProducts
 from ..sketch._operators import check_size
 from ..sketch import DenseOperator
@@ -91,11 +91,7 @@ class CountedOperator:
         out = self._checked(self._apply(X), X)
         if not self._scale_fixed:
             self._scale_fixed = True
-            x_size = float(self.xp.max(self.xp.abs(X))) if X.size else 0.0
-            y_size = float(self.xp.max(self.xp.abs(out))) if out.size else 0.0
-            if x_size > 0 and y_size > 0 and math.isfinite(y_size):
-                self.scale = power_of_two_scale(
-                    2.0 ** (math.log2(y_size) - math.log2(x_size)), self.dtype, powers=4)
+            self.scale = product_scale(X, out, self.dtype) or 1.0
             if self.scale != 1.0:
                 out = out * self.dtype.type(self.scale)     # exact: a power of 2
         self.count += X.shape[1]

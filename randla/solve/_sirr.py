@@ -5,7 +5,7 @@ import numpy as np
 
 from .._backend import get_backend
 from ._drivers import (LstsqResult, _check_count, _check_tol, _factor, _norms, _prepare,
-                       _unscaled)
+                       _result)
 
 __all__ = ["sirr"]
 
@@ -185,10 +185,6 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
             break
         previous = estimate
         X = X + solve(G, depth)
-    X, r_norms = _unscaled(op, scaled.scale * X, xp.linalg.norm(R, axis=0))
-    estimate = op.backend.to_host(estimate) / P.norm_estimate
-    r_norms = op.backend.to_host(r_norms)
-    return LstsqResult(x=X[:, 0] if vector else X, iterations=step, converged=bool(done.all()) and bool(xp.isfinite(X).all()),
-                       backward_error_estimate=float(estimate[0]) if vector else estimate,
-                       residual_norm=float(r_norms[0]) if vector else r_norms,
-                       passes=op.passes, rank=P.rank, sketch_size=d, method="sirr")
+    return _result(scaled.scale * X, vector, iterations=step, converged=bool(done.all()),
+                   estimate=estimate, residual=xp.linalg.norm(R, axis=0), op=op, P=P, d=d,
+                   method="sirr")
