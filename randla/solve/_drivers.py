@@ -719,12 +719,17 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
              sketch: str = "saso", sketch_size: int | None = None, rng=None) -> LstsqResult:
     """Minimum-norm solution of an underdetermined system ``A x = b`` (A wide).
 
-    Writes ``x = A.T y`` with ``(A A.T) y = b`` and preconditions with a
-    sketch from the right, ``S A.T = U Sigma V^T``, ``P = V Sigma^{-1}``.
-    Each refinement step recomputes ``r = b - A (A.T y)`` (one fused pass)
-    and solves ``(P^T A A^T P) w = P^T r`` by CG; ``x = A.T y`` at the end.
-    A step that does not halve the estimate ends the refinement unconverged:
-    for ill-conditioned A the rounding in ``A A^T`` sets a floor above eps.
+    Preconditions with a sketch from the right, ``S A.T = U Sigma V^T``,
+    ``P = V Sigma^{-1}`` (or the QR form), starts from
+    ``x = A.T P P^T b`` and refines x itself: each step computes
+    ``r = b - A x`` from the current x, solves ``(P^T A A^T P) w = P^T r``
+    by CG and adds the minimum-norm correction ``A.T P w``, whose pass also
+    gives the next ``A x``.  Refining x rather than y in ``x = A.T y`` keeps
+    the residual that of the x returned: the backward error reaches about u
+    up to cond(A) near 1e10.  Beyond, the corrections' rounding (about u
+    cond(A)^2 of r) sets a floor (near 1e-12 at cond 1e12); a step that does
+    not halve the estimate ends the refinement unconverged there.  For dense
+    A with larger cond, LAPACK (``scipy.linalg.lstsq``) is backward stable.
 
     Parameters
     ----------
@@ -760,40 +765,35 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
     tol = _check_tol(tol, eps)
     refinements = _check_count("refinements", refinements, 1)
     maxiter = _check_count("maxiter", maxiter, 1)
-    opt = op.T      # n x m, tall: A A^T = opt.normal
+    opt = op.T      # n x m, tall: A A^T = opt.normal, and opt.residual(Z, X) = X - A^T Z, A (X - A^T Z)
     xp = op.xp
     P, _ = _factor(opt, None, d=d, sketch=sketch, rng=rng, cutoff=30 * eps,
                    preconditioner="auto")
     b_norms = xp.linalg.norm(B, axis=0)
-    Y = P.apply(P.apply_t(B))       # (A A^T)^{-1} b through the sketch
+    # x0 = A^T (A A^T)^{-1} b through the sketch, and A x0 in the same pass
+    X, AX = opt.residual(-P.apply(P.apply_t(B)), xp.zeros((n, B.shape[1]), dtype=op.dtype))
     iterations = 0
     previous = None
     for step in range(refinements + 1):
-        AAY = opt.normal(Y)
-        Rm = B - AAY
-        x_norms = xp.sqrt(xp.maximum(xp.einsum("ij,ij->j", Y, AAY), 0))   # ||A^T y||
-        r_norms = xp.linalg.norm(Rm, axis=0)
-        denominator = P.norm_estimate * x_norms + b_norms
-        estimate = xp.where(denominator > 0, r_norms / xp.where(denominator > 0,
-                                                                 denominator, 1), 0.0)
-        done = estimate <= tol
+        Rm = B - AX
+        r_norms, x_norms = _norms(Rm, X, 0.0)
+        # ||r|| / (||x|| + ||b|| / ||A||_F): the backward error times ||A||_F
+        scaled = _ratio_where(True, r_norms, x_norms + b_norms / P.norm_estimate)
+        done = scaled <= tol * P.norm_estimate
         # a step that does not halve the error of any open column has stalled
-        # at what rounding in A A^T allows (ill-conditioned A): stop there
-        stalled = step >= 2 and bool(xp.all((estimate > 0.5 * previous) | done))
+        # at what rounding allows: stop there
+        stalled = step >= 2 and bool(xp.all((scaled > 0.5 * previous) | done))
         if bool(done.all()) or stalled or step == refinements:
             break
-        previous = estimate
+        previous = scaled
         C = P.apply_t(Rm)
-        c_norms = xp.linalg.norm(C, axis=0)
+        # ||P^T r'|| ~ ||A^+ r'|| >= ||r'|| / ||A||, so a CG residual below
+        # tol ||x|| / 10 leaves a residual r' that meets the test
+        floor = xp.maximum(eps * xp.linalg.norm(C, axis=0), 0.1 * tol * x_norms)
         W, its, _ = _pcg(lambda Z: P.apply_t(opt.normal(P.apply(Z))), C,
-                      lambda res: (xp.linalg.norm(res, axis=0) <= eps * c_norms) | done,
-                      maxiter)
+                         lambda res: (xp.linalg.norm(res, axis=0) <= floor) | done, maxiter)
         iterations += its
-        Y = Y + P.apply(W)
-    X, r_norms = _unscaled(opt, opt.matmat(Y), r_norms)   # opt carries the scales
-    estimate, r_norms = op.backend.to_host(estimate), op.backend.to_host(r_norms)
-    return LstsqResult(x=X[:, 0] if vector else X, iterations=iterations,
-                       converged=bool(xp.all(done)),
-                       backward_error_estimate=float(estimate[0]) if vector else estimate,
-                       residual_norm=float(r_norms[0]) if vector else r_norms,
-                       passes=opt.passes, rank=P.rank, sketch_size=d, method="min_norm")
+        # x += A^T P w, and A x recomputed from the new x in the same pass
+        X, AX = opt.residual(-P.apply(W), X)
+    return _result(X, vector, iterations=iterations, converged=bool(xp.all(done)),
+                   estimate=scaled, residual=r_norms, op=opt, P=P, d=d, method="min_norm")
