@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import warnings
 
 import numpy as np
 import scipy.linalg as sla
@@ -198,7 +199,10 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
         Wide problems on the randomized path use :func:`min_norm`.
     tol : float, optional, keyword-only
         Target backward error of the iterative drivers relative to ``||a||_F``
-        (default eps).
+        (default eps).  A randomized solve that stops short of it (its
+        refinement stalled, or ran out of iterations) is handed to LAPACK
+        when ``method="auto"`` and a is dense, so the drop-in keeps
+        LAPACK's accuracy; otherwise it returns its x with a RuntimeWarning.
 
     Returns
     -------
@@ -318,6 +322,13 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
         name = "spir" if method in ("auto", "randomized") else method
         result = _DRIVERS[name](a1, b1, cond=cond, rng=rng,
                                 **({} if name == "sketch_and_solve" else {"tol": tol}))
+    if not result.converged:
+        if method == "auto" and not operator_input:
+            return _lapack(backend, a, b, cond, overwrite_a, overwrite_b, check_finite, None)
+        warnings.warn(f"randla.lstsq: the randomized solver ({result.method}) stopped at a "
+                      f"backward error estimate of {np.max(result.backward_error_estimate):.2e}, "
+                      "short of its tolerance; x may be inaccurate (for dense a, "
+                      "method='lapack' is LAPACK's solve)", RuntimeWarning, stacklevel=2)
     x = result.x.astype(dtype, copy=False)
     if m > n and result.rank == n:
         residues = backend.xp.asarray(result.residual_norm, dtype=dtype) ** 2

@@ -359,3 +359,26 @@ def test_linear_operator_without_rmatvec_is_refused_with_a_clear_message():
     both = LinearOperator(A.shape, matvec=lambda v: A @ v, rmatvec=lambda v: A.T @ v,
                           dtype=A.dtype)
     assert np.allclose(randla.lstsq(both, b, rng=1)[0], sla.lstsq(A, b)[0], rtol=1e-8)
+
+
+def test_auto_hands_a_stalled_randomized_solve_to_lapack(monkeypatch):
+    # a tolerance no refinement reaches stands in for a stalled solve: the
+    # drop-in returns LAPACK's answer rather than the unconverged x
+    import randla.solve._lstsq as lstsq_module
+    monkeypatch.setattr(lstsq_module, "prefers_randomized", lambda *args, **kwargs: True)
+    A, b, _, _ = standard_problem(3000, 40, cond=1e6, residual=1e-3, rng=0)
+    x, residues, rank, s = randla.lstsq(A, b, rng=0, tol=1e-300)
+    ref = sla.lstsq(A, b)
+    assert np.array_equal(x, ref[0]) and np.array_equal(s, ref[3])
+    assert rank == ref[2] and residues == ref[1]
+    # reachable: the randomized answer, without singular values
+    assert randla.lstsq(A, b, rng=0)[3] is None
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_an_explicit_randomized_method_warns_when_it_stops_short(sparse):
+    A, b, x_ref, _ = standard_problem(3000, 40, cond=1e6, residual=1e-3, rng=0)
+    a = sp.csr_array(A) if sparse else A
+    with pytest.warns(RuntimeWarning, match="stopped at a backward error estimate"):
+        x = randla.lstsq(a, b, method="auto" if sparse else "spir", rng=0, tol=1e-300)[0]
+    assert np.linalg.norm(x - x_ref) <= 1e-6 * np.linalg.norm(x_ref)
