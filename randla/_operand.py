@@ -12,7 +12,8 @@ import numpy as np
 
 from ._backend import get_backend, working_float
 
-__all__ = ["power_of_two_scale", "product_scale", "real_operand", "require_adjoint"]
+__all__ = ["power_of_two_scale", "product_scale", "real_operand", "refuse_non_finite",
+           "require_adjoint"]
 
 
 def power_of_two_scale(size: float, dtype, powers: int = 2) -> float:
@@ -48,6 +49,27 @@ def product_scale(X, image, dtype, powers: int = 4) -> float | None:
     if x_size == 0 or y_size == 0 or not math.isfinite(y_size):
         return None
     return power_of_two_scale(2.0 ** (math.log2(y_size) - math.log2(x_size)), dtype, powers)
+
+
+def refuse_non_finite(A, image, name: str = "A") -> None:
+    """Raise ValueError naming A where its product ``image`` is not finite.
+
+    A product with a random block reaches every entry of A (0 * NaN and
+    0 * inf are NaN), so checking a first product finds NaN or inf in A for
+    the cost of reading the product.  Only then is A itself read, to say
+    whether it holds such entries or its products overflowed; A is None for
+    a callable, which like a LinearOperator is not read.
+    """
+    if bool(get_backend(image).xp.isfinite(image).all()):
+        return
+    backend = None if A is None else get_backend(A)
+    if backend is None or backend.is_linear_operator(A):
+        raise ValueError(f"{name} returned non-finite values (NaN or inf) for a finite block")
+    stored = A.data if backend.issparse(A) else A
+    if bool(backend.xp.isfinite(stored).all()):
+        raise ValueError(f"a product with {name} overflowed: its entries are too large "
+                         "for its precision")
+    raise ValueError(f"{name} has non-finite entries (NaN or inf)")
 
 
 def real_operand(A, name: str = "A", *, square: bool = False, allow_empty: bool = True,

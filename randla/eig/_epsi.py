@@ -252,7 +252,7 @@ def _initial(op, k, hermitian, sketch_size, power_iters, rng, v0):
         lam = bk.to_host(s).astype(np.float64) ** 2
         start = Vt[:k].T
     if v0 is not None:
-        start = bk.qr(xp.asarray(v0, dtype=op.dtype))[0]
+        start = v0
     return xp.ascontiguousarray(start), xp.ascontiguousarray(WL), lam
 
 
@@ -319,7 +319,8 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
         If k, sketch_size, power_iters or maxiter is not an integer, or A and
         v0 are of different libraries (host and GPU).
     ValueError
-        If k is not in ``[1, min(m, n))``, or another argument is out of range.
+        If k is not in ``[1, min(m, n))``, v0 is not finite or its columns
+        are linearly dependent, or another argument is out of range.
 
     Notes
     -----
@@ -364,6 +365,15 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
         v0 = get_backend(v0).xp.asarray(v0)
         if v0.shape != (n, k):
             raise ValueError(f"v0 must have shape {(n, k)}, got {v0.shape}")
+        if v0.dtype.kind not in "biuf":
+            raise TypeError(f"v0 must hold real numbers, got dtype {v0.dtype}")
+        if not bool(get_backend(v0).xp.isfinite(v0).all()):
+            raise ValueError("v0 must be finite (it holds NaN or inf)")
+        v0, R = op.backend.qr(op.xp.asarray(v0, dtype=op.dtype))   # the start: orthonormal
+        pivots = op.backend.to_host(op.xp.abs(op.xp.diag(R)))
+        if not pivots.max() > 0 or pivots.min() <= k * float(np.finfo(op.dtype).eps) * pivots.max():
+            raise ValueError("v0 must have linearly independent columns (a nonzero v0 "
+                             "for epsi)")
 
     start, WL, lam = _initial(op, k, hermitian, sketch_size, power_iters, rng, v0)
     if rho is None:

@@ -8,9 +8,9 @@ g_i, so its square is an unbiased sample of ‖A − P₋ᵢA‖²_F, which is a
 the error of the whole basis.  With Y = QR that distance is
 1/‖row i of R⁻¹‖ (Epperly & Tropp).  With power or Krylov iterations only
 columns drawn fresh on the last pass are independent of the rest of the
-basis, so those columns carry the estimate.  (Where fewer of their
-directions fit into the basis, capped at min(m, n) columns, than there are
-fresh columns, the basis spans A's range: error and estimate are rounding.)
+basis, so those columns carry the estimate.  (A basis of min(m, n)
+columns, or one into which fewer directions of the fresh columns fit than
+there are fresh columns, spans A's range: error and estimate are rounding.)
 The reported number is an upper confidence estimate built from these
 samples (see ``_upper_estimate``): it errs high, and bounds the true error
 in most runs.
@@ -210,6 +210,8 @@ def _distance_squared_to_others(Z, i):
     xp = bk.xp
     others = xp.concatenate([Z[:, :i], Z[:, i + 1:]], axis=1).astype(np.float64)
     z = Z[:, i].astype(np.float64)
+    if others.shape[1] == 0:
+        return float(z @ z)
     U, s, _ = bk.svd(others)
     cut = float(s[0]) * max(others.shape) * np.finfo(np.float64).eps
     U = U[:, :int(xp.count_nonzero(s > cut))]
@@ -244,7 +246,12 @@ def _range(op: Operand, width: int, power_iters: int, method: str, n_fresh: int,
     xp = op.xp
     if power_iters == 0:
         omega, state = op.gaussian(width, state)
-        Q, d2 = _distances_squared(op.matmat(omega))
+        Y = op.matmat(omega)
+        Q, d2 = _distances_squared(Y)
+        if width == min(op.shape):
+            # Y spans A's range: the error is rounding, and so is what is left of
+            # Y off Q (leaving a column out would miss a direction A has)
+            d2 = op.backend.to_host(xp.sum(_project_out(Q, Y) ** 2, axis=0)).astype(np.float64)
         return Q, d2
     # Columns beyond min(m, n) add nothing: Krylov blocks stop there, and the fresh
     # columns add only the directions that still fit to Q.  (No more of them than m,
@@ -288,7 +295,7 @@ def _validate_common(A, rank, oversample, power_iters, method):
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     width = min(rank + oversample, min(op.shape))
-    if width < 2:
+    if width < min(2, min(op.shape)):       # a full basis needs no leave-one-out
         raise ValueError("the basis needs at least 2 columns for its error estimate: "
                          "raise k or oversample")
     return op, rank, oversample, power_iters, width
@@ -475,7 +482,7 @@ def nystrom(A, k: int, *, oversample: int = 10, rng=None) -> NystromResult:
     k = _check_rank("k", k, n)
     oversample = _check_count("oversample", oversample, 0)
     width = min(k + oversample, n)
-    if width < 2:
+    if width < min(2, n):       # a full sketch needs no leave-one-out
         raise ValueError("the sketch needs at least 2 columns: raise k or oversample")
     bk, xp = op.backend, op.xp
     omega, _ = op.gaussian(width, as_rng_state(rng))
@@ -495,8 +502,14 @@ def nystrom(A, k: int, *, oversample: int = 10, rng=None) -> NystromResult:
     r_inv = bk.solve_triangular(r_omega.astype(np.float64), xp.eye(width))
     T = bk.solve_triangular(C64, r_inv.T, trans=True).T
     BT = (sb.astype(np.float64)[:, None] * Wt.astype(np.float64)) @ T.T
-    d2 = bk.to_host(xp.sum(BT ** 2, axis=0) / xp.sum(T ** 2, axis=1) ** 2)
-    error = (_upper_estimate(d2) + math.sqrt(float(xp.sum(lam[k:] ** 2)))) / op.scale
+    if width == n:
+        # Ω spans everything: Â is A up to rounding and the shift ν (leaving a
+        # column out would miss a direction A has)
+        sketch_error = nu * math.sqrt(n)
+    else:
+        d2 = bk.to_host(xp.sum(BT ** 2, axis=0) / xp.sum(T ** 2, axis=1) ** 2)
+        sketch_error = _upper_estimate(d2)
+    error = (sketch_error + math.sqrt(float(xp.sum(lam[k:] ** 2)))) / op.scale
     return NystromResult(xp.ascontiguousarray(Ub[:, :k]), (lam[:k] / op.scale).astype(op.dtype),
                          error, op.passes, op.matvecs)
 

@@ -15,7 +15,7 @@ return by ``scale``; vectors and bases need nothing.
 from __future__ import annotations
 
 from .._backend import get_backend
-from .._operand import product_scale, real_operand, require_adjoint
+from .._operand import product_scale, real_operand, refuse_non_finite, require_adjoint
 from .._sparse_products import SparseProducts
 from ..sketch import DenseOperator, RNGState
 from ..solve import _cpu_sweep
@@ -69,14 +69,17 @@ class Operand:
         return self._calibrated(self._rmatmat, X)
 
     def _calibrated(self, product, X):
-        """product(X); the first product also fixes ``scale`` from the size of
-        its image and, where that moves it from 1, is made again (one more
-        pass; two where it would scale A up, after a Gaussian probe)."""
+        """product(X); the first product also refuses a non-finite image
+        (NaN or inf in A), fixes ``scale`` from the size of its image and,
+        where that moves it from 1, is made again (one more pass; two where
+        it would scale A up, after a Gaussian probe)."""
         X = self.xp.asarray(X, dtype=self.dtype)
         out = product(X)
         if self._scale_fixed:
             return out
         self._scale_fixed = True
+        if bool(self.xp.isfinite(X).all()):     # a caller's v0 is checked where it is given
+            refuse_non_finite(self.A, _image(out), self.name)
         factor = product_scale(X, _image(out), self.dtype)
         if factor is None:
             return out

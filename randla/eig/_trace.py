@@ -216,10 +216,13 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
     ------
     ValueError
         Non-square A, a budget below the method's minimum or above what it can
-        use, odd budget for XTrace, contradictory arguments, or a ``backend``
-        that A's data contradicts.
+        use, odd budget for XTrace, contradictory arguments, a ``backend``
+        that A's data contradicts, or NaN or inf in A (found in its first
+        product; a callable that returns them is named too).
     numpy.linalg.LinAlgError
-        A Nystrom method (``psd=True``) found A indefinite.
+        A Nystrom method (``psd=True``) found A indefinite; XTrace or a
+        Nystrom method drew linearly dependent probes (a few sign vectors of
+        a tiny matrix can be: use ``matvecs >= n`` or Gaussian probes).
     TypeError
         Complex or non-numeric A, or a callable returning arrays of the other
         backend.
@@ -376,8 +379,8 @@ def diag_estimate(A, *, matvecs: int = 100, method: str = "hutchinson",
     Raises
     ------
     ValueError
-        Non-square A, ``matvecs`` below 2 (4 for ``"diag++"``) or a sketch
-        larger than n.
+        Non-square A, ``matvecs`` below 2 (4 for ``"diag++"``), a sketch
+        larger than n, or NaN or inf in A.
 
     Examples
     --------

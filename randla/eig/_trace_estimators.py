@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from .._backend import Backend, get_backend, is_cupy_object
-from .._operand import product_scale, real_operand
+from .._operand import product_scale, real_operand, refuse_non_finite
 from .._sparse_products import SparseProducts
 from ..sketch._operators import check_size
 from ..sketch import DenseOperator
@@ -57,11 +57,13 @@ class CountedOperator:
             if n is None:
                 raise ValueError("n (the size of A) is required when A is a callable")
             self._apply = A
+            self._matrix = None
             self.n = check_size("n", n)
             self.dtype = np.dtype(np.float64)
             self.backend = Backend(backend or "numpy")
         else:
             A, self.dtype = real_operand(A, "A", square=True, allow_empty=False)
+            self._matrix = A
             if n is not None and A.shape[0] != n:
                 raise ValueError(f"n={n} does not match A's shape {tuple(A.shape)}")
             self.backend = get_backend(A)
@@ -91,6 +93,7 @@ class CountedOperator:
         out = self._checked(self._apply(X), X)
         if not self._scale_fixed:
             self._scale_fixed = True
+            refuse_non_finite(self._matrix, out, "A")
             self.scale = product_scale(X, out, self.dtype) or 1.0
             if self.scale != 1.0:
                 out = out * self.dtype.type(self.scale)     # exact: a power of 2
@@ -409,6 +412,7 @@ class _XTrace(_Estimator):
 
     def samples(self):
         Q, R, Z, Omega = self.Q, self.R, self.Z, self.Omega
+        self._refuse_dependent_probes()
         S = _loo_directions(R)
         H = Q.T @ Z                                  # Q^T A Q
         W = Q.T @ Omega
@@ -421,6 +425,22 @@ class _XTrace(_Estimator):
                     + _colwise_dot(C, HC))
         low_rank = self.xp.trace(H) - _colwise_dot(S, H @ S)
         return low_rank + residual
+
+    def _refuse_dependent_probes(self):
+        # A rank-deficient sketch A Omega is fine where A has low rank, but where
+        # the probes themselves are dependent (a few sign vectors of a tiny
+        # matrix can be) the left-out probes are not left out: every sample
+        # came out the same, with a standard error of 0 on a wrong trace.
+        bk, k = self.op.backend, self.R.shape[0]
+        eps = float(np.finfo(self.R.dtype).eps)
+        pivots = self.xp.abs(self.xp.diag(self.R))
+        if float(pivots.min()) > k * eps * float(pivots.max()):
+            return
+        omega_pivots = self.xp.abs(self.xp.diag(bk.tall_qr(self.Omega)[1]))
+        if float(omega_pivots.min()) <= k * eps * float(omega_pivots.max()):
+            raise np.linalg.LinAlgError(
+                "the XTrace probes are linearly dependent (n is small for this budget): "
+                "use matvecs >= n for the exact trace, or probes='gaussian'")
 
 
 class _XNysTrace(_Estimator):

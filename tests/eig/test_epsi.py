@@ -196,3 +196,35 @@ def test_stall_rule_counts_progress_of_the_ritz_values():
     assert not _sweeps_left(residuals, sums, 6, 1e-10)
     floor = [1e-13, 2e-13, 1.5e-13, 1.2e-13, 1.1e-13]
     assert not _sweeps_left(floor, [1.0, 1.0, 1.0 + 2e-16, 1.0, 1.0 - 2e-16], 50, 1e-10)
+
+
+@pytest.mark.parametrize("v0, error, message", [
+    (np.full(40, np.nan), ValueError, "v0 must be finite"),
+    (np.zeros(40), ValueError, "linearly independent"),
+    (np.ones(40) + 1j, TypeError, "real numbers"),
+])
+def test_epsi_refuses_a_start_vector_it_cannot_use(v0, error, message):
+    # a NaN v0 gave values [nan] and an all-zero one was accepted
+    A = np.random.default_rng(0).standard_normal((60, 40))
+    with pytest.raises(error, match=message):
+        epsi(A, v0=v0)
+
+
+def test_lazy_epsi_refuses_dependent_start_columns():
+    A = np.random.default_rng(0).standard_normal((60, 40))
+    V = np.random.default_rng(1).standard_normal((40, 3))
+    assert np.allclose(lazy_epsi(A, 3, v0=V, rng=0).values,
+                       np.linalg.svd(A, compute_uv=False)[:3], rtol=1e-10)
+    V[:, 2] = V[:, 0]
+    with pytest.raises(ValueError, match="linearly independent"):
+        lazy_epsi(A, 3, v0=V, rng=0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_a_is_a_value_error(bad):
+    A = np.random.default_rng(0).standard_normal((60, 40))
+    A[5, 7] = bad
+    for call in (lambda: epsi(A, rng=0), lambda: lazy_epsi(A, 3, rng=0),
+                 lambda: lazy_epsi(A[:40] + A[:40].T, 3, hermitian=True, rng=0)):
+        with pytest.raises(ValueError, match="A has non-finite entries"):
+            call()

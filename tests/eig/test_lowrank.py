@@ -259,3 +259,62 @@ def test_nystrom_of_zero_matrix(kind):
     assert np.array_equal(res.eigenvalues, np.zeros(2)) and res.error_estimate == 0.0
     assert res.U.dtype == res.eigenvalues.dtype == Z.dtype
     np.testing.assert_allclose(res.U.T @ res.U, np.eye(2), atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("kind", ["dense", "sparse", "operator"])
+def test_non_finite_a_is_a_value_error_naming_a(bad, kind):
+    # it used to surface as LinAlgError "SVD did not converge"
+    A = np.eye(40)
+    A[3, 4] = bad
+    A = {"dense": A, "sparse": sp.csr_array(A), "operator": aslinearoperator(A)}[kind]
+    message = "A returned non-finite" if kind == "operator" else "A has non-finite entries"
+    for call in (lambda: range_finder(A, 5, rng=0), lambda: qb(A, 5, rng=0),
+                 lambda: randomized_svd(A, 5, rng=0), lambda: nystrom(A, 5, rng=0)):
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+def test_a_product_that_overflows_is_named_as_such():
+    A = np.full((30, 20), 1.7e308)      # a sum of two such entries overflows
+    with pytest.raises(ValueError, match="overflowed"):
+        range_finder(A, 5, rng=0)
+
+
+@pytest.mark.parametrize("routine", [range_finder, qb, randomized_svd])
+def test_a_basis_of_min_shape_columns_reports_a_rounding_error(routine):
+    # without power iterations, leaving a column out of a full basis misses a
+    # direction of A: the estimate was 10.8 for a true error of 3e-14
+    A = np.random.default_rng(0).standard_normal((50, 30))
+    if routine is randomized_svd:       # all 30 kept: no truncation error either
+        res = routine(A, 30, power_iters=0, rng=1)
+        Q = res.U
+    else:                               # 25 + 10 oversampling, capped at 30
+        res = routine(A, 25, power_iters=0, rng=1)
+        Q = res.Q
+    assert Q.shape[1] == 30
+    assert res.error_estimate < 1e-12
+    assert np.linalg.norm(A - Q @ (Q.T @ A)) < 1e-12
+
+
+def test_a_full_nystrom_sketch_reports_a_rounding_error():
+    G = np.random.default_rng(0).standard_normal((30, 30))
+    P = G @ G.T
+    res = nystrom(P, 30, rng=0)
+    assert res.error_estimate < 1e-10 * np.linalg.norm(P)
+    assert np.linalg.norm(P - (res.U * res.eigenvalues) @ res.U.T) < 1e-10 * np.linalg.norm(P)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (5, 1)])
+def test_matrices_with_one_row_or_column(shape):
+    # the one-column basis is the whole range: no leave-one-out is needed
+    A = np.arange(1.0, 1.0 + np.prod(shape)).reshape(shape)
+    sigma = np.linalg.norm(A)
+    for method in ("subspace", "krylov"):
+        res = randomized_svd(A, 1, rng=0, method=method)
+        assert res.s[0] == pytest.approx(sigma, rel=1e-14) and res.error_estimate < 1e-12
+    for routine in (range_finder, qb):
+        assert routine(A, 1, rng=0).error_estimate < 1e-12
+    if shape == (1, 1):
+        res = nystrom(A, 1, rng=0)
+        assert res.eigenvalues[0] == pytest.approx(1.0) and res.error_estimate < 1e-12
