@@ -726,10 +726,12 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
     by CG and adds the minimum-norm correction ``A.T P w``, whose pass also
     gives the next ``A x``.  Refining x rather than y in ``x = A.T y`` keeps
     the residual that of the x returned: the backward error reaches about u
-    up to cond(A) near 1e10.  Beyond, the corrections' rounding (about u
-    cond(A)^2 of r) sets a floor (near 1e-12 at cond 1e12); a step that does
-    not halve the estimate ends the refinement unconverged there.  For dense
-    A with larger cond, LAPACK (``scipy.linalg.lstsq``) is backward stable.
+    up to cond(A) near 1e9.  Beyond, the corrections' rounding (up to about
+    u cond(A)^2 of r) sets a floor: a few u at cond 1e10, near 1e-11 at
+    1e12.  A step that does not halve the estimate ends the refinement
+    unconverged there, and each column's best iterate is returned.  For
+    dense A with larger cond, LAPACK (``scipy.linalg.lstsq``) is backward
+    stable.
 
     Parameters
     ----------
@@ -773,17 +775,28 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
     # x0 = A^T (A A^T)^{-1} b through the sketch, and A x0 in the same pass
     X, AX = opt.residual(-P.apply(P.apply_t(B)), xp.zeros((n, B.shape[1]), dtype=op.dtype))
     iterations = 0
-    previous = None
+    previous = best = None
     for step in range(refinements + 1):
         Rm = B - AX
         r_norms, x_norms = _norms(Rm, X, 0.0)
         # ||r|| / (||x|| + ||b|| / ||A||_F): the backward error times ||A||_F
-        scaled = _ratio_where(True, r_norms, x_norms + b_norms / P.norm_estimate)
-        done = scaled <= tol * P.norm_estimate
+        # (NaN where x or r is: a NaN denominator must not read as 0)
+        denominator = x_norms + b_norms / P.norm_estimate
+        scaled = r_norms / xp.where(denominator > 0, denominator, 1)
+        # each column's best iterate: near the rounding floor a step can
+        # make the residual worse
+        if best is None:
+            best = (X, r_norms, scaled)
+        else:
+            better = scaled < best[2]
+            best = (xp.where(better, X, best[0]), xp.where(better, r_norms, best[1]),
+                    xp.where(better, scaled, best[2]))
+        done = best[2] <= tol * P.norm_estimate
         # a step that does not halve the error of any open column has stalled
         # at what rounding allows: stop there
         stalled = step >= 2 and bool(xp.all((scaled > 0.5 * previous) | done))
-        if bool(done.all()) or stalled or step == refinements:
+        if bool(done.all()) or stalled or step == refinements or not bool(
+                xp.isfinite(scaled).all()):
             break
         previous = scaled
         C = P.apply_t(Rm)
@@ -795,5 +808,6 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
         iterations += its
         # x += A^T P w, and A x recomputed from the new x in the same pass
         X, AX = opt.residual(-P.apply(W), X)
+    X, r_norms, scaled = best
     return _result(X, vector, iterations=iterations, converged=bool(xp.all(done)),
                    estimate=scaled, residual=r_norms, op=opt, P=P, d=d, method="min_norm")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 import warnings
 
@@ -149,6 +150,17 @@ def _lapack(backend, a, b, cond, overwrite_a, overwrite_b, check_finite, lapack_
     return backend.xp.linalg.lstsq(a, b, rcond=cond)
 
 
+def _reached(result, tol, shape, dtype) -> bool:
+    """Whether a randomized solve reached its tolerance, or (default tol, eps)
+    stopped at a backward error a backward-stable solve can leave: within
+    ``10 sqrt(min(m, n))`` units of rounding (stalled refinements of square
+    or wide systems end a few units above eps, unconverged)."""
+    if result.converged:
+        return True
+    rounding = 10 * math.sqrt(min(shape)) * float(np.finfo(dtype).eps)
+    return tol is None and bool(np.max(result.backward_error_estimate) <= rounding)
+
+
 def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=True,
           lapack_driver=None, *, rng=None, method="auto", tol=None):
     """Least-squares solution of ``a @ x = b``, a drop-in for scipy.linalg.lstsq.
@@ -200,9 +212,12 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     tol : float, optional, keyword-only
         Target backward error of the iterative drivers relative to ``||a||_F``
         (default eps).  A randomized solve that stops short of it (its
-        refinement stalled, or ran out of iterations) is handed to LAPACK
-        when ``method="auto"`` and a is dense, so the drop-in keeps
-        LAPACK's accuracy; otherwise it returns its x with a RuntimeWarning.
+        refinement stalled, or ran out of iterations; with the default, short
+        of ``10 sqrt(min(M, N)) eps``, the rounding of a backward-stable
+        solve) is handed to LAPACK when ``method="auto"`` and a is dense, so
+        the drop-in keeps LAPACK's accuracy; otherwise it returns its x with
+        a RuntimeWarning (e.g. ``"iterative_sketching"``, which is not
+        backward stable, on ill-conditioned a with a large residual).
 
     Returns
     -------
@@ -322,13 +337,15 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
         name = "spir" if method in ("auto", "randomized") else method
         result = _DRIVERS[name](a1, b1, cond=cond, rng=rng,
                                 **({} if name == "sketch_and_solve" else {"tol": tol}))
-    if not result.converged:
+    if not _reached(result, tol, a1.shape, dtype):
         if method == "auto" and not operator_input:
             return _lapack(backend, a, b, cond, overwrite_a, overwrite_b, check_finite, None)
-        warnings.warn(f"randla.lstsq: the randomized solver ({result.method}) stopped at a "
-                      f"backward error estimate of {np.max(result.backward_error_estimate):.2e}, "
-                      "short of its tolerance; x may be inaccurate (for dense a, "
-                      "method='lapack' is LAPACK's solve)", RuntimeWarning, stacklevel=2)
+        estimate = float(np.max(result.backward_error_estimate))
+        what = (f"stopped at a backward error estimate of {estimate:.2e}, above its "
+                f"tolerance" if np.isfinite(estimate) else "produced non-finite values")
+        warnings.warn(f"randla.lstsq: the randomized solver ({result.method}) {what}; "
+                      "LAPACK's solve (method='lapack', dense a) is backward stable",
+                      RuntimeWarning, stacklevel=2)
     x = result.x.astype(dtype, copy=False)
     if m > n and result.rank == n:
         residues = backend.xp.asarray(result.residual_norm, dtype=dtype) ** 2

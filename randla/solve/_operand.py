@@ -12,6 +12,8 @@ other than CSR and CSC to CSR.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._backend import get_backend
@@ -61,10 +63,33 @@ class Operand:
         self.a_scale *= factor
         self.damp *= factor
 
-    def _scaled(self, X):
-        # the inputs, not the outputs, are scaled: for A of tiny (huge) entries
-        # the products A (c X) stay near 1 where A X would underflow (overflow)
-        return X if self.a_scale == 1.0 else self.a_scale * X
+    def _split_scale(self, X):
+        """a_scale as ``(c_in, c_out)`` for a product with X: the input, not the
+        output, is scaled, so that for A of tiny (huge) entries A (c X) stays
+        near 1 where A X would underflow (overflow).  Where c X itself would
+        overflow (or lose precision to underflow), part of the factor goes
+        to the output: c_out A (c_in X).  Powers of 2: exact."""
+        c = self.a_scale
+        size = float(self.xp.max(self.xp.abs(X))) if c != 1.0 and X.size else 0.0
+        if size == 0 or not math.isfinite(size):
+            return c, 1.0
+        info = np.finfo(self.dtype)
+        exponent = math.frexp(size)[1]                  # size < 2^exponent
+        highest = min(info.maxexp - 2 - exponent, info.maxexp - 2)
+        lowest = max(info.minexp + info.nmant + 2 - exponent, info.minexp + 2)
+        if lowest > highest:
+            return c, 1.0
+        c_in = min(max(c, math.ldexp(1.0, lowest)), math.ldexp(1.0, highest))
+        return c_in, c / c_in
+
+    def _fusable(self, X):
+        """Whether A^T (A (c X)) c can run as one sweep: with c far beyond 1
+        the raw A^T A between its two products would under- or overflow."""
+        if self.a_scale == 1.0:
+            return True
+        limit = np.finfo(self.dtype).maxexp - 24
+        return (abs(math.frexp(self.a_scale)[1]) <= limit
+                and self._split_scale(X)[1] == 1.0)
 
     @property
     def T(self) -> "Operand":
@@ -88,36 +113,64 @@ class Operand:
             out *= self.a_scale
         return out
 
+    def copy_into(self, out):
+        """A itself written into ``out`` (m x n, any layout), one pass: the
+        "sketch" of an A no taller than its sketch would be."""
+        self.passes += 1
+        if self.linear_operator:
+            out[...] = self.xp.asarray(self.A.matmat(self.xp.eye(self.shape[1], dtype=self.dtype)))
+        elif self.backend.issparse(self.A):
+            out[...] = self.A.toarray()
+        else:
+            out[...] = self.A
+        if self.a_scale != 1.0:
+            out *= self.a_scale
+        return out
+
     def matmat(self, X):
         """A @ X for X of shape (n, k), one pass."""
         self.passes += 1
-        X = self._scaled(X)
+        c_in, c_out = self._split_scale(X)
+        X = X if c_in == 1.0 else c_in * X
         if self.linear_operator:
-            return self.xp.asarray(self.A.matmat(X)).astype(self.dtype, copy=False)
-        if self.host_sparse:
-            return self._sparse(X, transpose=False)
-        return self.A @ X
+            out = self.xp.asarray(self.A.matmat(X)).astype(self.dtype, copy=False)
+        elif self.host_sparse:
+            out = self._sparse(X, transpose=False)
+        else:
+            out = self.A @ X
+        if c_out != 1.0:
+            out *= c_out
+        return out
 
     def rmatmat(self, Y):
         """A.T @ Y for Y of shape (m, k), one pass."""
         self.passes += 1
-        Y = self._scaled(Y)
+        c_in, c_out = self._split_scale(Y)
+        Y = Y if c_in == 1.0 else c_in * Y
         if self.linear_operator:
-            return self.xp.asarray(self.A.adjoint().matmat(Y)).astype(self.dtype, copy=False)
-        if self.host_dense:
+            out = self.xp.asarray(self.A.adjoint().matmat(Y)).astype(self.dtype, copy=False)
+        elif self.host_dense:
             # (Y^T A)^T runs as a plain GEMM on row-major A: 2.5x faster than A.T @ Y
             # with 16 columns on the CI machine (OpenBLAS 0.3.31)
-            return (Y.T @ self.A).T
-        if self.host_sparse:
-            return self._sparse(Y, transpose=True)
-        return self.xp.asarray(self.A.T @ Y)
+            out = (Y.T @ self.A).T
+        elif self.host_sparse:
+            out = self._sparse(Y, transpose=True)
+        else:
+            out = self.xp.asarray(self.A.T @ Y)
+        if c_out != 1.0:
+            out *= c_out
+        return out
 
     def _sparse(self, X, transpose):
         """A @ X or A.T @ X for host sparse A, on numba's threads where it can."""
         return self._sparse_products(X, transpose=transpose).astype(self.dtype, copy=False)
 
-    def _sweep(self, columns):
-        """The single-read kernel of this operand's backend, or None."""
+    def _sweep(self, X):
+        """The single-read kernel of this operand's backend for X, or None
+        (also where the scale keeps the two products apart)."""
+        if not self._fusable(X):
+            return None
+        columns = X.shape[1]
         if self.gpu_dense:
             if not GPU_SWEEP:
                 return None
@@ -130,10 +183,10 @@ class Operand:
 
     def normal(self, Z):
         """(A.T A + damp^2 I) Z for Z of shape (n, k)."""
-        kernel = self._sweep(Z.shape[1])
+        kernel = self._sweep(Z)
         if kernel is not None:
             self.passes += 1
-            out = kernel.sweep(self.A, self._scaled(Z))[1]
+            out = kernel.sweep(self.A, Z if self.a_scale == 1.0 else self.a_scale * Z)[1]
             if self.a_scale != 1.0:
                 out *= self.a_scale
         else:
@@ -144,10 +197,10 @@ class Operand:
 
     def residual(self, X, B):
         """R = B - A X and the gradient G = A.T R - damp^2 X, in one pass when dense."""
-        kernel = self._sweep(X.shape[1])
+        kernel = self._sweep(X)
         if kernel is not None:
             self.passes += 1
-            R, G = kernel.sweep(self.A, self._scaled(X), B)
+            R, G = kernel.sweep(self.A, X if self.a_scale == 1.0 else self.a_scale * X, B)
             if self.a_scale != 1.0:
                 G *= self.a_scale
         else:

@@ -59,6 +59,11 @@ _CACHED_FACTORS = 4
 _MAX_NEW_FACTORS = 4
 
 
+# Rows a sketch has beyond n at least; an A with no more rows than that is
+# factored itself (see sketch_and_factor).
+_MIN_EXTRA_ROWS = 10
+
+
 def host_pass_seconds(m: int, n: int, nrhs: int = 1, row_major: bool = True) -> float:
     """Modelled seconds of one refinement pass over a dense float64 m x n A
     with nrhs right-hand sides on the 2-core CI machine (the fused sweep up
@@ -140,7 +145,7 @@ def choose_sketch_size(m: int, n: int, itemsize: int = 8, nnz: int | None = None
         return factor + model.passes(s, eps) * pass_seconds
 
     s = min(model.ratios, key=cost)
-    return int(min(m, max(s * n, n + 10)))
+    return int(min(m, max(s * n, n + _MIN_EXTRA_ROWS)))
 
 
 @dataclass(frozen=True)
@@ -502,7 +507,13 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
     backend = op.backend
     xp = backend.xp
     m, n = op.shape
-    S = _draw_operator(sketch, d, m, rng, op.dtype)
+    # An A with hardly more rows than columns leaves a sketch no room to
+    # embed: one as tall as A only mixes its rows, and a sparse sign sketch
+    # that nearly square can lose rank (a 2 x 2 one does half the time; the
+    # solvers then reported a wrong x as converged).  Such an A is factored
+    # itself.
+    identity = d == m and m <= n + _MIN_EXTRA_ROWS
+    S = None if identity else _draw_operator(sketch, d, m, rng, op.dtype)
     k = 0 if B is None else B.shape[1]
     # QR of [S A, S B] (with the damping rows [damp I, 0] below): R is S A's
     # factor and Q^T S B comes for free, without forming Q; the SVD form goes
@@ -510,13 +521,16 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
     # also form its U).  The sketch is written straight into the column-major
     # buffer LAPACK factors in place.
     stacked = xp.empty((d + (n if op.damp else 0), n + k), dtype=op.dtype, order="F")
-    op.sketch(S, out=stacked[:d, :n])
+    if identity:
+        op.copy_into(stacked[:d, :n])
+    else:
+        op.sketch(S, out=stacked[:d, :n])
     if not bool(xp.isfinite(stacked[:d, :n]).all()):
         # a sparse sign or dense sketch reaches every row of A (a row-sampling
         # sketch may miss a bad row: that run then ends unconverged)
         raise ValueError("A must not contain infs or NaNs (its sketch S A is not finite)")
     if k:
-        stacked[:d, n:] = left_sketch(S, B)
+        stacked[:d, n:] = B if identity else left_sketch(S, B)
     if op.damp:
         stacked[d:, :n] = op.damp * xp.eye(n, dtype=op.dtype)
         stacked[d:, n:] = 0

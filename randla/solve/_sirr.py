@@ -32,6 +32,11 @@ class _ColumnScaled:
         SA *= self.scale.T
         return SA
 
+    def copy_into(self, out):
+        self.op.copy_into(out)
+        out *= self.scale.T
+        return out
+
     def matmat(self, X):
         return self.op.matmat(self.scale * X)
 

@@ -634,3 +634,45 @@ def test_a_float64_b_beyond_float32_is_scaled_before_it_is_cast():
     assert res.converged and res.x.dtype == np.float32
     x = res.x.astype(np.float64) / 1e30
     assert np.linalg.norm(x - reference.x) <= 1e-5 * np.linalg.norm(reference.x)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 8])
+@pytest.mark.parametrize("driver", [spir, fossils, sirr, sketch_and_precondition, min_norm])
+def test_square_systems_are_factored_without_a_sketch(driver, n):
+    # a square sparse sign sketch can be singular (a 2 x 2 one half the time):
+    # spir reported converged at forward error 0.93 on an orthogonal 2 x 2 A
+    for seed in range(8):
+        Q = np.linalg.qr(np.random.default_rng(seed).standard_normal((n, n)))[0]
+        b = np.random.default_rng(seed + 1).standard_normal(n)
+        res = driver(Q, b, rng=seed)
+        assert res.converged and res.rank == n
+        assert np.linalg.norm(res.x - Q.T @ b) <= 1e-12 * np.linalg.norm(b)
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse", "operator"])
+def test_a_square_system_of_each_kind(kind):
+    # min_norm on a square 400 x 400 A stopped unconverged at forward error 6e-5
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((400, 400)) + 30 * np.eye(400)
+    b = rng.standard_normal(400)
+    x = np.linalg.solve(A, b)
+    a = {"dense": A, "sparse": sp.csr_array(A), "operator": aslinearoperator(A)}[kind]
+    for driver in (spir, min_norm):
+        res = driver(a, b, rng=1)
+        assert res.converged and np.linalg.norm(res.x - x) <= 1e-12 * np.linalg.norm(x)
+
+
+@pytest.mark.parametrize("scale", [1e-305, 1e305])
+def test_a_and_b_near_the_ends_of_the_range(scale):
+    # the factor bringing such an A near 1 (2^1013) overflowed when it
+    # multiplied x: x came back all NaN, with a backward error estimate of 0
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((100, 1000)) * np.logspace(0, -3, 100)[:, None]
+    b = rng.standard_normal(100)
+    reference, res = min_norm(A, b, rng=0), min_norm(A * scale, b * scale, rng=0)
+    assert res.converged
+    assert np.linalg.norm(res.x - reference.x) <= 1e-12 * np.linalg.norm(reference.x)
+    A, b, x, _ = standard_problem(600, 20, cond=1e4, residual=1e-3, rng=0)
+    res = spir(A * scale, b * scale, rng=0)
+    assert res.converged and forward_error(res.x, x) <= 1e-10
+
