@@ -155,12 +155,21 @@ def _namespace(X):
     return get_backend(X).xp
 
 
+def _column_norms(M):
+    """2-norms of M's columns without squaring its entries as they are: an x
+    of entries near 1e155 has a finite norm whose squares overflow (its
+    estimate then read as 0, converged)."""
+    xp = _namespace(M)
+    largest = xp.max(xp.abs(M), axis=0) if M.shape[0] else xp.zeros(M.shape[1], M.dtype)
+    unit = xp.where((largest > 0) & xp.isfinite(largest), largest, 1)
+    return largest * xp.sqrt(xp.sum((M / unit) ** 2, axis=0))
+
+
 def _norms(R, X, damp):
-    xp = _namespace(X)
-    r = xp.linalg.norm(R, axis=0)
-    x = xp.linalg.norm(X, axis=0)
+    r = _column_norms(R)
+    x = _column_norms(X)
     if damp:
-        r = xp.hypot(r, damp * x)
+        r = _namespace(X).hypot(r, damp * x)
     return r, x
 
 
@@ -194,7 +203,8 @@ def _result(X, vector, *, iterations, converged, estimate, residual, op, P, d, m
 
 def _final_estimate(op, P, X, B):
     R, G = op.residual(X, B)
-    return P.kw(G, *_norms(R, X, op.damp)), op.xp.linalg.norm(R, axis=0)
+    r_norms, x_norms = _norms(R, X, op.damp)
+    return P.kw(G, r_norms, x_norms), _column_norms(R) if op.damp else r_norms
 
 
 # ---------------------------------------------------------------------------
@@ -384,6 +394,7 @@ def spir(A, b, *, damp: float = 0.0, tol: float | None = None, refinements: int 
         Sketching family (sparse sign embedding with 8 nonzeros per column).
     sketch_size : int, optional
         Rows of the sketch; default from a cost model (:func:`choose_sketch_size`).
+        As many rows as A's long side: A itself is factored, not sketched.
     cond : float, optional
         Singular values of ``S A`` below ``cond * sigma_max`` are dropped (rank
         deficiency, minimum-norm solution); default ``30 * eps``.  A cutoff
@@ -699,9 +710,12 @@ def iterative_sketching(A, b, *, damp: float = 0.0, tol: float | None = None,
     for iterations in range(maxiter + 1):
         R, G = op.residual(X, B)
         estimate = P.kw(G, *_norms(R, X, op.damp))
-        small_step = xp.linalg.norm(step, axis=0) <= eps * xp.linalg.norm(X, axis=0)
-        if iterations and bool(xp.all((estimate <= tol * P.norm_estimate) | small_step)):
-            converged = True
+        done = estimate <= tol * P.norm_estimate
+        # steps at rounding level end the iteration, but only the estimate
+        # says whether it converged (x diverging to 1e155 once read as both)
+        small_step = _column_norms(step) <= eps * _column_norms(X)
+        if iterations and bool(xp.all(done | small_step)):
+            converged = bool(xp.all(done))
             break
         if iterations == maxiter or not bool(xp.isfinite(estimate).all()):
             break           # out of iterations, or diverged

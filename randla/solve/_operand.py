@@ -83,11 +83,15 @@ class Operand:
         return c_in, c / c_in
 
     def _fusable(self, X):
-        """Whether A^T (A (c X)) c can run as one sweep: with c far beyond 1
-        the raw A^T A between its two products would under- or overflow."""
+        """Whether A^T (A (c X)) c can run as one sweep: the raw A^T T between
+        its two products is about T / c, which for c beyond about 2^+-906
+        (2^+-68 in float32) under- or overflows once the residual T is a
+        rounding-level fraction of b (a wrong x was reported converged for
+        A of entries 1e-300 and b of 1e-30)."""
         if self.a_scale == 1.0:
             return True
-        limit = np.finfo(self.dtype).maxexp - 24
+        info = np.finfo(self.dtype)
+        limit = info.maxexp - 2 * (info.nmant + 1) - 12      # 906 in float64, 68 in float32
         return (abs(math.frexp(self.a_scale)[1]) <= limit
                 and self._split_scale(X)[1] == 1.0)
 

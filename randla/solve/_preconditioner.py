@@ -59,8 +59,8 @@ _CACHED_FACTORS = 4
 _MAX_NEW_FACTORS = 4
 
 
-# Rows a sketch has beyond n at least; an A with no more rows than that is
-# factored itself (see sketch_and_factor).
+# Rows a sketch has beyond n at least (an A with no more rows is factored
+# itself: see sketch_and_factor).
 _MIN_EXTRA_ROWS = 10
 
 
@@ -113,7 +113,8 @@ def choose_sketch_size(m: int, n: int, itemsize: int = 8, nnz: int | None = None
     Returns
     -------
     int
-        d with ``n < d <= m`` where ``m > n + 10``, else ``d = m``.
+        d with ``n < d <= m`` where ``m > n + 10``, else ``d = m``.  With
+        ``d = m`` the solvers factor A itself rather than a sketch.
 
     Raises
     ------
@@ -507,12 +508,13 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
     backend = op.backend
     xp = backend.xp
     m, n = op.shape
-    # An A with hardly more rows than columns leaves a sketch no room to
-    # embed: one as tall as A only mixes its rows, and a sparse sign sketch
-    # that nearly square can lose rank (a 2 x 2 one does half the time; the
-    # solvers then reported a wrong x as converged).  Such an A is factored
-    # itself.
-    identity = d == m and m <= n + _MIN_EXTRA_ROWS
+    # A sketch as tall as A (the cost model's choice up to about m = 2n, and
+    # for m <= n + 10) only mixes A's rows, and preconditions with its own
+    # condition number: a square sparse sign sketch can even lose rank (a
+    # 2 x 2 one does half the time: the solvers then reported a wrong x as
+    # converged; at 411 x 400 spir ran 406 passes unconverged).  A itself is
+    # factored instead: the same cost, and an exact preconditioner.
+    identity = d == m
     S = None if identity else _draw_operator(sketch, d, m, rng, op.dtype)
     k = 0 if B is None else B.shape[1]
     # QR of [S A, S B] (with the damping rows [damp I, 0] below): R is S A's

@@ -43,10 +43,11 @@ def median_errors(solver, m, n, kappa, rho, seeds=SEEDS):
 @pytest.mark.parametrize("rho", RHOS)
 @pytest.mark.parametrize("sketch_size", (None, 80))
 def test_default_driver_is_as_accurate_and_stable_as_householder_qr(kappa, rho, sketch_size):
-    # sketch_size None: the cost model's choice (here d = m); 80 = 4n, a small sketch
+    # sketch_size None: the cost model's choice (here d = 480 < m); 80 = 4n, a
+    # small sketch
     (fe, be), (fe_qr, be_qr) = median_errors(
         lambda A, b, s: spir(A, b, sketch_size=sketch_size, rng=s + 100).x,
-        400, 20, kappa, rho)
+        600, 20, kappa, rho)
     assert be <= 10 * be_qr, (be, be_qr)
     assert fe <= 10 * fe_qr, (fe, fe_qr)
 
@@ -84,8 +85,8 @@ def test_iterative_sketching_forward_stable_but_not_backward_stable():
     # method keeps a forward error like QR's while its backward error is
     # orders of magnitude larger; refinement (spir) fixes that on the same data.
     (fe, be), (fe_qr, be_qr) = median_errors(
-        lambda A, b, s: iterative_sketching(A, b, rng=s).x, 400, 20, 1e12, 1e-6)
-    (_, be_spir), _ = median_errors(lambda A, b, s: spir(A, b, rng=s).x, 400, 20, 1e12, 1e-6)
+        lambda A, b, s: iterative_sketching(A, b, rng=s).x, 600, 20, 1e12, 1e-6)
+    (_, be_spir), _ = median_errors(lambda A, b, s: spir(A, b, rng=s).x, 600, 20, 1e12, 1e-6)
     assert fe <= 10 * fe_qr
     assert be >= 100 * be_qr
     assert be_spir <= 10 * be_qr
@@ -93,7 +94,7 @@ def test_iterative_sketching_forward_stable_but_not_backward_stable():
 
 def test_iterative_sketching_accurate_when_well_conditioned():
     (fe, be), (fe_qr, be_qr) = median_errors(
-        lambda A, b, s: iterative_sketching(A, b, rng=s).x, 400, 20, 1e4, 1e-3)
+        lambda A, b, s: iterative_sketching(A, b, rng=s).x, 600, 20, 1e4, 1e-3)
     assert fe <= 30 * fe_qr and be <= 30 * be_qr
 
 
@@ -103,7 +104,7 @@ def test_sketch_and_precondition_forward_accurate(solver, preconditioner):
     (fe, _), (fe_qr, _) = median_errors(
         lambda A, b, s: sketch_and_precondition(A, b, solver=solver,
                                                 preconditioner=preconditioner, rng=s).x,
-        400, 20, 1e4, 1e-3)
+        600, 20, 1e4, 1e-3)
     assert fe <= 10 * fe_qr
 
 
@@ -498,7 +499,10 @@ def test_a_far_from_one_gives_the_scaled_solution(driver, scale):
     A, b = rng.standard_normal((1000, 20)), rng.standard_normal(1000)
     reference = driver(A, b, rng=0)
     res = driver(scale * A, b, rng=0)
-    assert res.converged and res.passes == reference.passes
+    # at 1e-300 the scale (2^997) keeps A^T and A apart: the raw A^T r of one
+    # sweep would underflow (see test_a_and_b_of_different_extremes)
+    fused = abs(np.log2(scale)) < 900
+    assert res.converged and res.passes <= reference.passes * (1 if fused else 2)
     assert np.linalg.norm(res.x * scale - reference.x) <= 1e-12 * np.linalg.norm(reference.x)
     assert res.residual_norm == pytest.approx(reference.residual_norm, rel=1e-12)
     assert res.backward_error_estimate <= 10 * np.finfo(float).eps
@@ -640,7 +644,8 @@ def test_a_float64_b_beyond_float32_is_scaled_before_it_is_cast():
 @pytest.mark.parametrize("driver", [spir, fossils, sirr, sketch_and_precondition, min_norm])
 def test_square_systems_are_factored_without_a_sketch(driver, n):
     # a square sparse sign sketch can be singular (a 2 x 2 one half the time):
-    # spir reported converged at forward error 0.93 on an orthogonal 2 x 2 A
+    # spir reported converged at forward error 0.93 on an orthogonal 2 x 2 A.
+    # A sketch as tall as A (the default for m up to about 2n) now never is.
     for seed in range(8):
         Q = np.linalg.qr(np.random.default_rng(seed).standard_normal((n, n)))[0]
         b = np.random.default_rng(seed + 1).standard_normal(n)
@@ -690,3 +695,43 @@ def test_min_norm_returns_the_best_iterate_of_a_stalled_refinement():
     estimates = [min_norm(A, b, rng=0, refinements=r).backward_error_estimate
                  for r in range(1, 6)]
     assert all(later <= earlier for earlier, later in zip(estimates, estimates[1:]))
+
+
+@pytest.mark.parametrize("a_scale, b_scale", [(1e-300, 1e-30), (1e290, 1e30), (1e-290, 1e-30)])
+def test_a_and_b_of_different_extremes(a_scale, b_scale):
+    # one sweep's raw A^T r underflowed (A ~ 1e-300, r small): spir reported
+    # converged at forward error 0.66; A ~ 1e290 with b ~ 1e30 gave NaN
+    rng = np.random.default_rng(0)
+    A, b = rng.uniform(-1, 1, (200, 20)), rng.standard_normal(200)
+    x = np.linalg.lstsq(A, b, rcond=None)[0]
+    for driver in (spir, fossils, sketch_and_precondition, PRECONDITIONED_CG):
+        res = driver(A * a_scale, b * b_scale, rng=0)
+        assert res.converged
+        assert np.linalg.norm(res.x * a_scale / b_scale - x) <= 1e-12 * np.linalg.norm(x)
+
+
+def test_a_diverging_x_is_not_reported_converged():
+    # steps at rounding level relative to an x of 1e155 (whose squared norm
+    # overflowed) once counted as convergence, with an estimate of 0
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((41, 30))
+    b = rng.standard_normal(41)
+    res = iterative_sketching(A, b, rng=0, maxiter=400)
+    x = np.linalg.lstsq(A, b, rcond=None)[0]
+    assert res.converged == bool(np.linalg.norm(res.x - x) <= 1e-8 * np.linalg.norm(x))
+
+
+@pytest.mark.parametrize("driver", [spir, fossils, iterative_sketching, min_norm])
+def test_a_sketch_as_tall_as_a_is_a_itself(driver):
+    # 41 x 30 takes d = m = 41: a square sparse sign sketch preconditions
+    # with its own condition number (spir ran 406 passes unconverged at
+    # 411 x 400; fossils and iterative sketching diverged)
+    rng = np.random.default_rng(0)
+    for m, n in ((41, 30), (45, 30), (411, 400)):
+        A = rng.standard_normal((m, n))
+        A, b = (A.T, rng.standard_normal(n)) if driver is min_norm else (A, rng.standard_normal(m))
+        res = driver(A, b, rng=0)
+        assert res.converged and res.sketch_size == max(A.shape)
+        assert res.passes <= 4
+        x = np.linalg.lstsq(A, b, rcond=None)[0]
+        assert np.linalg.norm(res.x - x) <= 1e-12 * np.linalg.norm(x)
