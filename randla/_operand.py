@@ -28,9 +28,13 @@ def power_of_two_scale(size: float, dtype, powers: int = 2) -> float:
     """
     if size == 0 or not math.isfinite(size):
         return 1.0
+    return _power_of_two_for(round(math.log2(size)), dtype, powers)
+
+
+def _power_of_two_for(exponent: int, dtype, powers: int) -> float:
+    """:func:`power_of_two_scale` of a size ``2**exponent``."""
     info = np.finfo(dtype)
     limit = info.maxexp // (2 * powers)
-    exponent = round(math.log2(size))
     if -limit <= exponent <= limit:
         return 1.0
     # a factor the precision can hold (subnormal sizes would ask for more)
@@ -48,7 +52,8 @@ def product_scale(X, image, dtype, powers: int = 4) -> float | None:
     y_size = float(xp.max(xp.abs(image))) if image.size else 0.0
     if x_size == 0 or y_size == 0 or not math.isfinite(y_size):
         return None
-    return power_of_two_scale(2.0 ** (math.log2(y_size) - math.log2(x_size)), dtype, powers)
+    # the exponent, not 2.0 ** it: the ratio itself may exceed the float range
+    return _power_of_two_for(round(math.log2(y_size) - math.log2(x_size)), dtype, powers)
 
 
 def refuse_non_finite(A, image, name: str = "A") -> None:
@@ -65,7 +70,7 @@ def refuse_non_finite(A, image, name: str = "A") -> None:
     backend = None if A is None else get_backend(A)
     if backend is None or backend.is_linear_operator(A):
         raise ValueError(f"{name} returned non-finite values (NaN or inf) for a finite block")
-    stored = A.data if backend.issparse(A) else A
+    stored = A.tocoo().data if backend.issparse(A) else A    # any format (DOK, LIL too)
     if bool(backend.xp.isfinite(stored).all()):
         raise ValueError(f"a product with {name} overflowed: its entries are too large "
                          "for its precision")

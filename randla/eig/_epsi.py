@@ -369,7 +369,11 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
             raise TypeError(f"v0 must hold real numbers, got dtype {v0.dtype}")
         if not bool(get_backend(v0).xp.isfinite(v0).all()):
             raise ValueError("v0 must be finite (it holds NaN or inf)")
-        v0, R = op.backend.qr(op.xp.asarray(v0, dtype=op.dtype))   # the start: orthonormal
+        v0 = op.xp.asarray(v0, dtype=op.dtype)
+        # columns at unit size first: their scale says nothing about dependence
+        # (a column of 1e-20 beside ones was refused, one of 1e308 overflowed)
+        sizes = op.xp.max(op.xp.abs(v0), axis=0)
+        v0, R = op.backend.qr(v0 / op.xp.where(sizes > 0, sizes, 1))   # the start: orthonormal
         pivots = op.backend.to_host(op.xp.abs(op.xp.diag(R)))
         if not pivots.max() > 0 or pivots.min() <= k * float(np.finfo(op.dtype).eps) * pivots.max():
             raise ValueError("v0 must have linearly independent columns (a nonzero v0 "

@@ -162,8 +162,8 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
             V = basis.view()
             d, b = V.shape[1], Q.shape[1]
             if not np.isfinite(before).all():
-                raise ValueError("A has non-finite entries (NaN or inf): a product "
-                                 "with it is not finite")
+                raise ValueError("a product with A is not finite: A has NaN or inf "
+                                 "entries, or entries so large that its products overflow")
             C = bk.to_host(C).astype(np.float64)
             size = float(np.linalg.norm(before))
             # H gains the columns (and rows) of the newest block, the last b of V

@@ -14,6 +14,10 @@ return by ``scale``; vectors and bases need nothing.
 """
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from .._backend import get_backend
 from .._operand import product_scale, real_operand, refuse_non_finite, require_adjoint
 from .._sparse_products import SparseProducts
@@ -78,9 +82,14 @@ class Operand:
         if self._scale_fixed:
             return out
         self._scale_fixed = True
-        if bool(self.xp.isfinite(X).all()):     # a caller's v0 is checked where it is given
-            refuse_non_finite(self.A, _image(out), self.name)
-        factor = product_scale(X, _image(out), self.dtype)
+        measured, image = X, _image(out)
+        if not bool(self.xp.isfinite(image).all()) and bool(self.xp.isfinite(X).all()):
+            # NaN or inf in A, or finite entries whose products overflow (A of
+            # 1e308): a block 2^-(maxexp/2) as large tells which, and measures A
+            measured = X * self.dtype.type(2.0 ** -(np.finfo(self.dtype).maxexp // 2))
+            image = _image(product(measured))
+            refuse_non_finite(self.A, image, self.name)
+        factor = product_scale(measured, image, self.dtype)
         if factor is None:
             return out
         if factor > 1.0:
@@ -161,6 +170,12 @@ class Operand:
         return self._calibrated(self._fused_normal, X)
 
     def _fused_normal(self, X):
+        info = np.finfo(self.dtype)
+        if abs(math.frexp(self.scale)[1]) > info.maxexp - 2 * (info.nmant + 1) - 12:
+            # the raw Aᵀ(A (c X)) between the sweep's two products would under-
+            # or overflow (A of entries near 1e308): two scaled products
+            AX = self._matmat(X)
+            return AX, self._rmatmat(AX)
         self.passes += 1
         self.matvecs += 2 * X.shape[1]
         AX, AtAX = _cpu_sweep.sweep(self.A, self._scaled(X))

@@ -189,6 +189,28 @@ def _loo_directions(R):
     return S / xp.linalg.norm(S, axis=0)
 
 
+# Sizes up to which the leave-one-out estimators check their probes for linear
+# dependence on every estimate (a QR of n x k): a few sign vectors of a tiny
+# matrix are dependent often enough (1 in 32 pairs at n = 6), and rounding in
+# A Omega can hide it.  Beyond, where only a rank-deficient sketch prompts the
+# check, k sign vectors of length n are dependent with probability ~2^-n k^2.
+_ALWAYS_CHECK_PROBES = 64
+
+
+def _refuse_dependent_probes(Omega, name: str):
+    """Raise LinAlgError where the probe columns of Omega are linearly
+    dependent: leave-one-out estimators then leave nothing out, and every
+    sample comes out the same (a standard error of 0 on a wrong trace)."""
+    bk = get_backend(Omega)
+    k = Omega.shape[1]
+    pivots = bk.xp.abs(bk.xp.diag(bk.tall_qr(Omega)[1]))
+    if k > Omega.shape[0] or float(pivots.min()) <= k * float(np.finfo(Omega.dtype).eps) \
+            * float(pivots.max()):
+        raise np.linalg.LinAlgError(
+            f"the {name} probes are linearly dependent (n is small for this budget): "
+            "use matvecs >= n for the exact trace, or probes='gaussian'")
+
+
 def _colwise_dot(X, Y):
     """x_i^T y_i for every column i."""
     return get_backend(X).xp.einsum("ij,ij->j", X, Y)
@@ -224,23 +246,27 @@ class _Nystrom:
             self.gram = bk.xp.zeros((k, k), dtype=Y.dtype)
             self.trace = 0.0
             return
-        self.nu = float(np.finfo(Y.dtype).eps) * float(bk.xp.linalg.norm(Y))
-        Y_nu = Y + self.nu * Omega
-        G = Omega.T @ Y_nu
-        try:
-            self.C = bk.cholesky((G + G.T) / 2)
-        except np.linalg.LinAlgError:
-            # Omega^T (A + nu I) Omega is singular, not indefinite, where the probes
-            # are linearly dependent (a few sign vectors of a tiny matrix can be)
-            w = bk.to_host(bk.xp.linalg.eigvalsh((G + G.T) / 2))
-            if w.min() >= -float(np.finfo(Y.dtype).eps) * k * max(abs(w).max(), 1e-300):
-                raise np.linalg.LinAlgError(
-                    "the Nystrom probes are linearly dependent (n is small for this "
-                    "budget): use matvecs >= n for the exact trace, or a method without "
-                    "psd=True") from None
-            raise np.linalg.LinAlgError(
-                "A is not positive semidefinite: the Nystrom core Omega^T A Omega is "
-                "indefinite; use a method without psd=True") from None
+        eps = float(np.finfo(Y.dtype).eps)
+        self.nu = eps * float(bk.xp.linalg.norm(Y))
+        for _ in range(8):
+            Y_nu = Y + self.nu * Omega
+            G = Omega.T @ Y_nu
+            try:
+                self.C = bk.cholesky((G + G.T) / 2)
+                break
+            except np.linalg.LinAlgError:
+                w = bk.to_host(bk.xp.linalg.eigvalsh((G + G.T) / 2))
+                if w.min() < -eps * k * max(abs(w).max(), 1e-300):
+                    raise np.linalg.LinAlgError(
+                        "A is not positive semidefinite: the Nystrom core Omega^T A Omega "
+                        "is indefinite; use a method without psd=True") from None
+                # singular: dependent probes (refused), or rounding where A has
+                # low rank, which a larger shift overcomes
+                _refuse_dependent_probes(Omega, "Nystrom")
+                self.nu = max(10 * self.nu, eps * float(abs(w).max()))
+        else:
+            raise np.linalg.LinAlgError("Nystrom: Omega^T (A + nu I) Omega is not positive "
+                                        "definite even after shifting")
         self.Bt = bk.solve_triangular(self.C, Y_nu.T, trans=True)   # B^T, k x n
         self.gram = self.Bt @ self.Bt.T                             # B^T B
         self.trace = float(bk.xp.trace(self.gram)) - n * self.nu    # tr(B B^T) - tr(nu I)
@@ -427,20 +453,13 @@ class _XTrace(_Estimator):
         return low_rank + residual
 
     def _refuse_dependent_probes(self):
-        # A rank-deficient sketch A Omega is fine where A has low rank, but where
-        # the probes themselves are dependent (a few sign vectors of a tiny
-        # matrix can be) the left-out probes are not left out: every sample
-        # came out the same, with a standard error of 0 on a wrong trace.
-        bk, k = self.op.backend, self.R.shape[0]
-        eps = float(np.finfo(self.R.dtype).eps)
+        # a rank-deficient sketch A Omega is fine where A has low rank; only
+        # dependent probes themselves break the leave-one-out samples
+        k = self.R.shape[0]
         pivots = self.xp.abs(self.xp.diag(self.R))
-        if float(pivots.min()) > k * eps * float(pivots.max()):
-            return
-        omega_pivots = self.xp.abs(self.xp.diag(bk.tall_qr(self.Omega)[1]))
-        if float(omega_pivots.min()) <= k * eps * float(omega_pivots.max()):
-            raise np.linalg.LinAlgError(
-                "the XTrace probes are linearly dependent (n is small for this budget): "
-                "use matvecs >= n for the exact trace, or probes='gaussian'")
+        if (self.op.n <= _ALWAYS_CHECK_PROBES or float(pivots.min())
+                <= 2 * k * float(np.finfo(self.R.dtype).eps) * float(pivots.max())):
+            _refuse_dependent_probes(self.Omega, "XTrace")
 
 
 class _XNysTrace(_Estimator):
@@ -474,6 +493,8 @@ class _XNysTrace(_Estimator):
         self.matvecs = m
 
     def samples(self):
+        if self.op.n <= _ALWAYS_CHECK_PROBES:
+            _refuse_dependent_probes(self.Omega, "XNysTrace")
         ny = _Nystrom(self.Omega, self.Y)
         if ny.C is None:        # A Omega = 0: every probe's quadratic form is zero
             return self.xp.zeros(self.Omega.shape[1], dtype=self.Y.dtype)

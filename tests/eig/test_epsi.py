@@ -228,3 +228,13 @@ def test_non_finite_a_is_a_value_error(bad):
                  lambda: lazy_epsi(A[:40] + A[:40].T, 3, hermitian=True, rng=0)):
         with pytest.raises(ValueError, match="A has non-finite entries"):
             call()
+
+
+def test_start_columns_of_very_different_sizes_are_independent():
+    A = np.random.default_rng(0).standard_normal((60, 40))
+    V = np.random.default_rng(1).standard_normal((40, 3))
+    V[:, 1] *= 1e-20
+    assert np.allclose(lazy_epsi(A, 3, v0=V, rng=0).values,
+                       np.linalg.svd(A, compute_uv=False)[:3], rtol=1e-10)
+    assert epsi(A, v0=np.full(40, 1.7e308), rng=0).values[0] == pytest.approx(
+        np.linalg.norm(A, 2), rel=1e-10)
