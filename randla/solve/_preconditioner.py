@@ -556,6 +556,16 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
                                     "preconditioner (preconditioner='svd')")
     U, s, Vt = _svd_through_gram(backend, R) if R.dtype == np.float32 else backend.svd(R)
     rank = int(xp.count_nonzero(s > cutoff * s[0])) if s.size and float(s[0]) > 0 else 0
+    if 0 < rank < n and d < m and not op.damp:
+        # A short sketch can lose directions A has (3 x 2 orthogonal A with
+        # d = 2 gave a wrong x reported converged): A times the dropped
+        # directions, one pass, says whether they are A's null space, and if
+        # not a sketch twice as tall is factored instead (A itself at d = m).
+        lost = op.matmat(xp.ascontiguousarray(Vt[rank:].T))
+        if float(xp.max(xp.abs(lost))) * math.sqrt(m) > 10 * cutoff * float(s[0]):
+            return sketch_and_factor(op, B, d=min(m, 2 * d), sketch=sketch, rng=rng,
+                                     cutoff=cutoff, preconditioner=preconditioner,
+                                     fallback=fallback)
     P = Preconditioner("svd", Vt[:rank].T, s[:rank], None, None, rank, norm_estimate,
                        backend)
     return P, P.apply(U[:, :rank].T @ QtSB)
