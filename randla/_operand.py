@@ -12,8 +12,8 @@ import numpy as np
 
 from ._backend import get_backend, working_float
 
-__all__ = ["power_of_two_scale", "product_scale", "real_operand", "refuse_non_finite",
-           "require_adjoint"]
+__all__ = ["one_sweep_scales", "power_of_two_scale", "product_scale", "real_operand",
+           "refuse_non_finite", "require_adjoint"]
 
 
 def power_of_two_scale(size: float, dtype, powers: int = 2) -> float:
@@ -39,6 +39,19 @@ def _power_of_two_for(exponent: int, dtype, powers: int) -> float:
         return 1.0
     # a factor the precision can hold (subnormal sizes would ask for more)
     return 2.0 ** min(max(-exponent, info.minexp + 2), info.maxexp - 2)
+
+
+def one_sweep_scales(scale: float, dtype) -> bool:
+    """Whether products of ``scale * A`` may run as one sweep ``A^T (A (c X)) c``.
+
+    The raw ``A^T T`` between the sweep's two products is about ``T / c``,
+    which for c beyond about 2^+-906 (2^+-68 in float32) under- or overflows
+    once T is a rounding-level fraction of its start (a wrong x was reported
+    converged for A of entries 1e-300 and b of 1e-30): there the two
+    products run apart, each scaled.
+    """
+    info = np.finfo(dtype)
+    return abs(math.frexp(scale)[1]) <= info.maxexp - 2 * (info.nmant + 1) - 12
 
 
 def product_scale(X, image, dtype, powers: int = 4) -> float | None:

@@ -247,21 +247,20 @@ def _range(op: Operand, width: int, power_iters: int, method: str, n_fresh: int,
     if power_iters == 0:
         omega, state = op.gaussian(width, state)
         Y = op.matmat(omega)
-        Q, d2 = _distances_squared(Y)
-        if width == min(op.shape):
-            # Y spans A's range (leaving a column out would miss a direction A
-            # has): the error is rounding.  A square Q (m <= n) spans
-            # everything: about eps ||A||_F sqrt(m), and E ||Y||_F^2 =
-            # width ||A||_F^2.  For tall A, (I - QQ^T) A = -(I - QQ^T) E Omega^-1
-            # for Y's rounding E: cond(Omega) (heavy-tailed for a square
-            # Gaussian) times eps ||A||_F.  Both measured 40-200 times above
-            # the true error on Gaussian A.
-            rounding = 10 * float(np.finfo(op.dtype).eps) * float(xp.linalg.norm(Y))
-            if width < op.shape[0]:
-                s = op.backend.to_host(xp.linalg.svd(omega, compute_uv=False))
-                rounding *= (float(s[0] / s[-1]) if s[-1] > 0 else math.inf) / math.sqrt(width)
-            d2 = np.full(width, rounding ** 2)
-        return Q, d2
+        if width < min(op.shape):
+            return _distances_squared(Y)
+        # Y spans A's range (leaving a column out would miss a direction A
+        # has): the error is rounding.  A square Q (m <= n) spans
+        # everything: about eps ||A||_F sqrt(m), and E ||Y||_F^2 =
+        # width ||A||_F^2.  For tall A, (I - QQ^T) A = -(I - QQ^T) E Omega^-1
+        # for Y's rounding E: cond(Omega) (heavy-tailed for a square
+        # Gaussian) times eps ||A||_F.  Both measured 40-200 times above
+        # the true error on Gaussian A.
+        rounding = 10 * float(np.finfo(op.dtype).eps) * float(xp.linalg.norm(Y))
+        if width < op.shape[0]:
+            s = op.backend.to_host(xp.linalg.svd(omega, compute_uv=False))
+            rounding *= (float(s[0] / s[-1]) if s[-1] > 0 else math.inf) / math.sqrt(width)
+        return op.backend.tall_qr(Y)[0], np.full(width, rounding ** 2)
     # Columns beyond min(m, n) add nothing: Krylov blocks stop there, and the fresh
     # columns add only the directions that still fit to Q.  (No more of them than m,
     # so that their leave-one-out distances come from a square R.)

@@ -14,12 +14,12 @@ return by ``scale``; vectors and bases need nothing.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
 from .._backend import get_backend
-from .._operand import product_scale, real_operand, refuse_non_finite, require_adjoint
+from .._operand import (one_sweep_scales, product_scale, real_operand, refuse_non_finite,
+                        require_adjoint)
 from .._sparse_products import SparseProducts
 from ..sketch import DenseOperator, RNGState
 from ..solve import _cpu_sweep
@@ -170,10 +170,7 @@ class Operand:
         return self._calibrated(self._fused_normal, X)
 
     def _fused_normal(self, X):
-        info = np.finfo(self.dtype)
-        if abs(math.frexp(self.scale)[1]) > info.maxexp - 2 * (info.nmant + 1) - 12:
-            # the raw Aᵀ(A (c X)) between the sweep's two products would under-
-            # or overflow (A of entries near 1e308): two scaled products
+        if not one_sweep_scales(self.scale, self.dtype):     # A of entries near 1e308
             AX = self._matmat(X)
             return AX, self._rmatmat(AX)
         self.passes += 1

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from .._backend import get_backend
-from .._operand import real_operand, require_adjoint
+from .._operand import one_sweep_scales, real_operand, require_adjoint
 
 __all__ = ["Operand", "as_operand"]
 
@@ -83,17 +83,10 @@ class Operand:
         return c_in, c / c_in
 
     def _fusable(self, X):
-        """Whether A^T (A (c X)) c can run as one sweep: the raw A^T T between
-        its two products is about T / c, which for c beyond about 2^+-906
-        (2^+-68 in float32) under- or overflows once the residual T is a
-        rounding-level fraction of b (a wrong x was reported converged for
-        A of entries 1e-300 and b of 1e-30)."""
-        if self.a_scale == 1.0:
-            return True
-        info = np.finfo(self.dtype)
-        limit = info.maxexp - 2 * (info.nmant + 1) - 12      # 906 in float64, 68 in float32
-        return (abs(math.frexp(self.a_scale)[1]) <= limit
-                and self._split_scale(X)[1] == 1.0)
+        """Whether A^T (A (c X)) c can run as one sweep (see one_sweep_scales),
+        with c X itself in range."""
+        return self.a_scale == 1.0 or (one_sweep_scales(self.a_scale, self.dtype)
+                                       and self._split_scale(X)[1] == 1.0)
 
     @property
     def T(self) -> "Operand":

@@ -48,7 +48,7 @@ class _ColumnScaled:
         return R, self.scale * G
 
 
-def _column_norms(op):
+def _norms_of_a_columns(op):
     """Column norms of A (one pass; no temporary the size of A when dense)."""
     A, xp = op.A, op.xp
     if op.linear_operator:
@@ -145,7 +145,7 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
     krylov = _check_count("krylov", krylov, 1)
     refinements = _check_count("refinements", refinements, 1)
     xp = op.xp
-    norms = _column_norms(op) if scale_columns else None
+    norms = _norms_of_a_columns(op) if scale_columns else None
     if norms is None:
         scale = xp.ones(op.shape[1], dtype=op.dtype)
     else:

@@ -70,3 +70,13 @@ def clustered_sparse(m=5000, n=500, seed=0):
     A = sp.csr_array((vals, cols, np.arange(0, m * 10 + 1, 10)), shape=(m, n))
     A.sum_duplicates()
     return A
+
+
+def non_finite_identity(bad, kind):
+    """A 40 x 40 identity with one entry ``bad`` (NaN or inf) as a dense array,
+    CSR array or LinearOperator, and the ValueError message its routines give."""
+    from scipy.sparse.linalg import aslinearoperator
+    A = np.eye(40)
+    A[3, 4] = bad
+    A = {"dense": A, "sparse": sp.csr_array(A), "operator": aslinearoperator(A)}[kind]
+    return A, "A returned non-finite" if kind == "operator" else "A has non-finite entries"

@@ -14,7 +14,8 @@ import randla
 from randla.eig import nystrom, qb, randomized_svd, range_finder
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from _matrices import one_blas_thread, SPECTRA, known_eig, known_svd  # noqa: E402,F401
+from _matrices import (one_blas_thread, SPECTRA, known_eig, known_svd,  # noqa: E402,F401
+                       non_finite_identity)
 
 M, N, K, P = 200, 100, 10, 10
 
@@ -266,10 +267,7 @@ def test_nystrom_of_zero_matrix(kind):
 @pytest.mark.parametrize("kind", ["dense", "sparse", "operator"])
 def test_non_finite_a_is_a_value_error_naming_a(bad, kind):
     # it used to surface as LinAlgError "SVD did not converge"
-    A = np.eye(40)
-    A[3, 4] = bad
-    A = {"dense": A, "sparse": sp.csr_array(A), "operator": aslinearoperator(A)}[kind]
-    message = "A returned non-finite" if kind == "operator" else "A has non-finite entries"
+    A, message = non_finite_identity(bad, kind)
     for call in (lambda: range_finder(A, 5, rng=0), lambda: qb(A, 5, rng=0),
                  lambda: randomized_svd(A, 5, rng=0), lambda: nystrom(A, 5, rng=0)):
         with pytest.raises(ValueError, match=message):
