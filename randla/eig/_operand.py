@@ -14,7 +14,6 @@ return by ``scale``; vectors and bases need nothing.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from .._backend import get_backend
