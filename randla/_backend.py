@@ -271,7 +271,7 @@ def working_float(dtype) -> np.dtype:
     everything numeric else (integers, bool, float64, complex128) in float64,
     as scipy.linalg casts.
     """
-    dtype = np.dtype(dtype)
+    dtype = np.dtype(dtype).newbyteorder("=")    # big-endian float32 is float32 too
     if dtype.kind not in "biufc":
         raise TypeError(f"expected numeric data, got dtype {dtype}")
     if dtype in (np.float16, np.float32, np.complex64):

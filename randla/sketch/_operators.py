@@ -142,7 +142,12 @@ class SketchingOperator:
         object.__setattr__(self, "dtype", _check_float_dtype(dtype))
         if scale is None:
             scale = default_scale(d, m)
-        if not isinstance(scale, numbers.Real) or not math.isfinite(scale):
+        try:
+            finite = (isinstance(scale, numbers.Real) and not isinstance(scale, bool)
+                      and math.isfinite(scale))
+        except OverflowError:       # an int beyond float's range
+            finite = False
+        if not finite:
             raise ValueError(f"scale must be a finite real number, got {scale!r}")
         object.__setattr__(self, "scale", float(scale))
 
@@ -370,7 +375,7 @@ class DenseOperator(SketchingOperator):
 
     def __init__(self, d, m, distribution="gaussian", *, rng=None, dtype=np.float64,
                  scale=None):
-        if distribution not in self._CODES:
+        if not isinstance(distribution, str) or distribution not in self._CODES:
             raise ValueError("distribution must be one of 'gaussian', 'rademacher', "
                              f"'uniform', got {distribution!r}")
         object.__setattr__(self, "distribution", distribution)

@@ -59,7 +59,9 @@ class RNGState:
 
     def advance(self, n: int) -> "RNGState":
         """Return the state ``n`` counters further on (wrapping modulo 2**128)."""
-        if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 0:
+        if not isinstance(n, numbers.Integral) or isinstance(n, bool):
+            raise TypeError(f"n must be a non-negative integer, got {n!r}")
+        if n < 0:
             raise ValueError(f"n must be a non-negative integer, got {n!r}")
         return RNGState(self.key, (self.counter + int(n)) & _COUNTER_MASK)
 

@@ -71,6 +71,10 @@ class LstsqResult:
 # ---------------------------------------------------------------------------
 # argument handling shared by the drivers
 
+# The default rank cutoff of the sketch's singular values, in units of eps.
+DEFAULT_CUTOFF_EPS = 30
+
+
 def _prepare(A, b, *, damp=0.0, sketch="saso", sketch_size=None, cond=None, wide_ok=False):
     if not (isinstance(damp, (int, float, np.floating, np.integer)) and math.isfinite(damp)
             and damp >= 0):
@@ -129,7 +133,7 @@ def _prepare(A, b, *, damp=0.0, sketch="saso", sketch_size=None, cond=None, wide
                              f"{op.shape}, got {d}")
     eps = float(np.finfo(op.dtype).eps)
     if cond is None:
-        cutoff = 30 * eps
+        cutoff = DEFAULT_CUTOFF_EPS * eps
     else:
         if not (isinstance(cond, (int, float, np.floating, np.integer)) and cond >= 0):
             raise ValueError(f"cond must be a number >= 0, got {cond!r}")
@@ -161,7 +165,11 @@ def _column_norms(M):
     whose squares overflow: its estimate then read as 0, converged)."""
     xp = _namespace(M)
     norms = xp.linalg.norm(M, axis=0)
-    if bool(xp.all((norms > 1e-150) & (norms < 1e150))):
+    # well inside the range whose squares neither under- nor overflow (about
+    # 1e+-150 in float64, 1e+-15 in float32)
+    info = np.finfo(M.dtype)
+    if bool(xp.all((norms > math.sqrt(info.tiny) * 2.0 ** 13)
+                   & (norms < math.sqrt(info.max) * 2.0 ** -14))):
         return norms        # no square under- or overflowed (the common case: 3x faster)
     largest = xp.max(xp.abs(M), axis=0) if M.shape[0] else xp.zeros(M.shape[1], M.dtype)
     unit = xp.where((largest > 0) & xp.isfinite(largest), largest, 1)
@@ -544,9 +552,11 @@ def sketch_and_precondition(A, b, *, solver: str = "lsqr", preconditioner: str =
     solver : {"lsqr", "cg"}
         LSQR on the operator A P (all columns at once, with scipy's
         stopping tests) or conjugate gradients on ``P^T A^T A P``.
-    preconditioner : {"qr", "svd"}
-        ``P = R^{-1}`` from ``S A = Q R``, or ``V Sigma^{-1}`` from the SVD
-        (which handles rank deficiency).
+    preconditioner : {"qr", "svd", "auto"}
+        ``P = R^{-1}`` from ``S A = Q R`` (a rank-deficient sketch raises
+        LinAlgError), ``V Sigma^{-1}`` from the SVD (which handles rank
+        deficiency), or "auto": the QR form, the SVD form where the sketch
+        is rank deficient.
     damp, tol, sketch, sketch_size, cond, rng
         As in :func:`spir`; tol is the relative tolerance of the iteration
         (default: the unit roundoff).
@@ -573,14 +583,12 @@ def sketch_and_precondition(A, b, *, solver: str = "lsqr", preconditioner: str =
     """
     if solver not in ("lsqr", "cg"):
         raise ValueError(f"solver must be 'lsqr' or 'cg', got {solver!r}")
-    if preconditioner not in ("qr", "svd"):
-        raise ValueError(f"preconditioner must be 'qr' or 'svd', got {preconditioner!r}")
     op, B, vector, d, eps, cutoff = _prepare(A, b, damp=damp, sketch=sketch,
                                              sketch_size=sketch_size, cond=cond)
     tol = eps if tol is None else _check_tol(tol, eps)
     maxiter = _check_count("maxiter", maxiter, 1)
-    P, X0 = sketch_and_factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
-                              preconditioner=preconditioner)
+    P, X0 = _factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
+                    preconditioner=preconditioner)
     if solver == "cg":
         R, G = op.residual(X0, B)
         C = P.apply_t(G)
@@ -786,7 +794,7 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
     maxiter = _check_count("maxiter", maxiter, 1)
     opt = op.T      # n x m, tall: A A^T = opt.normal, and opt.residual(Z, X) = X - A^T Z, A (X - A^T Z)
     xp = op.xp
-    P, _ = _factor(opt, None, d=d, sketch=sketch, rng=rng, cutoff=30 * eps,
+    P, _ = _factor(opt, None, d=d, sketch=sketch, rng=rng, cutoff=DEFAULT_CUTOFF_EPS * eps,
                    preconditioner="auto")
     b_norms = xp.linalg.norm(B, axis=0)
     # x0 = A^T (A A^T)^{-1} b through the sketch, and A x0 in the same pass
@@ -798,7 +806,8 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
         r_norms, x_norms = _norms(Rm, X, 0.0)
         # ||r|| / (||x|| + ||b|| / ||A||_F): the backward error times ||A||_F
         # (NaN where x or r is: a NaN denominator must not read as 0)
-        denominator = x_norms + b_norms / P.norm_estimate
+        denominator = x_norms + (b_norms / P.norm_estimate if P.norm_estimate > 0
+                                 else xp.full_like(b_norms, xp.inf))      # A = 0: x = 0
         scaled = r_norms / xp.where(denominator > 0, denominator, 1)
         # each column's best iterate: near the rounding floor a step can
         # make the residual worse

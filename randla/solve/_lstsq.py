@@ -10,8 +10,8 @@ import numpy as np
 import scipy.linalg as sla
 
 from .._backend import Backend, get_backend
-from ._drivers import (fossils, iterative_sketching, min_norm, sketch_and_precondition,
-                       sketch_and_solve, spir)
+from ._drivers import (DEFAULT_CUTOFF_EPS, fossils, iterative_sketching, min_norm,
+                       sketch_and_precondition, sketch_and_solve, spir)
 from ._preconditioner import _HOST_MODEL, host_pass_seconds
 from ._sirr import sirr
 
@@ -21,8 +21,12 @@ _DRIVERS = {
     "spir": spir,
     "fossils": fossils,
     "sketch_and_solve": sketch_and_solve,
-    "lsqr": lambda A, b, **kw: sketch_and_precondition(A, b, solver="lsqr", **kw),
-    "cg": lambda A, b, **kw: sketch_and_precondition(A, b, solver="cg", **kw),
+    # the QR form, or the SVD form where the sketch is rank deficient: lstsq
+    # returns the minimum-norm solution whatever the method
+    "lsqr": lambda A, b, **kw: sketch_and_precondition(A, b, solver="lsqr",
+                                                       preconditioner="auto", **kw),
+    "cg": lambda A, b, **kw: sketch_and_precondition(A, b, solver="cg",
+                                                     preconditioner="auto", **kw),
     "iterative_sketching": iterative_sketching,
     "sirr": sirr,
 }
@@ -186,20 +190,27 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
         Right-hand side(s), dense (a sparse b is refused with TypeError).
     cond : float, optional
         Singular values below ``cond * largest_singular_value`` are treated as
-        zero.  On the randomized path the singular values are those of the
-        sketch ``S a`` (equal to a's within a factor ``1 +- O(sqrt(N/d))``);
-        the default there is ``30 * eps`` instead of LAPACK's ``eps``, and
-        the rank, hence x, can depend on ``rng`` when a singular value lies
-        near the cutoff.  As in LAPACK's gelsd, a cond below 0 or at least 1
-        means the default.  Wide problems on the randomized path assume full
-        row rank: a cond other than the default raises ValueError there.
+        zero.  As in LAPACK's gelsd, a cond of 0 or less, or of 1 or more,
+        means the default.  On the randomized path the singular values are
+        those of the sketch ``S a`` (equal to a's within a factor
+        ``1 +- O(sqrt(N/d))``); the default there is ``30 * eps`` instead of
+        LAPACK's ``eps``, a smaller cond also means the default (the sketch
+        does not resolve singular values below it), and the rank, hence x,
+        can depend on ``rng`` when a singular value lies near the cutoff.  A
+        cond that drops singular values of a sketch truncates in the sketch's
+        top singular subspace, which is a's only up to an angle of about
+        ``sigma_{r+1} / sigma_r``: ``method="auto"`` hands such a solve of a
+        dense a to LAPACK, an explicit randomized method returns that x.
+        Wide problems on the randomized path assume full row rank: a cond
+        other than the default raises ValueError there.
     overwrite_a, overwrite_b : bool
         Passed to LAPACK; the randomized path never writes to its inputs.
     check_finite : bool, default True
         Refuse infs and NaNs in b with ValueError, and in a (for
         LinearOperators no check is possible).  On the randomized path a
         dense a is checked through its sketch, which every entry reaches, so
-        a is refused whatever check_finite says (and read once less).
+        a is refused whatever check_finite says (and read once less), and so
+        is b (LAPACK would return NaN).
     lapack_driver : {"gelsd", "gelsy", "gelss"}, optional
         Given: scipy.linalg.lstsq with that driver, whatever ``method`` says.
     rng : None, int or numpy.random.Generator, keyword-only
@@ -208,7 +219,12 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
         ``"auto"``, ``"lapack"``, ``"randomized"`` (= ``"spir"``), or a driver:
         ``"spir"``, ``"fossils"``, ``"sketch_and_solve"``, ``"lsqr"``,
         ``"cg"`` (sketch-and-precondition), ``"iterative_sketching"``, ``"sirr"``.
-        Wide problems on the randomized path use :func:`min_norm`.
+        ``"sketch_and_solve"`` is approximate: it solves the sketched problem
+        once (residual within a factor ``1 + O(sqrt(N/d))`` of the least), takes
+        no tol and never warns.  Wide problems on the randomized path use
+        :func:`min_norm`, which assumes full row rank: for a wide a of lower
+        rank its x is still the minimum-norm least-squares solution, but its
+        estimate (that of a consistent system) stays large and it warns.
     tol : float, optional, keyword-only
         Target backward error of the iterative drivers relative to ``||a||_F``
         (default eps).  A randomized solve that stops short of it (its
@@ -309,7 +325,9 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
         # of a solve at 40000 x 1000).
         a1 = _validated(a, a1, False, backend)
     elif check_finite and backend.issparse(a):
-        _check_finite(a.data, backend)
+        # the stored values (DOK and LIL keep theirs in dicts and lists)
+        _check_finite(a.data if a.format in ("csr", "csc", "coo", "bsr", "dia")
+                      else a.tocoo().data, backend)
     b1 = _validated(b, b1, check_finite, backend)
     if complex_data:
         raise TypeError("the randomized drivers are real: complex data needs "
@@ -324,8 +342,12 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     if not operator_input:
         a1 = a1.astype(dtype, copy=False)
     b1 = b1.astype(dtype, copy=False)
-    # gelsd reads cond < 0 or cond >= 1 as "machine precision": the default.
-    if isinstance(cond, numbers.Real) and not 0 <= cond < 1:
+    # gelsd reads cond <= 0 or cond >= 1 as "machine precision": the default.
+    # Below the default cutoff the sketch's singular values are rounding, and
+    # a cutoff there would keep directions A does not have (x ~ 1e14 for a
+    # duplicated column at cond = 1e-17).
+    if isinstance(cond, numbers.Real) and not (DEFAULT_CUTOFF_EPS * np.finfo(dtype).eps
+                                               <= cond < 1):
         cond = None
     if m < n:
         if cond is not None:
@@ -335,8 +357,17 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
         result = min_norm(a1, b1, tol=tol, rng=rng)
     else:
         name = "spir" if method in ("auto", "randomized") else method
+        if name == "sketch_and_solve" and tol is not None:
+            raise ValueError("tol does not apply to method='sketch_and_solve' (one solve "
+                             "of the sketched problem, no iteration)")
         result = _DRIVERS[name](a1, b1, cond=cond, rng=rng,
                                 **({} if name == "sketch_and_solve" else {"tol": tol}))
+    # A cutoff that drops singular values truncates in the sketch's singular
+    # subspace, not a's (x then agrees with gelsd's only across a wide gap):
+    # "auto" gives such a solve of a dense a to LAPACK.
+    truncated = cond is not None and result.rank < min(m, n)
+    if truncated and method == "auto" and not operator_input:
+        return _lapack(backend, a, b, cond, overwrite_a, overwrite_b, check_finite, None)
     if not _reached(result, tol, a1.shape, dtype):
         if method == "auto" and not operator_input:
             return _lapack(backend, a, b, cond, overwrite_a, overwrite_b, check_finite, None)

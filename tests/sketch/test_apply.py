@@ -259,3 +259,18 @@ def test_empty_columns():
 def test_bad_operands(call, exc, match):
     with pytest.raises(exc, match=match):
         call(SASO(D, M, rng=0))
+
+
+@pytest.mark.parametrize("kind", ("saso", "gaussian", "srtt"))
+@pytest.mark.parametrize("dtype, expected", [(">f4", np.float32), (">c8", np.complex64),
+                                             (">f8", np.float64)])
+def test_big_endian_data_keeps_its_precision(kind, dtype, expected):
+    # numpy computes ">f4" @ ">f4" in float32; the precision was compared
+    # with the native float32 and fell through to float64
+    A = np.random.default_rng(0).standard_normal((40, 3)).astype(dtype)
+    S = make_operator(kind, 8, 40, rng=1)
+    native = A.astype(expected)
+    assert (S @ A).dtype == expected
+    assert np.array_equal(S @ A, S @ native)
+    out = np.empty((8, 3), dtype=expected)
+    assert np.array_equal(left_sketch(S, A, out=out), S @ native)

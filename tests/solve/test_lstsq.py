@@ -303,6 +303,93 @@ def test_cond_outside_0_1_means_default_like_gelsd(method, cond):
     assert np.allclose(x, xr, rtol=1e-8, atol=0)
 
 
+def _duplicated_column_problem():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((600, 20))
+    A[:, 5] = A[:, 3]
+    return A, rng.standard_normal(600)
+
+
+@pytest.mark.parametrize("method", ("randomized", "fossils", "sirr", "lsqr"))
+@pytest.mark.parametrize("cond", (0, 0.0, 1e-17, 1e-15))
+def test_cond_zero_or_below_the_sketch_resolution_means_default(method, cond):
+    # gelsd reads cond <= 0 as machine precision; below 30 eps the sketch's
+    # singular values are rounding: a cutoff there kept the duplicated
+    # column's direction (rank 20, |x| ~ 3e14, a residue of another x)
+    A, b = _duplicated_column_problem()
+    x, res, rank, _ = randla.lstsq(A, b, cond=cond, method=method, rng=1)
+    xr, resr, rankr, _ = sla.lstsq(A, b, cond=cond)
+    assert rank == rankr == 19 and res.shape == resr.shape == (0,)
+    assert np.linalg.norm(x - xr) <= 1e-12 * np.linalg.norm(xr)
+
+
+@pytest.mark.parametrize("method", ("lsqr", "cg"))
+def test_sketch_and_precondition_methods_give_the_minimum_norm_solution(method):
+    # their QR preconditioner cannot serve a rank-deficient sketch: lstsq
+    # takes the SVD form there (it raised advice lstsq has no argument for)
+    A, b = _duplicated_column_problem()
+    x, res, rank, _ = randla.lstsq(A, b, method=method, rng=1)
+    xr = sla.lstsq(A, b)[0]
+    assert rank == 19 and res.shape == (0,)
+    assert np.linalg.norm(x - xr) <= 1e-12 * np.linalg.norm(xr)
+
+
+def test_auto_hands_a_truncating_cond_to_lapack(monkeypatch):
+    # a cond that drops real singular values truncates in the sketch's
+    # singular subspace, not a's: "auto" gives the solve to gelsd
+    rng = np.random.default_rng(3)
+    U, _ = np.linalg.qr(rng.standard_normal((600, 20)))
+    V, _ = np.linalg.qr(rng.standard_normal((20, 20)))
+    A = (U * np.logspace(0, -12, 20)) @ V.T
+    b = rng.standard_normal(600)
+    monkeypatch.setattr(randla.solve._lstsq, "prefers_randomized", lambda *a, **k: True)
+    x, res, rank, s = randla.lstsq(A, b, cond=1e-6, rng=1)
+    xr, resr, rankr, sr = sla.lstsq(A, b, cond=1e-6)
+    assert rank == rankr and np.array_equal(x, xr) and np.array_equal(s, sr)
+    explicit = randla.lstsq(A, b, cond=1e-6, method="randomized", rng=1)
+    assert explicit[3] is None and explicit[2] == rankr     # the sketch's truncation
+    # without a cond nothing is truncated and auto stays randomized
+    assert randla.lstsq(A, b, rng=1)[3] is None
+
+
+@pytest.mark.parametrize("fmt", ("dok", "lil", "csr"))
+def test_any_sparse_format_is_checked_for_non_finite_values(fmt):
+    A, b = problem(300, 5)
+    x = randla.lstsq(sp.csr_array(A).asformat(fmt), b, rng=1)[0]
+    assert np.allclose(x, sla.lstsq(A, b)[0], rtol=1e-10, atol=0)
+    A[7, 2] = np.nan
+    with pytest.raises(ValueError, match="infs or NaNs"):
+        randla.lstsq(sp.csr_array(A).asformat(fmt), b, rng=1)
+
+
+@pytest.mark.parametrize("method", ("randomized", "fossils", "iterative_sketching", "sirr"))
+@pytest.mark.parametrize("wide", (False, True))
+def test_float32_solves_raise_no_warnings(method, wide):
+    # the norms' safe range was compared as 1e150, which float32 casts to inf
+    A, b = problem(600, 20)
+    A, b = A.astype(np.float32), b.astype(np.float32)
+    if wide:
+        A, b = np.ascontiguousarray(A[:15].T), b[:20]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = randla.lstsq(A, b, method=method, rng=1)[0]
+    assert x.dtype == np.float32
+
+
+def test_sketch_and_solve_takes_no_tol():
+    A, b = problem(300, 5)
+    with pytest.raises(ValueError, match="tol"):
+        randla.lstsq(A, b, method="sketch_and_solve", tol=1e-10, rng=1)
+
+
+def test_zero_wide_a_gives_zero_without_warnings():
+    b = np.random.default_rng(1).standard_normal(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x, _, rank, _ = randla.lstsq(np.zeros((5, 9)), b, method="randomized", rng=1)
+    assert rank == 0 and np.array_equal(x, np.zeros(9))
+
+
 @pytest.mark.parametrize("method", ("auto", "lapack", "randomized"))
 @pytest.mark.parametrize("b", (2.0, np.float64(2.0), np.array(2.0)))
 def test_scalar_b_raises_what_scipy_raises(method, b):
