@@ -230,8 +230,9 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     With ``solver=None``, block Lanczos on ``AᵀA`` (``AAᵀ`` for wide A)
     from a random block, with full reorthogonalisation and thick restarts,
     runs until the eigen-residual ``‖AᵀA v − θ v‖`` of each of the k
-    leading Ritz pairs is at most ``tol θ`` (ARPACK's test, on the same
-    operator scipy's ``svds`` hands it) or the rounding floor; a last
+    leading Ritz pairs is at most ``tol² θ`` (ARPACK's test with the
+    tolerance scipy's ``svds`` hands it, on the same operator) or the
+    rounding floor; a last
     product with A gives the singular values and left vectors.  On host dense data each step reads
     A once for both products.
 
@@ -251,14 +252,16 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         ``(ncv - k) // 3`` columns (at least 1), so that a restart comes at
         most every second step.
     tol : float, default 0
-        Relative accuracy of each eigenvalue θ = σ² of ``AᵀA``, as in
-        scipy: the eigen-residual must reach ``tol θ``.  0 (and any ``tol``
-        below it) means the rounding floor, ``50 u sqrt(n) σ₁²`` with u the
-        unit roundoff of the working precision.  No target is set below
-        that floor, so a wanted σ with σ² under about ``50 u sqrt(n) σ₁²``
-        (σ / σ₁ below about 1e-6 in float64) has no guaranteed accuracy:
-        beside σ₁ = 1e12, values near 10 came out tens of percent off,
-        without an error, where ARPACK still resolves them.
+        Relative accuracy ``tol²`` of each eigenvalue θ = σ² of ``AᵀA``, as
+        in scipy (which hands ARPACK ``tol**2``): the eigen-residual must
+        reach ``tol² θ``, so σ is within about ``tol² σ / 2`` and each
+        vector within ``tol² θ`` over θ's gap.  0 (and any ``tol`` below
+        it) means the rounding floor of the products near each pair,
+        ``50 u sqrt(n) σ₁ σ`` with u the unit roundoff of the working
+        precision.  No target is set below that floor, so a wanted σ with
+        σ / σ₁ under about ``50 u sqrt(n)`` (about 1e-12 in float64) has no
+        guaranteed accuracy: beside σ₁ = 1e12, values near 10 can come out
+        far off, without an error, where ARPACK still resolves them.
     which : {'LM', 'SM'}
         'SM' is not served randomly: it goes to scipy (ARPACK).
     v0 : ndarray, optional
@@ -392,7 +395,8 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         # 3.2-3.5 s against 1.7-2.7 s)
         A = A.T if not backend.issparse(A) else A.T.tocsr()
     op = Operand(A)
-    result = _solve(op, k, normal=True, tol=tol, maxiter=steps,
+    # scipy's svds hands ARPACK tol**2 for the eigenvalues of AᵀA
+    result = _solve(op, k, normal=True, tol=tol ** 2, maxiter=steps,
                     options=options, ncv=None if ncv is None else int(ncv), rng=rng, v0=v0)
     xp = backend.xp
     if not result.converged.all():

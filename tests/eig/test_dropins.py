@@ -95,6 +95,42 @@ def test_svds_tol_is_each_values_relative_accuracy_as_in_scipy(tol, power):
     assert np.max(np.abs(s - s_true[:5][::-1]) / s_true[:5][::-1]) <= tol
 
 
+# scipy's svds asks ARPACK for tol**2 on the eigenvalues θ = σ² of AᵀA;
+# randla took tol itself, and at tol = 1e-2 its vectors were 1e-2 off where
+# scipy's were within 1e-4 (8e-9 at 1e-4 against 4e-5)
+@pytest.mark.parametrize("tol", [1e-2, 1e-4])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_svds_asks_tol_squared_of_ata_as_scipy_does(tol, seed):
+    k = 10
+    A, _, s_true, V = known_svd(800, 300, 1.0 / np.arange(1, 301))
+    u, s, vh = randla.svds(A, k, tol=tol, rng=seed)
+    theta = s_true ** 2
+    # residuals <= tol² θ: values to tol² θ, the subspace to that over the gap
+    # (Davis-Kahan)
+    assert np.max(np.abs(s ** 2 - theta[:k][::-1]) / theta[:k][::-1]) <= tol ** 2
+    assert sin_angle(vh.T, V[:, :k]) <= tol ** 2 * theta[k - 1] / (theta[k - 1] - theta[k])
+
+
+# At tol = 0 the floor of a pair is the rounding of Aᵀ(A v) near it, about
+# u σ₁ σ, not u σ₁² for all: the last vectors of fast-decaying spectra were
+# 9e-4 (10^(-i/3), k = 16) and 2.7e-7 (1/i², k = 40) off; ARPACK 5e-12, 1e-13
+@pytest.mark.parametrize("spectrum, k, bound", [("cube root", 16, 1e-5),
+                                                ("inverse square", 40, 1e-8)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_svds_tol_zero_resolves_vectors_of_small_values(spectrum, k, bound, seed):
+    if spectrum == "cube root":
+        A, _, _, V = known_svd(400, 150, 10.0 ** (-np.arange(150) / 3))
+    else:
+        A, _, _, V = known_svd(800, 300, 1.0 / np.arange(1, 301) ** 2)
+    vh = randla.svds(A, k, rng=seed)[2]
+    assert sin_angle(vh.T, V[:, :k]) <= bound
+
+
+def test_svds_of_big_endian_float32_is_float32():
+    A = known_svd(300, 100, 1.0 / np.arange(1, 101))[0].astype(">f4")
+    assert [x.dtype for x in randla.svds(A, 3, rng=0)] == [np.float32] * 3
+
+
 @pytest.mark.parametrize("tol", [1e-1, 1e-2, 1e-4])
 def test_eigsh_tol_is_each_values_relative_accuracy_as_in_scipy(tol):
     lam = np.array([(-1.0) ** i / (i + 1) ** 2 for i in range(300)])
