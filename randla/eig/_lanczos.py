@@ -14,7 +14,8 @@ come from an eigendecomposition of the small H, and ``M V = V H + Q' B E``
 another product.  A few passes with small blocks do what a randomized SVD
 needs several wide passes for: on the 20000 x 5000 benchmark (singular
 values 1/i, k = 20) 18 steps with 4 columns (144 matvecs) bring every value
-to relative accuracy 1e-8, where Lazy-EPSI from a 60-column sketch needed
+to relative accuracy 1e-8 (20 steps to scipy's ``svds`` tol 1e-8, residuals
+at the rounding floor), where Lazy-EPSI from a 60-column sketch needed
 444 matvecs.
 
 When the basis reaches ``max_basis`` columns it is cut back to the leading
@@ -357,7 +358,8 @@ def default_block(op: Operand, k: int, normal: bool) -> int:
     ``nnz / n`` of 64 or more per product) 4 columns pay: 15 steps instead of
     about 50 on the dense benchmark, 14 against 35 (1.1 against 1.6 s) on the
     sparse one (measured when tol bounded residuals by tol max|θ|; with each
-    value's own tol the dense benchmark takes 18 steps).  Where products are cheap the projections weigh as much as
+    value's own tol the dense benchmark takes 18 steps, with svds's tol²
+    20).  Where products are cheap the projections weigh as much as
     the products and one column is fastest (``bench_eig.SparseEigsh``, a
     2 x 10^5 sparse symmetric matrix with 20 nonzeros per row, one run each:
     12.2 s with one column, 12.7 s with two, 23 s with four).
