@@ -258,10 +258,12 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         vector within ``tol² θ`` over θ's gap.  0 (and any ``tol`` below
         it) means the rounding floor of the products near each pair,
         ``50 u sqrt(n) σ₁ σ`` with u the unit roundoff of the working
-        precision.  No target is set below that floor, so a wanted σ with
-        σ / σ₁ under about ``50 u sqrt(n)`` (about 1e-12 in float64) has no
-        guaranteed accuracy: beside σ₁ = 1e12, values near 10 can come out
-        far off, without an error, where ARPACK still resolves them.
+        precision, or, where the estimates of values at the rounding level
+        of ``AᵀA`` stall above it, ``50 u sqrt(n) σ₁²``.  A wanted σ with σ²
+        under about ``50 u sqrt(n) σ₁²`` (σ / σ₁ below about 1e-6 in
+        float64) is below what ``AᵀA`` resolves and has no guaranteed
+        accuracy: beside σ₁ = 1e12, values near 10 came out tens of percent
+        off, without an error, where ARPACK still resolves them.
     which : {'LM', 'SM'}
         'SM' is not served randomly: it goes to scipy (ARPACK).
     v0 : ndarray, optional

@@ -91,7 +91,9 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
     """The k Ritz pairs of largest θ (``normal``: M = AᵀA) or largest |θ|
     (M = A, symmetric) whose residuals ‖Mv − θv‖ reach
     ``max(tol · |θ|, floor · max|θ|)`` (``normal``:
-    ``max(tol · θ, floor · sqrt(θ · max θ))``).
+    ``max(tol · θ, floor · sqrt(θ · max θ))``, or the first where the
+    estimates of θ at the rounding level of max θ stall: from half as many
+    steps again, at least 5, after every pair met the first).
 
     ``tol`` is each pair's own relative accuracy, as ARPACK's (|θ̂ − θ| is
     at most the residual for symmetric M); ``floor`` keeps the target
@@ -163,6 +165,7 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
     H = np.zeros((0, 0))
     steps = 0
     extra = 0      # pairs beyond the k leading ones that must converge too
+    deadline = None    # the step from which the floor of the largest value will do
     with bk.single_threaded_blas() if numba_products else contextlib.nullcontext():
         while True:
             W = apply(Q)
@@ -196,8 +199,19 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
             if full:
                 checked[:] = 0.0
             # each pair's own target; floor for pairs the basis does not hold yet
-            reach = np.maximum(tol * np.abs(theta) / scale, pair_floor(theta / scale))
-            target = np.r_[reach[:seen], np.full(len(checked) - seen, floor)]
+            relative = np.abs(theta) / scale
+            reach = np.maximum(tol * relative, pair_floor(relative))
+            unheld = np.full(len(checked) - seen, floor)
+            target = np.r_[reach[:seen], unheld]
+            # the floor of the largest value, which every estimate reaches
+            loose = np.r_[np.maximum(tol * relative, floor)[:seen], unheld]
+            if deadline is None and (checked <= loose).all():
+                deadline = steps + max(5, steps // 2)
+            if deadline is not None and steps >= deadline:
+                # estimates of values at the rounding level of the largest
+                # stall above their own floor (rank 5 and float32 noise
+                # below: 3000 steps, then no convergence): take the loose one
+                target = loose
             residuals = checked[:k]
             converged = residuals <= target[:k]
             if full or steps >= maxiter:

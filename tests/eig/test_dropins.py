@@ -126,6 +126,20 @@ def test_svds_tol_zero_resolves_vectors_of_small_values(spectrum, k, bound, seed
     assert sin_angle(vh.T, V[:, :k]) <= bound
 
 
+@pytest.mark.parametrize("tol", [0, 1e-8])
+def test_svds_values_at_the_noise_of_the_largest_end_the_run(tol):
+    # rank 5 in float32 precision, k = 10: the five noise values' estimates
+    # stall above their own floor; they take the largest value's floor (with
+    # the own floor alone: 3000 steps, then ArpackNoConvergence)
+    rng = np.random.default_rng(0)
+    A = (rng.standard_normal((400, 5)) @ rng.standard_normal((5, 300))).astype(np.float32)
+    A = A.astype(np.float64)
+    s = randla.svds(A, 10, tol=tol, rng=0, return_singular_vectors=False)
+    true = np.linalg.svd(A, compute_uv=False)
+    np.testing.assert_allclose(s[::-1][:5], true[:5], rtol=1e-12)
+    assert np.all(s[:5] < 1e-8 * true[0])
+
+
 def test_svds_of_big_endian_float32_is_float32():
     A = known_svd(300, 100, 1.0 / np.arange(1, 101))[0].astype(">f4")
     assert [x.dtype for x in randla.svds(A, 3, rng=0)] == [np.float32] * 3
