@@ -134,10 +134,11 @@ def main(argv=None) -> int:
     threads = "" if args.blas_threads is None else f", {args.blas_threads} BLAS thread(s)"
     print(f"least squares, A {m} x {n}, cond {args.cond:.0e}, residual {args.residual:.0e}, "
           f"{args.nrhs} right-hand side(s); best of {args.repeat}{threads}")
-    print(f"{'solver':<28}{'time [s]':>10}{'forward error':>16}{'backward error':>16}")
-    print(f"{'randla.lstsq (' + args.method + ')':<28}{t_r:>10.3f}{fe(x_r):>16.2e}{be_r:>16.2e}")
-    print(f"{'scipy.linalg.lstsq (' + args.driver + ')':<28}{t_s:>10.3f}{fe(x_s):>16.2e}"
-          f"{be_s:>16.2e}")
+    ours, theirs = f"randla.lstsq ({args.method})", f"scipy.linalg.lstsq ({args.driver})"
+    width = max(28, len(ours) + 2, len(theirs) + 2)
+    print(f"{'solver':<{width}}{'time [s]':>10}{'forward error':>16}{'backward error':>16}")
+    print(f"{ours:<{width}}{t_r:>10.3f}{fe(x_r):>16.2e}{be_r:>16.2e}")
+    print(f"{theirs:<{width}}{t_s:>10.3f}{fe(x_s):>16.2e}{be_s:>16.2e}")
     print(f"speed-up {t_s / t_r:.2f}x (timings on a shared machine are noisy; "
           "backward error: sketched Karlson-Walden estimate / ||A||_F)")
     return 0
