@@ -13,7 +13,7 @@ import numpy as np
 from ._backend import get_backend, working_float
 
 __all__ = ["one_sweep_scales", "power_of_two_scale", "product_scale", "real_operand",
-           "refuse_non_finite", "require_adjoint"]
+           "refuse_non_finite", "require_adjoint", "stored_values"]
 
 
 def power_of_two_scale(size: float, dtype, powers: int = 2) -> float:
@@ -69,6 +69,12 @@ def product_scale(X, image, dtype, powers: int = 4) -> float | None:
     return _power_of_two_for(round(math.log2(y_size) - math.log2(x_size)), dtype, powers)
 
 
+def stored_values(A):
+    """The stored values of a sparse matrix of any format, as one array
+    (DOK and LIL keep theirs in dicts and lists: a COO copy of them)."""
+    return A.data if A.format in ("csr", "csc", "coo", "bsr", "dia") else A.tocoo().data
+
+
 def refuse_non_finite(A, image, name: str = "A") -> None:
     """Raise ValueError naming A where its product ``image`` is not finite.
 
@@ -83,8 +89,7 @@ def refuse_non_finite(A, image, name: str = "A") -> None:
     backend = None if A is None else get_backend(A)
     if backend is None or backend.is_linear_operator(A):
         raise ValueError(f"{name} returned non-finite values (NaN or inf) for a finite block")
-    stored = A.tocoo().data if backend.issparse(A) else A    # any format (DOK, LIL too)
-    if bool(backend.xp.isfinite(stored).all()):
+    if bool(backend.xp.isfinite(stored_values(A) if backend.issparse(A) else A).all()):
         raise ValueError(f"a product with {name} overflowed: its entries are too large "
                          "for its precision")
     raise ValueError(f"{name} has non-finite entries (NaN or inf)")

@@ -10,6 +10,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from .._backend import Backend, get_backend
+from .._operand import stored_values
 from ._drivers import (DEFAULT_CUTOFF_EPS, fossils, iterative_sketching, min_norm,
                        sketch_and_precondition, sketch_and_solve, spir)
 from ._preconditioner import _HOST_MODEL, host_pass_seconds
@@ -325,9 +326,7 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
         # of a solve at 40000 x 1000).
         a1 = _validated(a, a1, False, backend)
     elif check_finite and backend.issparse(a):
-        # the stored values (DOK and LIL keep theirs in dicts and lists)
-        _check_finite(a.data if a.format in ("csr", "csc", "coo", "bsr", "dia")
-                      else a.tocoo().data, backend)
+        _check_finite(stored_values(a), backend)
     b1 = _validated(b, b1, check_finite, backend)
     if complex_data:
         raise TypeError("the randomized drivers are real: complex data needs "
