@@ -29,6 +29,8 @@ def is_cupy_object(x) -> bool:
 # Rows per product when tall_qr works by blocks of rows (10 columns of them
 # are 640 KiB, within the level-2 cache).
 _QR_BLOCK_ROWS = 8192
+# Widest GPU block whose CholeskyQR factors tall_qr computes on the host.
+_HOST_FACTOR_COLUMNS = 64
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,11 @@ class Backend:
     # pool's spinning threads to give the cores back (60-100 ms per switch
     # measured on the 2-core CI machine, for a 200 x 200 Cholesky).
 
+    def from_device(self, x):
+        """``x`` as this backend's array: a device-to-host copy of CuPy data
+        for the numpy backend, ``x`` itself otherwise."""
+        return x.get() if not self.is_gpu and is_cupy_object(x) else x
+
     def to_host(self, x) -> np.ndarray:
         """``x`` as a numpy array (a device-to-host copy for CuPy data)."""
         return self.xp.asnumpy(x) if self.is_gpu else np.asarray(x)
@@ -136,17 +143,24 @@ class Backend:
             if np.sqrt(Y.shape[0] * float(finfo.tiny)) < float(R[0, 0]) < np.inf:
                 return (xp.ascontiguousarray(Y / R) if q else None), R
             return self._householder(Y, q)
+        # The k x k factors of a narrow GPU block are computed on the host: a
+        # cuSOLVER Cholesky or inverse with its error check cost 0.3-0.4 ms
+        # each on an H200, most of a Lanczos step's time.
+        small = NUMPY if self.is_gpu and Y.shape[1] <= _HOST_FACTOR_COLUMNS else self
         try:
-            C1 = self.cholesky(Y.T @ Y)
-            Q, G = self._times_and_gram(Y, self._triangular_inverse(C1), keep=q)
-            if not float(xp.linalg.norm(G - xp.eye(G.shape[0], dtype=G.dtype))) <= 0.5:
+            C1 = small.cholesky(small.from_device(Y.T @ Y))
+            Q, G = self._times_and_gram(Y, xp.asarray(small._triangular_inverse(C1)), keep=q)
+            G = small.from_device(G)
+            eye = small.xp.eye(G.shape[0], dtype=G.dtype)
+            if not float(small.xp.linalg.norm(G - eye)) <= 0.5:
                 return self._householder(Y, q)
-            C2 = self.cholesky(G)
+            C2 = small.cholesky(G)
         except np.linalg.LinAlgError:
             return self._householder(Y, q)
+        R = xp.asarray(C2 @ C1)
         if not q:
-            return None, C2 @ C1
-        return self._times_in_place(Q, self._triangular_inverse(C2)), C2 @ C1
+            return None, R
+        return self._times_in_place(Q, xp.asarray(small._triangular_inverse(C2))), R
 
     def _householder(self, Y, q):
         return self.qr(Y) if q else (None, self.qr(Y, mode="r"))

@@ -100,7 +100,8 @@ def _check_out(out, shape, dtype, A):
     if out.shape != shape or out.dtype != dtype:
         raise ValueError(f"out must have shape {shape} and dtype {dtype} (those of "
                          f"S @ A), got shape {out.shape} and dtype {out.dtype}")
-    if not out.flags.writeable:
+    # CuPy arrays have no read-only form (their flags lack the attribute).
+    if not getattr(out.flags, "writeable", True):
         raise ValueError("out must be writeable, got a read-only array")
 
 
