@@ -310,7 +310,11 @@ def _extend(bk, V, W, size, fresh, room):
     (W projected out of V twice; ``size``: its norm before).
 
     A well-conditioned W that kept a fair part of its size gives Q' from its
-    QR factorisation.  Otherwise (an invariant subspace, exact low rank, V
+    QR factorisation: W's rounding along V grows by R's condition number in
+    Q', so that number is held to u^(-1/4) (1e4 in float64; in float32 a
+    bound of 1e4 let it reach 1e-3, and after a few dozen steps the basis of
+    a float32 cluster of 79 equal values was no basis, with values of 6.6
+    for 1).  Otherwise (an invariant subspace, exact low rank, V
     nearly filling the space) the factor's weak directions are rounding
     noise, not ⟂ V: Q' is projected once more, and directions that lose most
     of their length are replaced by fresh random ones (``fresh(count,
@@ -321,7 +325,9 @@ def _extend(bk, V, W, size, fresh, room):
         return xp.zeros((V.shape[0], 0), dtype=V.dtype), xp.zeros((0, W.shape[1]), W.dtype)
     Q, B = bk.tall_qr(W)
     diagonal = np.abs(np.diag(bk.to_host(B)))
-    if Q.shape[1] <= room and diagonal.min() > max(1e-4 * diagonal.max(), 1e-8 * size):
+    eps = float(np.finfo(W.dtype).eps)
+    if Q.shape[1] <= room and diagonal.min() > max(eps ** 0.25 * diagonal.max(),
+                                                   eps ** 0.5 * size):
         return Q, B
     Q2, R = bk.tall_qr(Q - V @ (V.T @ Q))
     B = R @ B
