@@ -165,6 +165,19 @@ def test_eigsh_float32_basis_stays_orthonormal_through_a_large_cluster(seed):
     assert np.linalg.norm(X.T @ X - np.eye(80)) <= 1e-4
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_svds_float32_pairs_reach_below_the_rounding_floor(seed):
+    # 1/i^2, k = 40 in float32: stopping at the floor of 50 u sqrt(n) left
+    # the values 8e-7 to 1.7e-6 off and the 40th vector 0.08 to 0.12 off the
+    # top-40 subspace; a tenth of it, 4e-8 to 7e-8 and 0.014 to 0.019
+    s = 1.0 / np.arange(1, 301) ** 2
+    A, _, _, V = known_svd(1000, 300, s)
+    _, got, vh = randla.svds(A.astype(np.float32), 40, rng=seed)
+    order = np.argsort(got)[::-1]
+    np.testing.assert_allclose(got[order], s[:40], rtol=0, atol=3e-7)
+    assert sin_angle(V[:, :40], vh[order[-1:]].T.astype(np.float64)) <= 5e-2
+
+
 def test_svds_of_big_endian_float32_is_float32():
     A = known_svd(300, 100, 1.0 / np.arange(1, 101))[0].astype(">f4")
     assert [x.dtype for x in randla.svds(A, 3, rng=0)] == [np.float32] * 3
