@@ -234,6 +234,23 @@ def test_qr_preconditioner_falls_back_to_svd_when_rank_deficient():
     np.testing.assert_array_equal(res.x, svd.x)
 
 
+@pytest.mark.parametrize("seed", (1, 2, 3))
+def test_rank_one_short_whose_r_diagonal_hides_it_gets_the_minimum_norm_solution(seed):
+    # singular values 1 to 0.03 and one 0 with its null vector in a random
+    # direction: R's diagonal stayed above 30 eps of its largest, the QR form
+    # was kept, and x came out of norm 1e16 to 1e18 with rank 5 (gelsd: 18, 4)
+    rng = np.random.default_rng(seed)
+    U = np.linalg.qr(rng.standard_normal((1500, 5)))[0]
+    V = np.linalg.qr(rng.standard_normal((5, 5)))[0]
+    A = (U * np.array([1, 10 ** -0.5, 0.1, 10 ** -1.5, 0.0])) @ V.T
+    b = rng.standard_normal(1500)
+    x_ref = np.linalg.pinv(A, rtol=1e-10) @ b
+    for driver in (spir, fossils, iterative_sketching):
+        res = driver(A, b, rng=seed)
+        assert res.rank == 4
+        assert np.linalg.norm(res.x - x_ref) <= 1e-10 * np.linalg.norm(x_ref)
+
+
 @pytest.mark.parametrize("driver", (
     spir, sketch_and_solve, sketch_and_precondition,
     lambda A, b, **kw: sketch_and_precondition(A, b, solver="cg", **kw)))
