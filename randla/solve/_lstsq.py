@@ -159,11 +159,18 @@ def _reached(result, tol, shape, dtype) -> bool:
     """Whether a randomized solve reached its tolerance, or (default tol, eps)
     stopped at a backward error a backward-stable solve can leave: within
     ``10 sqrt(min(m, n))`` units of rounding (stalled refinements of square
-    or wide systems end a few units above eps, unconverged)."""
+    or wide systems end a few units above eps, unconverged).
+
+    LSQR and CG without refinement converge on their recurrences' residuals,
+    not on the backward error tol means here: their estimate decides (cond
+    1e8 and a residual of norm 1 left 1e-11 and 2e-10 behind "converged")."""
+    rounding = 10 * math.sqrt(min(shape)) * float(np.finfo(dtype).eps)
+    estimate = float(np.max(result.backward_error_estimate))
+    if result.method.startswith("sketch_and_precondition"):
+        return estimate <= (rounding if tol is None else tol)
     if result.converged:
         return True
-    rounding = 10 * math.sqrt(min(shape)) * float(np.finfo(dtype).eps)
-    return tol is None and bool(np.max(result.backward_error_estimate) <= rounding)
+    return tol is None and estimate <= rounding
 
 
 def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=True,
@@ -233,8 +240,9 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
         of ``10 sqrt(min(M, N)) eps``, the rounding of a backward-stable
         solve) is handed to LAPACK when ``method="auto"`` and a is dense, so
         the drop-in keeps LAPACK's accuracy; otherwise it returns its x with
-        a RuntimeWarning (e.g. ``"iterative_sketching"``, which is not
-        backward stable, on ill-conditioned a with a large residual).
+        a RuntimeWarning (e.g. ``"iterative_sketching"``, ``"lsqr"`` and
+        ``"cg"``, which are not backward stable, on ill-conditioned a with a
+        large residual).
 
     Returns
     -------

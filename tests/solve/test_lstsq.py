@@ -472,6 +472,21 @@ def test_an_explicit_randomized_method_warns_when_it_stops_short(sparse):
     assert np.linalg.norm(x - x_ref) <= 1e-6 * np.linalg.norm(x_ref)
 
 
+@pytest.mark.parametrize("method", ["lsqr", "cg"])
+def test_lsqr_and_cg_warn_when_their_backward_error_misses_tol(method):
+    # their iterations converge on recurrence residuals: at cond 1e8 with a
+    # residual of norm 1 they stopped "converged" at backward errors of 5e-11
+    # and 8e-11 (gelsd: 4e-16), and lstsq returned without a word
+    A, b, _, _ = standard_problem(2000, 40, cond=1e8, residual=1.0, rng=0)
+    with pytest.warns(RuntimeWarning, match="stopped at a backward error estimate"):
+        randla.lstsq(A, b, method=method, rng=0)
+    A, b, x_ref, _ = standard_problem(2000, 40, cond=10, residual=1e-6, rng=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = randla.lstsq(A, b, method=method, rng=0)[0]
+    assert np.linalg.norm(x - x_ref) <= 1e-12 * np.linalg.norm(x_ref)
+
+
 def test_no_warning_where_a_stalled_solve_is_at_rounding_level():
     # square systems and wide ones at cond 1e10 stall a few units of
     # rounding above eps, unconverged: that is what a backward-stable solve
