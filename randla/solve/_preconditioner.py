@@ -548,7 +548,17 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
     if not bool(xp.isfinite(stacked[:d, :n]).all()):
         # a sparse sign or dense sketch reaches every row of A (a row-sampling
         # sketch may miss a bad row: that run then ends unconverged)
-        raise ValueError("A must not contain infs or NaNs (its sketch S A is not finite)")
+        raise ValueError("A must not contain infs or NaNs (its sketch S A is not finite: "
+                         "A has inf or NaN entries, or entries so near the overflow "
+                         "threshold that sums of them overflow)")
+    # Entries near the overflow threshold: the QR of the sketch would
+    # overflow in its column norms (LinAlgError from a finite A with entries
+    # of 1e307), so the factorisation sees a power of 2 times the sketch.
+    largest = float(xp.max(xp.abs(stacked[:d, :n]))) if d * n else 0.0
+    pre = power_of_two_scale(largest, op.dtype)
+    if pre < 1.0:
+        stacked[:d, :n] *= pre
+        op.rescale(pre)
     if k:
         stacked[:d, n:] = B if identity else left_sketch(S, B)
     if op.damp:

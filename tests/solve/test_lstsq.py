@@ -487,6 +487,19 @@ def test_lsqr_and_cg_warn_when_their_backward_error_misses_tol(method):
     assert np.linalg.norm(x - x_ref) <= 1e-12 * np.linalg.norm(x_ref)
 
 
+def test_entries_near_the_overflow_threshold_are_solved():
+    # finite entries of 1e307: the QR of the sketch overflowed in its column
+    # norms, and lstsq raised "SVD did not converge" where scipy solves
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((800, 20)) * 1e307
+    b = rng.standard_normal(800)
+    x_ref = sla.lstsq(A, b)[0] * 1e307
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = randla.lstsq(A, b, method="randomized", rng=0)[0] * 1e307
+    assert np.linalg.norm(x - x_ref) <= 1e-12 * np.linalg.norm(x_ref)
+
+
 def test_no_warning_where_a_stalled_solve_is_at_rounding_level():
     # square systems and wide ones at cond 1e10 stall a few units of
     # rounding above eps, unconverged: that is what a backward-stable solve
