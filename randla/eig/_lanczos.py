@@ -174,6 +174,7 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
     extra = 0      # pairs beyond the k leading ones that must converge too
     deadline = None    # the step from which the floor of the largest value will do
     settle_until = 0   # after a widening, the step before which no stop
+    first_stop = None  # the step at which the pairs first met their targets
     with bk.single_threaded_blas() if numba_products else contextlib.nullcontext():
         while True:
             W = apply(Q)
@@ -232,8 +233,11 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
                 # the fresh columns need steps of their own before a hidden
                 # copy shows: stopping once the leading pairs converged again
                 # missed the second of two values 1 in 8 of 20 eigsh runs
-                # with one column per step
-                settle_until = steps + max(5, steps // 2)
+                # with one column per step.  Half the steps the first
+                # convergence took (not of all steps so far: spectra of many
+                # small clusters widen again and again)
+                first_stop = steps if first_stop is None else first_stop
+                settle_until = steps + max(5, first_stop // 2)
                 if d + Qn.shape[1] + wider > n:
                     # no room for a wider block: the basis grows to the whole
                     # space, where the Ritz pairs are exact (stopping here
