@@ -94,11 +94,6 @@ class Backend:
     # pool's spinning threads to give the cores back (60-100 ms per switch
     # measured on the 2-core CI machine, for a 200 x 200 Cholesky).
 
-    def from_device(self, x):
-        """``x`` as this backend's array: a device-to-host copy of CuPy data
-        for the numpy backend, ``x`` itself otherwise."""
-        return x.get() if not self.is_gpu and is_cupy_object(x) else x
-
     def to_host(self, x) -> np.ndarray:
         """``x`` as a numpy array (a device-to-host copy for CuPy data)."""
         return self.xp.asnumpy(x) if self.is_gpu else np.asarray(x)
@@ -147,10 +142,11 @@ class Backend:
         # cuSOLVER Cholesky or inverse with its error check cost 0.3-0.4 ms
         # each on an H200, most of a Lanczos step's time.
         small = NUMPY if self.is_gpu and Y.shape[1] <= _HOST_FACTOR_COLUMNS else self
+        to_small = self.to_host if small is NUMPY else (lambda M: M)
         try:
-            C1 = small.cholesky(small.from_device(Y.T @ Y))
+            C1 = small.cholesky(to_small(Y.T @ Y))
             Q, G = self._times_and_gram(Y, xp.asarray(small._triangular_inverse(C1)), keep=q)
-            G = small.from_device(G)
+            G = to_small(G)
             eye = small.xp.eye(G.shape[0], dtype=G.dtype)
             if not float(small.xp.linalg.norm(G - eye)) <= 0.5:
                 return self._householder(Y, q)

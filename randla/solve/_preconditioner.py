@@ -545,7 +545,11 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
         op.copy_into(stacked[:d, :n])
     else:
         op.sketch(S, out=stacked[:d, :n])
-    if not bool(xp.isfinite(stacked[:d, :n]).all()):
+    # Two reductions serve both checks without a d x n temporary: NaN and inf
+    # reach the extremes, and so does the size of the largest entry.
+    low, high = ((float(xp.min(stacked[:d, :n])), float(xp.max(stacked[:d, :n])))
+                 if d * n else (0.0, 0.0))
+    if not (math.isfinite(low) and math.isfinite(high)):
         # a sparse sign or dense sketch reaches every row of A (a row-sampling
         # sketch may miss a bad row: that run then ends unconverged)
         raise ValueError("A must not contain infs or NaNs (its sketch S A is not finite: "
@@ -554,8 +558,7 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
     # Entries near the overflow threshold: the QR of the sketch would
     # overflow in its column norms (LinAlgError from a finite A with entries
     # of 1e307), so the factorisation sees a power of 2 times the sketch.
-    largest = float(xp.max(xp.abs(stacked[:d, :n]))) if d * n else 0.0
-    pre = power_of_two_scale(largest, op.dtype)
+    pre = power_of_two_scale(max(-low, high), op.dtype)
     if pre < 1.0:
         stacked[:d, :n] *= pre
         op.rescale(pre)
