@@ -335,7 +335,7 @@ def test_qr_form_estimate_with_many_scattered_residuals():
     # ten right-hand sides whose phi = ||r|| / ||x|| spread over ten decades
     # would need ten shifted factorisations: the host takes the SVD of R once
     from randla.solve._operand import as_operand
-    from randla.solve._preconditioner import _CACHED_FACTORS, sketch_and_factor
+    from randla.solve._preconditioner import sketch_and_factor
     A, _, _, _ = standard_problem(2000, 40, 1e6, 1.0, rng=3)
     op = as_operand(A)
     svd_form, qr_form = (sketch_and_factor(op, None, d=200, sketch="saso", rng=1,
