@@ -371,40 +371,52 @@ def _extend(bk, V, W, size, fresh, room):
 
 def _missing_copies(theta, block, normal, floor=0.0, tol=0.0):
     """Columns to add when the converged leading values may hide copies: a
-    cluster of near-equal values above the k-th with at least ``block``
-    members (it may have more, unseen), or any value at all with one column,
-    which cannot tell a double value from a single one; 0 otherwise.
-    ``theta`` comes largest first (by size for eigsh, where λ and −λ are no
-    cluster).
+    cluster above the k-th value with at least ``block`` members (it may
+    have more, unseen), or any value at all with one column, which cannot
+    tell a double value from a single one; 0 otherwise.  ``theta`` comes
+    largest first (by size for eigsh, where λ and −λ are no cluster).
 
-    Two widths, each at least ``_CLUSTER`` or the rounding ``floor`` times the
-    largest value (float32: copies of 1 came out 1.0000001 and 0.99999994,
-    and a fifth copy went unseen with a block of four):
+    Widths are relative to each value, and at least ``_CLUSTER`` or the
+    rounding ``floor`` times the largest (float32: copies of 1 came out
+    1.0000001 and 0.99999994, and a fifth copy went unseen with a block of
+    four).  Two kinds of cluster count:
 
-    - members of a cluster lie within ``3 tol`` of its value: a Ritz vector
-      that mixes two values ``delta`` apart has a residual of up to
-      ``delta / 2``, so at a loose tol a block can fill with mixtures of
-      near-copies and miss one (svds at tol 1e-3, tol² on θ, of singular
-      values [1, 1, 1, 1, 0.999999, 0.9, ...] returned 0.9 for the fifth in
-      7 of 20 runs with a width of tol);
-    - a cluster counts when it lies more than ``tol`` (the promised accuracy)
-      above the k-th value: within that a missed copy changes no answer.
+    - values equal within the accuracy ``tol``, more than that above the
+      k-th value (eigsh at tol 1e-3 of ten values 1 returned 0.9 and 0.887
+      for two of them);
+    - near-copies, runs of values each within ``3 tol`` of the next, more
+      than that above the k-th: a Ritz vector that mixes two values
+      ``delta`` apart has a residual of up to ``delta / 2``, so a block can
+      fill with such mixtures and miss one (svds at tol 1e-3, tol² on θ, of
+      singular values [1, 1, 1, 1, 0.999999, 0.9, ...] returned 0.9 for the
+      fifth in 7 of 20 runs).  A run that reaches the k-th value is a dense
+      spectrum, where a missed value moves the answers by less than a step.
 
-    Both are relative to each value, not to the largest: widths of tol times
-    the largest made the small values of decaying spectra one cluster, and
-    the block widened again and again (svds of 1/i, k=100, tol=1e-2: 2400
-    matvecs where 384 suffice).
+    Widths of tol times the largest value made every small value of a
+    decaying spectrum one cluster, and the block widened again and again
+    (svds of 1/i, k=100, tol=1e-2: 2400 matvecs where 384 suffice).
     """
     if block == 1:
         return 1
     size = theta if normal else np.abs(theta)
     width = max(_CLUSTER, floor) * max(float(np.max(size)), np.finfo(np.float64).tiny)
-    member = np.maximum(width, 3 * tol * size)
     accurate = np.maximum(width, tol * size)
+    near = np.maximum(width, 3 * tol * size)
+    lowest = size[-1]
     biggest = max((int(np.count_nonzero(np.abs(theta - value) <= reach))
-                   for value, reach, above in zip(theta, member, size - size[-1] > accurate)
+                   for value, reach, above in zip(theta, accurate, size - lowest > accurate)
                    if above),
                   default=0)
+    for sign in ((1,) if normal else (1, -1)):
+        group = np.flatnonzero(np.sign(theta) == sign) if not normal else np.arange(len(theta))
+        if group.size == 0:
+            continue
+        sizes = size[group]
+        # a run breaks where a step down is wider than the lower value's width
+        breaks = np.flatnonzero(sizes[:-1] - sizes[1:] > near[group[1:]])
+        for first, last in zip(np.r_[0, breaks + 1], np.r_[breaks, group.size - 1]):
+            if sizes[last] - lowest > near[group[last]]:
+                biggest = max(biggest, int(last - first + 1))
     return block if biggest >= block else 0
 
 

@@ -74,14 +74,18 @@ def test_cluster_rule_at_loose_tol():
     from randla.eig._lanczos import _missing_copies
     # near-copies 2 tol apart fill a block of 4: widen
     assert _missing_copies(np.array([1, 1, 1, 1 - 2e-6, 0.81]), 4, True, tol=1e-6) == 4
-    # a cluster less than its membership width (3 tol) but more than tol
-    # above the k-th value counts (eigsh at tol 0.1 returned four copies of 1
-    # and 0.9, 0.86, 0.82, 0.78 from a run of 16 copies when one width
-    # served both)
+    # copies equal within tol, more than tol above the k-th value, count
+    # even where the values below are within 3 tol of each other (eigsh at
+    # tol 0.1 returned four copies of 1 and 0.9, 0.86, 0.82, 0.78 from a run
+    # of 16 copies when only runs of near-copies counted)
     theta = np.array([1, 1, 1, 1, 0.9, 0.86, 0.82, 0.78])
     assert _missing_copies(theta, 4, False, tol=0.1) == 4
     # within tol of the k-th value a missed copy changes no answer
     assert _missing_copies(np.array([1, 1, 1, 1, 0.95]), 4, True, tol=0.1) == 0
+    # near-copies followed by values that continue them (a dense spectrum)
+    assert _missing_copies(np.r_[1, 1, 1, 1 - 2e-6, 1 - 4e-6], 4, True, tol=1e-6) == 0
+    # eigsh: λ and −λ are no copies of each other
+    assert _missing_copies(np.array([1, -1, 1, -1, 0.5]), 4, False, tol=1e-3) == 0
     # distinct values of a decaying spectrum are no cluster, however small
     assert _missing_copies(1 / np.arange(1, 101) ** 2, 4, True, tol=1e-4) == 0
 
