@@ -10,6 +10,7 @@ data (which lacks some of scipy's arguments: passing one is an error).
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import scipy.sparse.linalg as spla
@@ -93,8 +94,10 @@ def _solve(op, k, *, normal, tol, maxiter, options, ncv, rng, v0=None):
     if v0 is not None:
         xp = get_backend(v0).xp
         if xp.iscomplexobj(v0):
+            # as scipy, whose ARPACK casts a complex v0 for real A
             if bool(xp.any(v0.imag != 0)):
-                raise ValueError("`v0` is complex but A is real: give a real start vector")
+                warnings.warn("Casting complex values to real discards the imaginary part",
+                              np.exceptions.ComplexWarning, stacklevel=3)
             v0 = v0.real
         if rng is None:
             rng = _seed_from(v0)
@@ -270,7 +273,8 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         Start vector, of length ``min(A.shape)``: the first column of the
         start block, the others random from ``rng``.  With ``rng=None`` those
         are seeded from v0's entries, so that the same v0 gives the same
-        result, as with ARPACK.
+        result, as with ARPACK.  A complex v0 for real A starts from its
+        real part, with numpy's ComplexWarning, as in scipy.
     maxiter : int, optional
         Maximum block Lanczos steps (default ``10 min(A.shape)``).
     return_singular_vectors : {True, False, 'u', 'vh'}

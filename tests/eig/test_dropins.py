@@ -742,6 +742,20 @@ def test_eigsh_takes_the_v0_scipys_eigsh_takes(v0):
 
 
 @pytest.mark.parametrize("name", ["svds", "eigsh"])
+def test_complex_v0_for_real_a_warns_and_starts_from_its_real_part_as_in_scipy(name):
+    lam = np.r_[np.linspace(1, 5, 27), 10.0, 9.0, 8.0]
+    A = known_eig(30, lam)[0]
+    v0 = np.linspace(1, 2, 30) + 1j * np.arange(30)
+    with pytest.warns(np.exceptions.ComplexWarning):
+        getattr(spla, name)(A, 3, v0=v0)
+    with pytest.warns(np.exceptions.ComplexWarning, match="discards the imaginary part"):
+        got = getattr(randla, name)(A, 3, v0=v0, rng=0)
+    same = getattr(randla, name)(A, 3, v0=v0.real, rng=0)
+    for x, y in zip(got, same):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("name", ["svds", "eigsh"])
 def test_zero_v0_raises_arpack_error_as_in_scipy(name):
     A = known_eig(30, np.linspace(1, 10, 30))[0]
     with pytest.raises(spla.ArpackError):
