@@ -17,7 +17,7 @@ def _matrix(fmt, dtype, rng=0, shape=(300, 120), density=0.05):
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
 @pytest.mark.parametrize("transpose", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("b", [1, 7])
+@pytest.mark.parametrize("b", [1, 7, 20])
 @pytest.mark.parametrize("split", [False, True])
 def test_products_match_scipy(fmt, transpose, dtype, b, split):
     A = _matrix(fmt, dtype)
@@ -31,6 +31,21 @@ def test_products_match_scipy(fmt, transpose, dtype, b, split):
     assert result.flags.c_contiguous
     np.testing.assert_allclose(result, expected, rtol=10 * np.finfo(dtype).eps,
                                atol=10 * np.finfo(dtype).eps * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("fmt, transpose", [("csr", False), ("csr", True), ("csc", False),
+                                            ("csc", True)])
+def test_each_column_of_a_block_product_is_its_own_product_exactly(fmt, transpose):
+    # every entry is summed in the order of the stored nonzeros, whatever
+    # the width of the block
+    A = _matrix(fmt, np.float64)
+    rows = A.shape[0] if transpose else A.shape[1]
+    X = np.random.default_rng(5).standard_normal((rows, 23))
+    splits = row_splits(A)
+    whole = sparse_product(A, X, transpose=transpose, splits=splits)
+    for c in range(X.shape[1]):
+        alone = sparse_product(A, X[:, c:c + 1], transpose=transpose, splits=splits)
+        np.testing.assert_array_equal(whole[:, c:c + 1], alone)
 
 
 def test_gather_with_int64_indices_unsorted_and_empty_rows():
