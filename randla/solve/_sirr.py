@@ -12,7 +12,8 @@ __all__ = ["sirr"]
 
 class _ColumnScaled:
     """The operand A D with D = diag(1 / column norms of A), through A's products
-    (and times a power of 2 after :meth:`rescale`)."""
+    (and times a power of 2 after :meth:`rescale`, which A's operand takes:
+    it knows when its products must run apart so as not to overflow)."""
 
     def __init__(self, op, scale):
         self.op, self.scale = op, scale[:, None]
@@ -25,7 +26,7 @@ class _ColumnScaled:
 
     def rescale(self, factor):
         """Products of ``factor`` times the current matrix from now on (a power of 2)."""
-        self.scale = self.scale * factor
+        self.op.rescale(factor)
 
     def sketch(self, S, out=None):
         SA = self.op.sketch(S, out=out)

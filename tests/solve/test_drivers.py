@@ -5,6 +5,7 @@ metrics are exact (Walden-Karlson-Sun backward error via an SVD), so sizes are s
 """
 import dataclasses
 import functools
+import warnings
 
 import numpy as np
 import pytest
@@ -767,3 +768,19 @@ def test_a_sketch_that_loses_a_direction_of_a_is_replaced(m, n, d):
             assert res.rank == n
             if res.converged:
                 assert np.linalg.norm(res.x - Q.T @ b) <= 1e-10 * np.linalg.norm(b)
+
+
+@pytest.mark.parametrize("driver", [spir, fossils, sirr])
+def test_drivers_solve_entries_near_the_overflow_threshold(driver):
+    # standard normal entries times 1e307: column norms overflow, and sirr's
+    # column scaling kept the power-of-2 rescaling of the sketch to itself,
+    # so its operand swept A^T (b - A x) unscaled: NaN, unconverged
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((800, 20)) * 1e307
+    b = rng.standard_normal(800)
+    x_ref = sla.lstsq(A, b)[0] * 1e307
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = driver(A, b, rng=0)
+    assert res.converged
+    assert np.linalg.norm(res.x * 1e307 - x_ref) <= 1e-12 * np.linalg.norm(x_ref)
