@@ -331,8 +331,10 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     -----
     A Krylov space grown from a block of b columns holds at most b copies
     of a repeated singular value (in exact arithmetic; rounding often lets
-    more in).  When b or more equal values above the k-th converge, or
-    always with one column per step, a fresh random block widens the next
+    more in).  When b or more equal values above the k-th converge (equal
+    within the accuracy ``tol`` asks for, or near-copies each within 3 tol
+    of the next, ahead of a wider gap), or always with one column per step,
+    a fresh random block widens the next
     step, and the iteration goes on until pairs that had not converged
     when it widened have converged too: copies ARPACK misses (10 equal
     leading values at k = 12, or every eigenvalue three times) are found.
