@@ -505,11 +505,17 @@ def _svd_through_gram(backend, R):
     return U.astype(R.dtype), s.astype(R.dtype), xp.ascontiguousarray(V.T).astype(R.dtype)
 
 
-def _draw_operator(sketch, d, m, rng, dtype):
+def _extremes(xp, M):
+    """``(min, max)`` of M as floats: NaN and inf reach them, and so does the
+    size of the largest entry, without a temporary the size of M."""
+    return (float(xp.min(M)), float(xp.max(M))) if M.size else (0.0, 0.0)
+
+
+def _draw_operator(sketch, d, m, rng, dtype, scale=None):
     state = as_rng_state(rng)
     if sketch == "saso":
-        return SASO(d, m, k=min(8, d), rng=state, dtype=dtype)
-    return make_operator(sketch, d, m, rng=state, dtype=dtype)
+        return SASO(d, m, k=min(8, d), rng=state, dtype=dtype, scale=scale)
+    return make_operator(sketch, d, m, rng=state, dtype=dtype, scale=scale)
 
 
 def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
@@ -545,16 +551,21 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
         op.copy_into(stacked[:d, :n])
     else:
         op.sketch(S, out=stacked[:d, :n])
-    # Two reductions serve both checks without a d x n temporary: NaN and inf
-    # reach the extremes, and so does the size of the largest entry.
-    low, high = ((float(xp.min(stacked[:d, :n])), float(xp.max(stacked[:d, :n])))
-                 if d * n else (0.0, 0.0))
+    low, high = _extremes(xp, stacked[:d, :n])
+    if not (identity or (math.isfinite(low) and math.isfinite(high))):
+        # finite A whose sums overflow (float32 entries near 3e38: scipy's
+        # gelsd scales them; the sketch overflowed and lstsq refused A):
+        # the same operator times 2^-(maxexp/2) sketches A at that scale
+        shrink = 2.0 ** -(np.finfo(op.dtype).maxexp // 2)
+        small = _draw_operator(sketch, d, m, S.state, op.dtype, scale=S.scale * shrink)
+        op.sketch(small, out=stacked[:d, :n])
+        low, high = _extremes(xp, stacked[:d, :n])
+        if math.isfinite(low) and math.isfinite(high):
+            op.rescale(shrink)
     if not (math.isfinite(low) and math.isfinite(high)):
         # a sparse sign or dense sketch reaches every row of A (a row-sampling
         # sketch may miss a bad row: that run then ends unconverged)
-        raise ValueError("A must not contain infs or NaNs (its sketch S A is not finite: "
-                         "A has inf or NaN entries, or entries so near the overflow "
-                         "threshold that sums of them overflow)")
+        raise ValueError("A must not contain infs or NaNs (its sketch S A is not finite)")
     # Entries near the overflow threshold: the QR of the sketch would
     # overflow in its column norms (LinAlgError from a finite A with entries
     # of 1e307), so the factorisation sees a power of 2 times the sketch.

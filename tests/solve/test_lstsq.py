@@ -500,6 +500,26 @@ def test_entries_near_the_overflow_threshold_are_solved():
     assert np.linalg.norm(x - x_ref) <= 1e-12 * np.linalg.norm(x_ref)
 
 
+@pytest.mark.parametrize("dtype, top, rtol", [(np.float32, 3e38, 1e-4),
+                                               (np.float64, 1.5e308, 1e-12)])
+def test_entries_whose_sums_overflow_are_solved(dtype, top, rtol):
+    # finite entries so near the overflow threshold that the sketch's sums
+    # overflow: the sketch was refused as "not finite", where gelsd scales A
+    rng = np.random.default_rng(3)
+    A = (rng.uniform(-1, 1, (3000, 30)) * top).astype(dtype)
+    b = rng.standard_normal(3000).astype(dtype)
+    x_ref = sla.lstsq(A.astype(np.float64) / top, b.astype(np.float64))[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = randla.lstsq(A, b, method="randomized", rng=0)[0]
+    assert x.dtype == dtype
+    x = x.astype(np.float64) * top
+    assert np.linalg.norm(x - x_ref) <= rtol * np.linalg.norm(x_ref)
+    A[5, 3] = np.inf
+    with pytest.raises(ValueError, match="infs or NaNs"):
+        randla.lstsq(A, b, method="randomized", check_finite=False, rng=0)
+
+
 def test_no_warning_where_a_stalled_solve_is_at_rounding_level():
     # square systems and wide ones at cond 1e10 stall a few units of
     # rounding above eps, unconverged: that is what a backward-stable solve
