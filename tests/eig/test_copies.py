@@ -84,6 +84,9 @@ def test_cluster_rule_at_loose_tol():
     assert _missing_copies(np.array([1, 1, 1, 1, 0.95]), 4, True, tol=0.1) == 0
     # near-copies followed by values that continue them (a dense spectrum)
     assert _missing_copies(np.r_[1, 1, 1, 1 - 2e-6, 1 - 4e-6], 4, True, tol=1e-6) == 0
+    # values within tol of each other all the way down to the k-th value (a
+    # dense spectrum): a missed one moves the answers by less than tol
+    assert _missing_copies(np.linspace(1, 0.97, 10), 4, True, tol=1e-2) == 0
     # eigsh: λ and −λ are no copies of each other
     assert _missing_copies(np.array([1, -1, 1, -1, 0.5]), 4, False, tol=1e-3) == 0
     # distinct values of a decaying spectrum are no cluster, however small
@@ -108,3 +111,22 @@ def test_decaying_spectra_at_loose_tol_do_not_widen_again_and_again():
         got = randla.svds(op, 100, tol=1e-2, rng=0, return_singular_vectors=False)
         np.testing.assert_allclose(got[::-1], s[:100], rtol=2e-4)
         assert sum(columns) < 1000
+
+
+def test_a_dense_spectrum_at_loose_tol_is_not_solved_to_the_rounding_level():
+    # singular values linspace(1, 0.5, 400), k = 50, tol = 0.1: values
+    # within tol of each other made the block widen, and the run went on to
+    # errors of 3e-15 with 1106 columns multiplied (578 now)
+    rng = np.random.default_rng(0)
+    U = np.linalg.qr(rng.standard_normal((900, 400)))[0]
+    V = np.linalg.qr(rng.standard_normal((500, 400)))[0]
+    s = np.linspace(1, 0.5, 400)
+    A = (U * s) @ V.T
+    columns = []
+    op = spla.LinearOperator(A.shape, matvec=lambda x: A @ x, rmatvec=lambda y: A.T @ y,
+                             matmat=lambda X: columns.append(X.shape[1]) or A @ X,
+                             rmatmat=lambda Y: columns.append(Y.shape[1]) or A.T @ Y,
+                             dtype=A.dtype)
+    got = randla.svds(op, 50, tol=0.1, rng=0, return_singular_vectors=False)
+    assert np.abs(got[::-1] - s[:50]).max() <= 2 * 0.1 ** 2
+    assert sum(columns) < 800
