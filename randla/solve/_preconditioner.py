@@ -552,16 +552,26 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
     else:
         op.sketch(S, out=stacked[:d, :n])
     low, high = _extremes(xp, stacked[:d, :n])
-    if not (identity or (math.isfinite(low) and math.isfinite(high))):
-        # finite A whose sums overflow (float32 entries near 3e38: scipy's
-        # gelsd scales them; the sketch overflowed and lstsq refused A):
-        # the same operator times 2^-(maxexp/2) sketches A at that scale
-        shrink = 2.0 ** -(np.finfo(op.dtype).maxexp // 2)
-        small = _draw_operator(sketch, d, m, S.state, op.dtype, scale=S.scale * shrink)
-        op.sketch(small, out=stacked[:d, :n])
-        low, high = _extremes(xp, stacked[:d, :n])
-        if math.isfinite(low) and math.isfinite(high):
-            op.rescale(shrink)
+    info = np.finfo(op.dtype)
+    if not identity:
+        # The same operator times a power of 2 sketches A at another scale
+        # where S A is out of range: finite A whose sums overflow (float32
+        # entries near 3e38: scipy's gelsd scales them; lstsq refused A as
+        # not finite), or A so small that the sketch is computed among
+        # subnormals (duplicate columns of entries near 1e-310 came out
+        # 1e-13 apart: rank 30 for 28, x 7.5e7 times the minimum norm)
+        if not (math.isfinite(low) and math.isfinite(high)):
+            factor = 2.0 ** -(info.maxexp // 2)
+        elif 0 < max(-low, high) < info.tiny / info.eps:
+            factor = 2.0 ** (info.maxexp // 2)
+        else:
+            factor = 1.0
+        if factor != 1.0:
+            rescaled = _draw_operator(sketch, d, m, S.state, op.dtype, scale=S.scale * factor)
+            op.sketch(rescaled, out=stacked[:d, :n])
+            low, high = _extremes(xp, stacked[:d, :n])
+            if math.isfinite(low) and math.isfinite(high):
+                op.rescale(factor)
     if not (math.isfinite(low) and math.isfinite(high)):
         # a sparse sign or dense sketch reaches every row of A (a row-sampling
         # sketch may miss a bad row: that run then ends unconverged)
@@ -584,6 +594,9 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
     # The refinement's products and norms of an A far from norm 1 would
     # under- or overflow: from here on the operand is a power of 2 times A.
     scale = power_of_two_scale(norm_estimate, op.dtype)
+    # ... with a factor that stays a normal float64 (A of entries near
+    # 1e-310 would need 2^1030 in all)
+    scale = min(scale, math.ldexp(1.0, min(1020, 1020 - math.frexp(op.a_scale)[1])))
     if scale != 1.0:
         R *= scale
         norm_estimate *= scale

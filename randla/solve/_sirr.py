@@ -24,6 +24,11 @@ class _ColumnScaled:
     def passes(self):
         return self.op.passes
 
+    @property
+    def a_scale(self):
+        """The power of 2 A's operand multiplies A by (see :meth:`rescale`)."""
+        return self.op.a_scale
+
     def rescale(self, factor):
         """Products of ``factor`` times the current matrix from now on (a power of 2)."""
         self.op.rescale(factor)
@@ -154,11 +159,15 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
         usable = (norms > 0) & xp.isfinite(norms)
         scale = xp.where(usable, 1 / xp.where(usable, norms, 1), 1).astype(op.dtype)
     scaled = _ColumnScaled(op, scale)
+    unscaled = op.a_scale, op.damp
     P, X = _factor(scaled, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
                    preconditioner="auto")
     if norms is not None and P.rank < op.shape[1]:
         # rank deficient: the minimum-norm y of (A D) y = b is not the
-        # minimum-norm x = D y, so work with A's own columns instead
+        # minimum-norm x = D y, so work with A's own columns instead, and
+        # from A's own scale (rescaled twice, A of entries near 1e308 went
+        # to 0 and x = 0 was reported converged)
+        op.a_scale, op.damp = unscaled
         scale = xp.ones(op.shape[1], dtype=op.dtype)
         scaled = _ColumnScaled(op, scale)
         P, X = _factor(scaled, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,

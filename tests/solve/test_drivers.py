@@ -784,3 +784,28 @@ def test_drivers_solve_entries_near_the_overflow_threshold(driver):
         res = driver(A, b, rng=0)
     assert res.converged
     assert np.linalg.norm(res.x * 1e307 - x_ref) <= 1e-12 * np.linalg.norm(x_ref)
+
+
+@pytest.mark.parametrize("driver", [spir, fossils, sirr])
+@pytest.mark.parametrize("dtype, a_exp, b_exp", [(np.float64, 1021, 998),
+                                                 (np.float64, -1033, -997),
+                                                 (np.float32, -135, -125)])
+def test_rank_deficient_a_at_the_ends_of_the_range(driver, dtype, a_exp, b_exp):
+    # duplicate columns scaled by 2^a_exp: near 1e308 sirr's second
+    # factorisation rescaled A twice, to 0, and reported x = 0 converged;
+    # near the subnormals (1e-310, float32 1e-40) the sketch was computed
+    # among subnormals, the copies came out 1e-13 apart, and rank 30 gave an
+    # x 1e7 to 1e8 times the minimum norm
+    rng = np.random.default_rng(3030)
+    A0 = rng.standard_normal((3000, 30))
+    A0[:, 15], A0[:, 29] = A0[:, 0], A0[:, 1]
+    b0 = A0 @ rng.standard_normal(30) + 1e-3 * rng.standard_normal(3000)
+    A = np.ldexp(A0.astype(dtype).astype(np.float64), a_exp).astype(dtype)
+    b = np.ldexp(b0, b_exp).astype(dtype)
+    A_ref = np.ldexp(A.astype(np.float64), -a_exp)
+    x_ref = sla.lstsq(A_ref, np.ldexp(b.astype(np.float64), -b_exp), cond=1e-6)[0]
+    res = driver(A, b, rng=0)
+    assert res.converged and res.rank == 28
+    x = np.ldexp(res.x.astype(np.float64), a_exp - b_exp)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    assert np.linalg.norm(x - x_ref) <= rtol * np.linalg.norm(x_ref)
