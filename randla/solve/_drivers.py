@@ -190,9 +190,11 @@ def _unscaled(op, X, residual):
     (``b_scale``: 1.0 or one factor per column)."""
     if op.a_scale == 1.0 and isinstance(op.b_scale, float):
         return X, residual
-    # in float64, then back: the factors may lie beyond float32's range
+    # in float64, then back: the factors may lie beyond float32's range;
+    # the residual norms stay float64 (float32 b of 1e37: a norm of 5e38
+    # overflowed, and a solve with x right to 4e-7 reported not converged)
     X = (X * (op.a_scale / op.b_scale)).astype(X.dtype)
-    residual = (residual / op.b_scale).astype(residual.dtype)
+    residual = residual.astype(np.float64) / op.b_scale
     return X, residual
 
 

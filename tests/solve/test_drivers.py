@@ -809,3 +809,21 @@ def test_rank_deficient_a_at_the_ends_of_the_range(driver, dtype, a_exp, b_exp):
     x = np.ldexp(res.x.astype(np.float64), a_exp - b_exp)
     rtol = 1e-12 if dtype == np.float64 else 1e-5
     assert np.linalg.norm(x - x_ref) <= rtol * np.linalg.norm(x_ref)
+
+
+@pytest.mark.parametrize("driver", [spir, fossils, sirr])
+def test_a_residual_norm_beyond_float32_is_reported(driver):
+    # float32 b of 1e37: ||b - A x|| is about 5e38, beyond float32's range;
+    # it was cast back to float32 (inf, with a warning) and a solve with x
+    # right to 4e-7 reported itself not converged
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((3000, 30)).astype(np.float32)
+    b = (1e37 * rng.standard_normal(3000)).astype(np.float32)
+    x_ref = sla.lstsq(A.astype(np.float64), b.astype(np.float64))[0]
+    r_ref = np.linalg.norm(b.astype(np.float64) - A.astype(np.float64) @ x_ref)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = driver(A, b, rng=0)
+    assert res.converged and res.x.dtype == np.float32
+    assert np.linalg.norm(res.x - x_ref) <= 1e-5 * np.linalg.norm(x_ref)
+    assert abs(res.residual_norm - r_ref) <= 1e-5 * r_ref
