@@ -91,16 +91,8 @@ def _solve(op, k, *, normal, tol, maxiter, options, ncv, rng, v0=None):
         block = min(block, max(1, (ncv - k) // 3))
     max_basis = default_max_basis(k, block, n) if ncv is None else ncv
     dense = not (op.backend.issparse(op.A) or op.backend.is_linear_operator(op.A))
-    if v0 is not None:
-        xp = get_backend(v0).xp
-        if xp.iscomplexobj(v0):
-            # as scipy, whose ARPACK casts a complex v0 for real A
-            if bool(xp.any(v0.imag != 0)):
-                warnings.warn("Casting complex values to real discards the imaginary part",
-                              np.exceptions.ComplexWarning, stacklevel=3)
-            v0 = v0.real
-        if rng is None:
-            rng = _seed_from(v0)
+    if v0 is not None and rng is None:
+        rng = _seed_from(v0)
     return block_lanczos(op, k, normal=normal, tol=tol, maxiter=maxiter, block=block,
                          max_basis=max_basis, rng=rng,
                          floor=_rounding_floor(op.dtype, op.shape[1]), start=v0,
@@ -120,11 +112,13 @@ class _NoAdjoint(TypeError, NotImplementedError):
     NotImplementedError ("rmatvec is not defined"); randla's TypeError too."""
 
 
-def _check_v0(v0, n, *, eigsh=False):
+def _check_v0(v0, n, *, eigsh=False, real=True):
     """v0 as scipy validates it, plus what a start vector must be: finite and nonzero.
 
     ``eigsh``: as scipy's eigsh, which casts an integer or bool v0 to A's float
-    type and takes any v0 of n entries (an n x 1 column too)."""
+    type and takes any v0 of n entries (an n x 1 column too).  ``real`` (A
+    real): a complex v0 is cast to its real part with numpy's ComplexWarning,
+    as scipy's ARPACK casts it (a purely imaginary v0 is then zero)."""
     if v0 is None:
         return None
     xp = get_backend(v0).xp
@@ -137,6 +131,10 @@ def _check_v0(v0, n, *, eigsh=False):
         raise ValueError("`v0` must be of floating or complex floating data type.")
     if v0.shape != (n,):
         raise ValueError(f"`v0` must have shape {(n,)}.")
+    if real and xp.iscomplexobj(v0):
+        warnings.warn("Casting complex values to real discards the imaginary part",
+                      np.exceptions.ComplexWarning, stacklevel=3)
+        v0 = v0.real
     norm = float(xp.linalg.norm(v0))
     if norm == 0:
         raise _ZeroStartVector("ARPACK error -9: Starting vector is zero (`v0` must be "
@@ -381,7 +379,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     which = str(which).upper()
     if which not in ("LM", "SM"):
         raise ValueError("`which` must be in {'LM', 'SM'}.")
-    v0 = _check_v0(v0, limit)
+    v0 = _check_v0(v0, limit, real=not np.issubdtype(dtype, np.complexfloating))
     steps = _check_maxiter(maxiter, limit)
     if return_singular_vectors not in (True, False, "u", "vh"):
         raise ValueError("`return_singular_vectors` must be in {True, False, 'vh', 'u'}.")

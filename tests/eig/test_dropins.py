@@ -753,6 +753,13 @@ def test_complex_v0_for_real_a_warns_and_starts_from_its_real_part_as_in_scipy(n
     same = getattr(randla, name)(A, 3, v0=v0.real, rng=0)
     for x, y in zip(got, same):
         np.testing.assert_array_equal(x, y)
+    # numpy's cast warns whatever the imaginary part; a purely imaginary v0
+    # is then zero, ARPACK's error -9
+    with pytest.warns(np.exceptions.ComplexWarning):
+        getattr(randla, name)(A, 3, v0=v0.real + 0j, rng=0)
+    for f in (getattr(spla, name), getattr(randla, name)):
+        with pytest.warns(np.exceptions.ComplexWarning), pytest.raises(spla.ArpackError):
+            f(A, 3, v0=1j * np.ones(30))
 
 
 @pytest.mark.parametrize("name", ["svds", "eigsh"])
