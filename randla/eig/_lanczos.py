@@ -379,7 +379,7 @@ def _missing_copies(theta, block, normal, floor=0.0, tol=0.0):
     Widths are relative to each value, and at least ``_CLUSTER`` or the
     rounding ``floor`` times the largest (float32: copies of 1 came out
     1.0000001 and 0.99999994, and a fifth copy went unseen with a block of
-    four).  Two kinds of cluster count:
+    four).  Three kinds of cluster count:
 
     - values equal to the rounding level, more than ``tol`` (the accuracy)
       above the k-th value;
@@ -411,8 +411,7 @@ def _missing_copies(theta, block, normal, floor=0.0, tol=0.0):
     lowest = size[-1]
     # copies to the rounding level, above the k-th value by more than its accuracy
     biggest = max((int(np.count_nonzero(np.abs(theta - value) <= width))
-                   for value, reach, above in zip(theta, accurate, size - lowest > accurate)
-                   if above),
+                   for value, above in zip(theta, size - lowest > accurate) if above),
                   default=0)
     # values equal within their accuracy, with a step wider than that below
     # them: in a dense spectrum, with no such step down to the k-th value, a
@@ -423,8 +422,9 @@ def _missing_copies(theta, block, normal, floor=0.0, tol=0.0):
         inside = np.abs(theta - value) <= reach
         if wide_below[np.flatnonzero(inside).max()]:
             biggest = max(biggest, int(np.count_nonzero(inside)))
-    for sign in ((1,) if normal else (1, -1)):
-        group = np.flatnonzero(np.sign(theta) == sign) if not normal else np.arange(len(theta))
+    # near-copies: runs of one sign (θ ≥ 0 for svds), by size
+    for group in ((np.arange(len(theta)),) if normal
+                  else (np.flatnonzero(theta > 0), np.flatnonzero(theta < 0))):
         if group.size == 0:
             continue
         sizes = size[group]
