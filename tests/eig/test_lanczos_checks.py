@@ -1,0 +1,77 @@
+"""How often block Lanczos checks its Ritz pairs: each check is an
+eigendecomposition of the projected matrix H, which on a small sparse A with
+many values wanted costs far more than a step (svds of a 2000 x 800 matrix,
+k = 100, spent 3.4 of 4.4 s in them)."""
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from randla.eig._lanczos import _check_gap, _step_cost, block_lanczos
+from randla.eig._operand import Operand
+
+
+def _sparse_with_singular_values(s, m, seed):
+    """m x len(s) CSR: 2 x 2 blocks U diag(s_i, s_i+1) Vᵀ on the diagonal,
+    rows and columns permuted (4 nonzeros per 2 rows)."""
+    rng = np.random.default_rng(seed)
+    n = len(s)
+    rows, cols, vals = [], [], []
+    for i in range(0, n, 2):
+        U = np.linalg.qr(rng.standard_normal((2, 2)))[0]
+        V = np.linalg.qr(rng.standard_normal((2, 2)))[0]
+        block = (U * s[i:i + 2]) @ V.T
+        for a in range(2):
+            for c in range(2):
+                rows.append(i + a)
+                cols.append(i + c)
+                vals.append(block[a, c])
+    A = sp.csr_array((vals, (rng.permutation(m)[rows], rng.permutation(n)[cols])),
+                     shape=(m, n))
+    return A
+
+
+def test_cheap_steps_check_the_ritz_pairs_every_few_steps(monkeypatch):
+    s = np.linspace(1, 0.5, 600)
+    A = _sparse_with_singular_values(s, 1500, seed=0)
+    sizes = []
+    eigh = np.linalg.eigh
+    monkeypatch.setattr(np.linalg, "eigh", lambda H: sizes.append(len(H)) or eigh(H))
+    result = block_lanczos(Operand(A), 60, normal=True, tol=0.1 ** 2, maxiter=10_000,
+                           block=1, max_basis=240, rng=0)
+    assert result.converged.all()
+    # the values: θ = σ², each to its tol (ARPACK's meaning)
+    np.testing.assert_allclose(result.values, s[:60] ** 2, rtol=0.1 ** 2)
+    # every step checked before (as many eigendecompositions as steps)
+    assert len(sizes) < result.steps / 3
+
+
+def test_the_gap_between_checks():
+    # expensive steps (a dense 20000 x 5000 sweep of 4 columns takes about
+    # 40 ms; H has at most 80 columns there): every step checks
+    assert _check_gap(0.04, 80, 20) == 1
+    # cheap steps: sqrt(steps E / S), E = 0.25e-9 d³ (16 ms at d = 400)
+    assert _check_gap(1e-3, 400, 2000) == int(math.sqrt(2000 * 16e-3 / 1e-3))
+    # at most an eighth of the steps taken so far
+    assert _check_gap(1e-3, 400, 40) == 5
+    assert _check_gap(1e-6, 400, 7) == 1
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse", "operator"])
+def test_the_cost_of_a_step(kind):
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((300, 200))
+    if kind == "sparse":
+        A = sp.random(300, 200, density=0.05, random_state=0, format="csr")
+    elif kind == "operator":
+        A = spla.aslinearoperator(A)
+    cost = _step_cost(Operand(A), normal=True)
+    if kind == "operator":    # products that may cost anything: check every step
+        assert cost(10, 1) == math.inf
+        assert _check_gap(cost(400, 1), 400, 1000) == 1
+        return
+    # a fixed part, then linear in the block and growing with the basis
+    assert cost(10, 2) - cost(10, 1) == pytest.approx(cost(10, 1) - cost(10, 0))
+    assert cost(20, 1) > cost(10, 1) > cost(10, 0) > 0
