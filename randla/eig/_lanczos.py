@@ -236,8 +236,12 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
             if full or steps >= maxiter:
                 break
             next_check = steps + _check_gap(step_seconds(d, b), d, steps)
-            if deadline is not None and deadline > steps:
-                next_check = min(next_check, deadline)
+            # never past a pending deadline or the end of a settling window
+            # (a restart inside it checks, and its gap skipped that end: eigsh
+            # of groups of 5 equal values, k=60, took 659 steps, 541 with this)
+            for due in (deadline, settle_until):
+                if due is not None and due > steps:
+                    next_check = min(next_check, due)
             wider = 0
             if (checked <= target).all() and steps >= settle_until:
                 wider = _missing_copies(theta[:k], b, normal, floor, tol)
