@@ -9,6 +9,8 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+import randla
+
 from randla.eig._lanczos import _check_gap, _step_cost, block_lanczos
 from randla.eig._operand import Operand
 
@@ -77,15 +79,13 @@ def test_the_cost_of_a_step(kind):
     assert cost(20, 1) > cost(10, 1) > cost(10, 0) > 0
 
 
-def test_a_restart_while_settling_still_checks_when_the_window_ends():
-    # eigsh of groups of 5 equal values (one column per step, so the block
-    # widens for copies): a restart inside the window after a widening set
-    # the next check past the window's end, and the run took 659 steps where
-    # checking every step took 445 (541 now)
-    lam = np.repeat(1.0 / np.arange(1, 302), 5)[:1500]
-    rng = np.random.default_rng(7)
+def _sparse_symmetric(lam, seed):
+    """CSR with eigenvalues lam: 2 x 2 blocks Q diag Qᵀ on the diagonal,
+    permuted symmetrically (2 nonzeros per row)."""
+    rng = np.random.default_rng(seed)
+    n = len(lam)
     rows, cols, vals = [], [], []
-    for i in range(0, 1500, 2):
+    for i in range(0, n, 2):
         Q = np.linalg.qr(rng.standard_normal((2, 2)))[0]
         block = (Q * lam[i:i + 2]) @ Q.T
         for a in range(2):
@@ -93,11 +93,38 @@ def test_a_restart_while_settling_still_checks_when_the_window_ends():
                 rows.append(i + a)
                 cols.append(i + c)
                 vals.append(block[a, c])
-    p = rng.permutation(1500)
-    A = sp.csr_array((vals, (p[rows], p[cols])), shape=(1500, 1500))
-    A = ((A + A.T) / 2).tocsr()
-    result = block_lanczos(Operand(A), 60, normal=False, tol=1e-8, maxiter=10_000,
-                           block=1, max_basis=240, rng=7)
+    p = rng.permutation(n)
+    A = sp.csr_array((vals, (p[rows], p[cols])), shape=(n, n))
+    return ((A + A.T) / 2).tocsr()
+
+
+def test_a_restart_while_settling_still_checks_when_the_window_ends():
+    # eigsh of groups of 5 equal values (one column per step, so the block
+    # widens for copies): a restart inside the window after a widening set
+    # the next check past the window's end, and the run took 659 steps where
+    # checking every step took 445 (541 now)
+    lam = np.repeat(1.0 / np.arange(1, 302), 5)[:1500]
+    result = block_lanczos(Operand(_sparse_symmetric(lam, 7)), 60, normal=False, tol=1e-8,
+                           maxiter=10_000, block=1, max_basis=240, rng=7)
     assert result.converged.all()
     np.testing.assert_allclose(result.values, lam[:60], rtol=1e-8)
     assert result.steps < 600
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_out_of_steps_before_copies_are_ruled_out_is_no_convergence(seed):
+    # 12 values 1, k = 13, maxiter = 45: the run stopped converged before the
+    # widening could show the last copies, and returned 1/12 for one of them
+    lam = np.r_[np.ones(12), 0.5 / np.arange(1, 289)]
+    A = _sparse_symmetric(lam, seed)
+    for maxiter in (45, 60, 200):
+        try:
+            w = randla.eigsh(A, 13, tol=1e-8, maxiter=maxiter, rng=seed,
+                             return_eigenvectors=False)
+        except spla.ArpackNoConvergence as exc:
+            got = np.asarray(exc.eigenvalues)
+            # what it does report converged is right
+            assert np.min(np.abs(got[:, None] - lam), axis=1).max() <= 1e-8
+            assert maxiter < 200
+        else:
+            np.testing.assert_allclose(np.sort(w), np.sort(lam)[-13:], atol=1e-8)
