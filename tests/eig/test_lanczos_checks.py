@@ -15,29 +15,34 @@ from randla.eig._lanczos import _check_gap, _step_cost, block_lanczos
 from randla.eig._operand import Operand
 
 
-def _sparse_with_singular_values(s, m, seed):
-    """m x len(s) CSR: 2 x 2 blocks U diag(s_i, s_i+1) Vᵀ on the diagonal,
-    rows and columns permuted (4 nonzeros per 2 rows)."""
+def _two_by_two_blocks(values, m, seed, symmetric=False):
+    """m x len(values) CSR with singular values ``values``: 2 x 2 blocks
+    U diag(values[i:i+2]) Vᵀ on the diagonal, rows and columns permuted (2
+    nonzeros per row).  ``symmetric``: V = U and one permutation, so the
+    values are its eigenvalues."""
     rng = np.random.default_rng(seed)
-    n = len(s)
+    n = len(values)
     rows, cols, vals = [], [], []
     for i in range(0, n, 2):
         U = np.linalg.qr(rng.standard_normal((2, 2)))[0]
-        V = np.linalg.qr(rng.standard_normal((2, 2)))[0]
-        block = (U * s[i:i + 2]) @ V.T
+        V = U if symmetric else np.linalg.qr(rng.standard_normal((2, 2)))[0]
+        block = (U * values[i:i + 2]) @ V.T
         for a in range(2):
             for c in range(2):
                 rows.append(i + a)
                 cols.append(i + c)
                 vals.append(block[a, c])
-    A = sp.csr_array((vals, (rng.permutation(m)[rows], rng.permutation(n)[cols])),
-                     shape=(m, n))
-    return A
+    if symmetric:
+        p = rng.permutation(n)
+        A = sp.csr_array((vals, (p[rows], p[cols])), shape=(n, n))
+        return ((A + A.T) / 2).tocsr()
+    return sp.csr_array((vals, (rng.permutation(m)[rows], rng.permutation(n)[cols])),
+                        shape=(m, n))
 
 
 def test_cheap_steps_check_the_ritz_pairs_every_few_steps(monkeypatch):
     s = np.linspace(1, 0.5, 600)
-    A = _sparse_with_singular_values(s, 1500, seed=0)
+    A = _two_by_two_blocks(s, 1500, seed=0)
     sizes = []
     eigh = np.linalg.eigh
     monkeypatch.setattr(np.linalg, "eigh", lambda H: sizes.append(len(H)) or eigh(H))
@@ -79,32 +84,13 @@ def test_the_cost_of_a_step(kind):
     assert cost(20, 1) > cost(10, 1) > cost(10, 0) > 0
 
 
-def _sparse_symmetric(lam, seed):
-    """CSR with eigenvalues lam: 2 x 2 blocks Q diag Qᵀ on the diagonal,
-    permuted symmetrically (2 nonzeros per row)."""
-    rng = np.random.default_rng(seed)
-    n = len(lam)
-    rows, cols, vals = [], [], []
-    for i in range(0, n, 2):
-        Q = np.linalg.qr(rng.standard_normal((2, 2)))[0]
-        block = (Q * lam[i:i + 2]) @ Q.T
-        for a in range(2):
-            for c in range(2):
-                rows.append(i + a)
-                cols.append(i + c)
-                vals.append(block[a, c])
-    p = rng.permutation(n)
-    A = sp.csr_array((vals, (p[rows], p[cols])), shape=(n, n))
-    return ((A + A.T) / 2).tocsr()
-
-
 def test_a_restart_while_settling_still_checks_when_the_window_ends():
     # eigsh of groups of 5 equal values (one column per step, so the block
     # widens for copies): a restart inside the window after a widening set
     # the next check past the window's end, and the run took 659 steps where
     # checking every step took 445 (541 now)
     lam = np.repeat(1.0 / np.arange(1, 302), 5)[:1500]
-    result = block_lanczos(Operand(_sparse_symmetric(lam, 7)), 60, normal=False, tol=1e-8,
+    result = block_lanczos(Operand(_two_by_two_blocks(lam, 1500, 7, symmetric=True)), 60, normal=False, tol=1e-8,
                            maxiter=10_000, block=1, max_basis=240, rng=7)
     assert result.converged.all()
     np.testing.assert_allclose(result.values, lam[:60], rtol=1e-8)
@@ -116,7 +102,7 @@ def test_out_of_steps_before_copies_are_ruled_out_is_no_convergence(seed):
     # 12 values 1, k = 13, maxiter = 45: the run stopped converged before the
     # widening could show the last copies, and returned 1/12 for one of them
     lam = np.r_[np.ones(12), 0.5 / np.arange(1, 289)]
-    A = _sparse_symmetric(lam, seed)
+    A = _two_by_two_blocks(lam, 300, seed, symmetric=True)
     for maxiter in (45, 60, 200):
         try:
             w = randla.eigsh(A, 13, tol=1e-8, maxiter=maxiter, rng=seed,
