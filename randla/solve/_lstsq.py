@@ -36,6 +36,13 @@ _METHODS = ("auto", "lapack", "randomized") + tuple(_DRIVERS)
 # Cost model (seconds) of prefers_randomized, from the 2-core CI machine:
 # gelsd solves 40000 x 1000 in 1.9-2.0 s and 100000 x 2000 in 13-15 s.
 _GELSD_SECONDS_PER_MN2 = 4.0e-11
+# gelsd takes twice as long where OpenBLAS runs its AVX2 kernels (no
+# AVX-512): 6e-11 to 1.6e-10 s per m n^2 on a 2-core AVX2 machine (40000 x
+# 1000 in 3.2-3.9 s, 100000 x 500 in 2.35 s, 200000 x 300 in 2.85 s) while
+# the randomized solver's passes, bound by memory, kept their modelled time.
+_AVX2_GELSD_FACTOR = 2.0
+# OpenBLAS's names (threadpoolctl's "architecture") for its AVX2 kernels.
+_AVX2_OPENBLAS_CORES = frozenset({"haswell", "zen"})
 _SKETCH_SECONDS_PER_MN = 6.0e-9        # sparse sign sketch, 8 nonzeros per column
 _PASSES = 30
 
@@ -56,6 +63,13 @@ def prefers_randomized(m: int, n: int, nrhs: int = 1, *, row_major: bool = True)
     m = 40000 and n >= 751 at m = 20000 (measured: 1.8 times faster than
     gelsd at 20000 x 800, 2.2 times at 40000 x 650, 3.2 times at 100000 x
     600).  Small and square problems stay with LAPACK.
+
+    Where scipy's BLAS is an OpenBLAS running its AVX2 kernels (threadpoolctl
+    reports the architecture Haswell or Zen), gelsd is modelled twice as dear,
+    as measured on a 2-core AVX2 machine; the thresholds fall to n >= 282 at
+    m = 100000, 287 at 40000, 294 at 20000 and 313 at 10000 (measured there:
+    the randomized solver 2.75, 1.53, 1.29 and 1.19 times faster than gelsd
+    at 100000 x 290, 40000 x 290, 20000 x 300 and 10000 x 320).
 
     Parameters
     ----------
@@ -82,11 +96,26 @@ def prefers_randomized(m: int, n: int, nrhs: int = 1, *, row_major: bool = True)
     """
     if m < 4 * n or n == 0:
         return False
-    lapack = _GELSD_SECONDS_PER_MN2 * m * n * n
+    lapack = _gelsd_seconds_per_mn2() * m * n * n
     randomized = (_SKETCH_SECONDS_PER_MN * m * n
                   + 10.0 * n ** 3 / _HOST_MODEL.factor_flops_per_s
                   + _PASSES * host_pass_seconds(m, n, nrhs, row_major))
     return 1.5 * randomized < lapack
+
+
+@functools.cache
+def _gelsd_seconds_per_mn2() -> float:
+    """The cost model's seconds of gelsd per ``m n^2`` with the BLAS loaded."""
+    try:
+        import threadpoolctl
+        libraries = threadpoolctl.threadpool_info()
+    except Exception:   # threadpoolctl missing or unable to look: the reference
+        return _GELSD_SECONDS_PER_MN2
+    cores = {str(lib.get("architecture", "")).lower() for lib in libraries
+             if lib.get("user_api") == "blas" and lib.get("internal_api") == "openblas"}
+    if cores and cores <= _AVX2_OPENBLAS_CORES:
+        return _AVX2_GELSD_FACTOR * _GELSD_SECONDS_PER_MN2
+    return _GELSD_SECONDS_PER_MN2
 
 
 def prefers_randomized_gpu(m: int, n: int) -> bool:

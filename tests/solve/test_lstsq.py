@@ -88,7 +88,14 @@ def test_auto_uses_lapack_when_small_and_matches_exactly(shape):
     assert ours[2] == ref[2] and np.array_equal(ours[3], ref[3])
 
 
-def test_cost_model_prefers_lapack_for_small_or_square():
+@pytest.fixture
+def reference_blas(monkeypatch):
+    """The cost model as on the reference (AVX-512) machine, whatever BLAS runs here."""
+    monkeypatch.setattr(randla.solve._lstsq, "_gelsd_seconds_per_mn2",
+                        lambda: randla.solve._lstsq._GELSD_SECONDS_PER_MN2)
+
+
+def test_cost_model_prefers_lapack_for_small_or_square(reference_blas):
     assert not prefers_randomized(2000, 50)
     assert not prefers_randomized(1000, 1000)
     assert not prefers_randomized(100000, 300)
@@ -102,6 +109,29 @@ def test_cost_model_prefers_lapack_for_small_or_square():
     assert not prefers_randomized(100000, 2000, 16, row_major=False)
     assert prefers_randomized(100000, 2000, 8, row_major=False) == \
         prefers_randomized(100000, 2000, 8)
+
+
+@pytest.mark.parametrize(("cores", "avx2"), [
+    ({"Haswell"}, True), ({"Zen"}, True), ({"Haswell", "Zen"}, True),
+    ({"SkylakeX"}, False), ({"Haswell", "SkylakeX"}, False), (set(), False)])
+def test_cost_model_reads_openblas_avx2_kernels_as_slower_lapack(monkeypatch, cores, avx2):
+    import threadpoolctl
+    lstsq_module = randla.solve._lstsq
+    libraries = [{"user_api": "blas", "internal_api": "openblas", "architecture": core}
+                 for core in cores]
+    libraries.append({"user_api": "openmp", "internal_api": "openmp"})
+    monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: libraries)
+    lstsq_module._gelsd_seconds_per_mn2.cache_clear()
+    try:
+        seconds = lstsq_module._gelsd_seconds_per_mn2()
+        # 100000 x 300: 2.75 times faster randomized with AVX2 kernels (measured)
+        chosen = prefers_randomized(100000, 300)
+        # small and square problems stay with LAPACK either way
+        small_or_square = prefers_randomized(2000, 50) or prefers_randomized(1000, 1000)
+    finally:
+        lstsq_module._gelsd_seconds_per_mn2.cache_clear()   # not this test's BLAS
+    assert seconds == (2 if avx2 else 1) * lstsq_module._GELSD_SECONDS_PER_MN2
+    assert chosen == avx2 and not small_or_square
 
 
 @pytest.mark.parametrize("row_major", [True, False])
