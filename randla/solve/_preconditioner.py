@@ -428,29 +428,44 @@ def _triangular_inverse(backend, R, overwrite: bool = False):
     return _zero_below_diagonal(inverse)
 
 
-def _r_factor(backend, stacked):
-    """The upper trapezoidal R of a Householder QR of the tall column-major
-    ``stacked``, which it overwrites.
+def _r_factor(backend, stacked, n):
+    """The R factor of a Householder QR of the tall column-major ``stacked``
+    (which it overwrites), split into its n x n upper triangle and the
+    n x k block beside it.
 
     On the host LAPACK's geqrt, whose panels are factored recursively with
     level-3 BLAS: 15-25 % faster than geqrf (numpy.linalg.qr) on the CI
-    machine for 4000 x 1001 and 8000 x 1001 sketches.
+    machine for 4000 x 1001 and 8000 x 1001 sketches.  Both parts are
+    copied out contiguous, so the d x (n + k) buffer is freed, and the n x n
+    triangle is read in place by the BLAS and LAPACK calls that follow (a
+    view of the (n + k)-row R made each of them copy it: 100-150 ms a copy at
+    n = 2000 in fresh pages on the CI machine).
     """
     if backend.is_gpu:
-        return backend.qr(stacked, mode="r")
+        Raug = backend.qr(stacked, mode="r")
+        return Raug[:n, :n], Raug[:n, n:]
     from scipy.linalg import lapack
     rows, cols = stacked.shape
     geqrt = lapack.get_lapack_funcs("geqrt", (stacked,))
     factored, _, info = geqrt(max(1, min(64, rows, cols)), stacked, overwrite_a=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"geqrt failed (info={info})")
-    # a copy of the top rows, so the d x (n + k) buffer is freed
-    return _zero_below_diagonal(np.array(factored[:min(rows, cols)], order="F"))
+    R = _zero_below_diagonal(np.array(factored[:n, :n], order="F"))
+    return R, np.array(factored[:n, n:], order="F")
 
 
 def _frobenius_norm(xp, M) -> float:
     """||M||_F without squaring M's entries as they are (they may under- or
-    overflow when squared)."""
+    overflow when squared).
+
+    On the host BLAS's nrm2, which scales as it goes and needs no n x n
+    temporaries: fresh pages cost about 1.2 ms per MB on the CI machine, and
+    the three of the formula below took 70-130 ms at n = 2000 in a solve.
+    """
+    if xp is np and M.dtype in (np.float32, np.float64):
+        from scipy.linalg import blas
+        nrm2 = blas.get_blas_funcs("nrm2", (M,))
+        return float(nrm2(M.ravel(order="K"))) if M.size else 0.0
     largest = float(xp.max(xp.abs(M))) if M.size else 0.0
     if largest == 0 or not math.isfinite(largest):
         return largest
@@ -482,11 +497,20 @@ def _conditioned_within(R, R_inv, cutoff):
     inverse at O(n^2) cost, and exceeds the 2-norm one by about sqrt(n) on
     the standard problems (8 to 20 at n = 200, 27 to 78 at n = 1000).
     """
-    xp = get_backend(R).xp
     n = R.shape[0]
     with np.errstate(over="ignore"):       # an inverse of entries near the largest
-        estimate = float(xp.abs(R).sum(axis=0).max()) * float(xp.abs(R_inv).sum(axis=0).max())
+        estimate = _one_norm(R) * _one_norm(R_inv)
     return bool(np.isfinite(estimate)) and estimate * cutoff <= math.sqrt(n)
+
+
+def _one_norm(M) -> float:
+    """The largest column sum of |M| (on the host LAPACK's lange, which needs
+    no temporary copy of |M|)."""
+    xp = get_backend(M).xp
+    if xp is np and M.dtype in (np.float32, np.float64) and M.size:
+        from scipy.linalg import lapack
+        return float(lapack.get_lapack_funcs("lange", (M,))("1", M))
+    return float(xp.abs(M).sum(axis=0).max()) if M.size else 0.0
 
 
 def _svd_through_gram(backend, R):
@@ -589,8 +613,7 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
     if op.damp:
         stacked[d:, :n] = op.damp * xp.eye(n, dtype=op.dtype)
         stacked[d:, n:] = 0
-    Raug = _r_factor(backend, stacked)
-    R, QtSB = Raug[:n, :n], Raug[:n, n:n + k]
+    R, QtSB = _r_factor(backend, stacked, n)
     norm_estimate = _frobenius_norm(xp, R)                          # ||S A||_F
     # The refinement's products and norms of an A far from norm 1 would
     # under- or overflow: from here on the operand is a power of 2 times A.
