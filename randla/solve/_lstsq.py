@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import scipy.linalg as sla
 
-from .._backend import Backend, get_backend
+from .._backend import Backend, _blas_controller, get_backend
 from .._operand import stored_values
 from ._drivers import (DEFAULT_CUTOFF_EPS, fossils, iterative_sketching, min_norm,
                        sketch_and_precondition, sketch_and_solve, spir)
@@ -106,12 +106,10 @@ def prefers_randomized(m: int, n: int, nrhs: int = 1, *, row_major: bool = True)
 @functools.cache
 def _gelsd_seconds_per_mn2() -> float:
     """The cost model's seconds of gelsd per ``m n^2`` with the BLAS loaded."""
-    try:
-        import threadpoolctl
-        libraries = threadpoolctl.threadpool_info()
-    except Exception:   # threadpoolctl missing or unable to look: the reference
+    controller = _blas_controller()
+    if controller is None:          # no threadpoolctl: the reference
         return _GELSD_SECONDS_PER_MN2
-    cores = {str(lib.get("architecture", "")).lower() for lib in libraries
+    cores = {str(lib.get("architecture", "")).lower() for lib in controller.info()
              if lib.get("user_api") == "blas" and lib.get("internal_api") == "openblas"}
     if cores and cores <= _AVX2_OPENBLAS_CORES:
         return _AVX2_GELSD_FACTOR * _GELSD_SECONDS_PER_MN2

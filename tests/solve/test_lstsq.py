@@ -115,12 +115,16 @@ def test_cost_model_prefers_lapack_for_small_or_square(reference_blas):
     ({"Haswell"}, True), ({"Zen"}, True), ({"Haswell", "Zen"}, True),
     ({"SkylakeX"}, False), ({"Haswell", "SkylakeX"}, False), (set(), False)])
 def test_cost_model_reads_openblas_avx2_kernels_as_slower_lapack(monkeypatch, cores, avx2):
-    import threadpoolctl
     lstsq_module = randla.solve._lstsq
     libraries = [{"user_api": "blas", "internal_api": "openblas", "architecture": core}
                  for core in cores]
     libraries.append({"user_api": "openmp", "internal_api": "openmp"})
-    monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: libraries)
+
+    class Controller:           # threadpoolctl's view of the loaded libraries, faked
+        def info(self):
+            return libraries
+
+    monkeypatch.setattr(lstsq_module, "_blas_controller", Controller)
     lstsq_module._gelsd_seconds_per_mn2.cache_clear()
     try:
         seconds = lstsq_module._gelsd_seconds_per_mn2()
