@@ -25,6 +25,20 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _condition_number(text: str) -> float:
+    value = float(text)
+    if not 1 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 1, got {text}")
+    return value
+
+
+def _residual(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     from randla.solve import _lstsq
     p = argparse.ArgumentParser(prog="python -m randla", description=__doc__.splitlines()[0])
@@ -32,8 +46,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="rows of A (default 40000)")
     p.add_argument("--cols", "-n", type=_positive, default=1000,
                    help="columns of A (default 1000)")
-    p.add_argument("--cond", type=float, default=1e10, help="condition number (default 1e10)")
-    p.add_argument("--residual", type=float, default=1e-6,
+    p.add_argument("--cond", type=_condition_number, default=1e10, help="condition number (default 1e10)")
+    p.add_argument("--residual", type=_residual, default=1e-6,
                    help="norm of the optimal residual (default 1e-6)")
     p.add_argument("--nrhs", type=_positive, default=1, help="right-hand sides (default 1)")
     p.add_argument("--method", default="randomized", choices=_lstsq._METHODS,
@@ -43,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="scipy lapack_driver (default gelsd)")
     p.add_argument("--seed", type=_non_negative, default=0)
     p.add_argument("--repeat", type=_positive, default=1, help="best of this many timings")
-    p.add_argument("--blas-threads", type=int, default=None,
+    p.add_argument("--blas-threads", type=_positive, default=None,
                    help="limit BLAS threads for both solvers (needs threadpoolctl)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     return p

@@ -112,16 +112,28 @@ def as_rng_state(rng) -> RNGState:
     """
     if isinstance(rng, RNGState):
         return rng
+    generator = _generator(rng)
+    key = int(generator.integers(0, 1 << 64, dtype=np.uint64))
+    return RNGState(key, 0)
+
+
+def check_rng(rng) -> None:
+    """Raise the error :func:`as_rng_state` would raise for ``rng``, without
+    drawing from it: for routines that check their arguments before they
+    know whether they will sketch at all."""
+    if not isinstance(rng, (RNGState, np.random.Generator, np.random.BitGenerator)):
+        _generator(rng)
+
+
+def _generator(rng):
     if isinstance(rng, bool):
         raise TypeError("rng must be None, an int, a numpy.random.Generator, an RNGState "
                         "or a seed numpy.random.default_rng takes, got a bool")
     if isinstance(rng, numbers.Integral) and rng < 0:
         raise ValueError(f"rng seed must be non-negative, got {rng}")
     try:
-        generator = np.random.default_rng(rng)
+        return np.random.default_rng(rng)
     except (TypeError, ValueError) as exc:
         raise type(exc)("rng must be None, an int, a numpy.random.Generator, an RNGState "
                         "or a seed numpy.random.default_rng takes, got "
                         f"{type(rng).__name__} ({exc})") from exc
-    key = int(generator.integers(0, 1 << 64, dtype=np.uint64))
-    return RNGState(key, 0)

@@ -10,6 +10,7 @@ the start.  They differ in what they do next (each driver's docstring cites its 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Callable
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from .._backend import get_backend
 from .._operand import power_of_two_scale
+from ..sketch._rng import check_rng
 from ._operand import as_operand
 from ._preconditioner import choose_sketch_size, sketch_and_factor
 
@@ -75,7 +77,11 @@ class LstsqResult:
 DEFAULT_CUTOFF_EPS = 30
 
 
-def _prepare(A, b, *, damp=0.0, sketch="saso", sketch_size=None, cond=None, wide_ok=False):
+def _prepare(A, b, *, rng, damp=0.0, sketch="saso", sketch_size=None, cond=None,
+             wide_ok=False):
+    # rng is checked here, before the choice of d: with d = m A itself is
+    # factored and nothing is drawn, and a bad rng would pass small problems only
+    check_rng(rng)
     if not (isinstance(damp, (int, float, np.floating, np.integer)) and math.isfinite(damp)
             and damp >= 0):
         raise ValueError(f"damp must be a finite number >= 0, got {damp!r}")
@@ -135,7 +141,7 @@ def _prepare(A, b, *, damp=0.0, sketch="saso", sketch_size=None, cond=None, wide
     if cond is None:
         cutoff = DEFAULT_CUTOFF_EPS * eps
     else:
-        if not (isinstance(cond, (int, float, np.floating, np.integer)) and cond >= 0):
+        if isinstance(cond, bool) or not (isinstance(cond, numbers.Real) and cond >= 0):
             raise ValueError(f"cond must be a number >= 0, got {cond!r}")
         cutoff = float(cond)
     return op, B, b_arr.ndim == 1, d, eps, cutoff
@@ -150,7 +156,7 @@ def _check_count(name, value, minimum=0):
 def _check_tol(tol, eps):
     if tol is None:
         return eps
-    if not (isinstance(tol, (int, float, np.floating)) and tol > 0):
+    if isinstance(tol, bool) or not (isinstance(tol, numbers.Real) and tol > 0):
         raise ValueError(f"tol must be a positive number, got {tol!r}")
     return float(tol)
 
@@ -305,7 +311,7 @@ def _factor(op, B, *, d, sketch, rng, cutoff, preconditioner):
 
 def _refined(A, b, inner, *, damp, tol, refinements, maxiter, sketch, sketch_size, cond,
              rng, callback, method, preconditioner):
-    op, B, vector, d, eps, cutoff = _prepare(A, b, damp=damp, sketch=sketch,
+    op, B, vector, d, eps, cutoff = _prepare(A, b, rng=rng, damp=damp, sketch=sketch,
                                              sketch_size=sketch_size, cond=cond)
     tol = _check_tol(tol, eps)
     refinements = _check_count("refinements", refinements, 1)
@@ -524,7 +530,7 @@ def sketch_and_solve(A, b, *, damp: float = 0.0, sketch: str = "saso",
     >>> np.allclose(sketch_and_solve(A, b, rng=1).x, 1.0)
     True
     """
-    op, B, vector, d, eps, cutoff = _prepare(A, b, damp=damp, sketch=sketch,
+    op, B, vector, d, eps, cutoff = _prepare(A, b, rng=rng, damp=damp, sketch=sketch,
                                              sketch_size=sketch_size, cond=cond)
     P, X = _factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
                    preconditioner=preconditioner)
@@ -585,7 +591,7 @@ def sketch_and_precondition(A, b, *, solver: str = "lsqr", preconditioner: str =
     """
     if solver not in ("lsqr", "cg"):
         raise ValueError(f"solver must be 'lsqr' or 'cg', got {solver!r}")
-    op, B, vector, d, eps, cutoff = _prepare(A, b, damp=damp, sketch=sketch,
+    op, B, vector, d, eps, cutoff = _prepare(A, b, rng=rng, damp=damp, sketch=sketch,
                                              sketch_size=sketch_size, cond=cond)
     tol = eps if tol is None else _check_tol(tol, eps)
     maxiter = _check_count("maxiter", maxiter, 1)
@@ -708,7 +714,7 @@ def iterative_sketching(A, b, *, damp: float = 0.0, tol: float | None = None,
     >>> np.allclose(iterative_sketching(A, b, rng=1).x, np.linalg.lstsq(A, b, rcond=None)[0])
     True
     """
-    op, B, vector, d, eps, cutoff = _prepare(A, b, damp=damp, sketch=sketch,
+    op, B, vector, d, eps, cutoff = _prepare(A, b, rng=rng, damp=damp, sketch=sketch,
                                              sketch_size=sketch_size, cond=cond)
     tol = _check_tol(tol, eps)
     beta = min(0.5, op.shape[1] / d)
@@ -786,7 +792,7 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
     >>> np.allclose(min_norm(A, b, rng=1).x, np.linalg.pinv(A) @ b)
     True
     """
-    op, B, vector, d, eps, _ = _prepare(A, b, sketch=sketch, sketch_size=sketch_size,
+    op, B, vector, d, eps, _ = _prepare(A, b, rng=rng, sketch=sketch, sketch_size=sketch_size,
                                         wide_ok=True)
     m, n = op.shape
     if m > n:

@@ -10,8 +10,9 @@ import numpy as np
 import scipy.linalg as sla
 
 from .._backend import Backend, _blas_controller, get_backend
-from .._operand import stored_values
-from ._drivers import (DEFAULT_CUTOFF_EPS, fossils, iterative_sketching, min_norm,
+from .._operand import require_adjoint, stored_values
+from ..sketch._rng import check_rng
+from ._drivers import (DEFAULT_CUTOFF_EPS, _check_tol, fossils, iterative_sketching, min_norm,
                        sketch_and_precondition, sketch_and_solve, spir)
 from ._preconditioner import _HOST_MODEL, host_pass_seconds
 from ._sirr import sirr
@@ -182,6 +183,29 @@ def _lapack(backend, a, b, cond, overwrite_a, overwrite_b, check_finite, lapack_
     return backend.xp.linalg.lstsq(a, b, rcond=cond)
 
 
+def _in_precision(a, dtype, backend: Backend):
+    """A sparse or LinearOperator ``a`` whose products come in ``dtype``.
+
+    A float32 ``a`` with a float64 ``b`` is solved in float64, as a dense
+    ``a`` is: a sparse matrix's values are copied to float64 (the nonzeros
+    only), a LinearOperator's products are cast to it (a matrix behind it
+    then multiplies in float64; an operator that rounds its products to
+    float32 stays as accurate as that, and the backward error estimate
+    says so).
+    """
+    if np.dtype(a.dtype) == dtype:
+        return a
+    if backend.issparse(a):
+        return a.astype(dtype)
+    require_adjoint(a, "a", "randla.lstsq")
+    return backend.sparse_linalg.LinearOperator(
+        a.shape, dtype=dtype,
+        matvec=lambda x: backend.xp.asarray(a.matvec(x), dtype=dtype),
+        matmat=lambda X: backend.xp.asarray(a.matmat(X), dtype=dtype),
+        rmatvec=lambda x: backend.xp.asarray(a.rmatvec(x), dtype=dtype),
+        rmatmat=lambda X: backend.xp.asarray(a.rmatmat(X), dtype=dtype))
+
+
 def _reached(result, tol, shape, dtype) -> bool:
     """Whether a randomized solve reached its tolerance, or (default tol, eps)
     stopped at a backward error a backward-stable solve can leave: within
@@ -319,6 +343,13 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    # rng and tol are checked whichever route the problem takes, so that a
+    # bad one does not pass every problem small enough for LAPACK
+    check_rng(rng)
+    if tol is not None:
+        _check_tol(tol, None)
+    if isinstance(cond, np.ndarray) and cond.ndim == 0:
+        cond = cond.item()      # scipy takes a 0-d array as its number
     backend = get_backend(a, b)
     if backend.issparse(b) or backend.is_linear_operator(b):
         raise TypeError(f"b must be a dense array, got {type(b).__name__} (a sparse b: "
@@ -374,8 +405,8 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     dtype = np.result_type(np.float32, a1.dtype, b1.dtype)
     if dtype.itemsize > 8:
         dtype = np.dtype(np.float64)
-    if not operator_input:
-        a1 = a1.astype(dtype, copy=False)
+    a1 = a1.astype(dtype, copy=False) if not operator_input else _in_precision(a1, dtype,
+                                                                                backend)
     b1 = b1.astype(dtype, copy=False)
     # gelsd reads cond <= 0 or cond >= 1 as "machine precision": the default.
     # Below the default cutoff the sketch's singular values are rounding, and

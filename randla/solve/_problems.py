@@ -64,10 +64,12 @@ def standard_problem(m: int, n: int, cond: float = 1e10, residual: float = 1e-6,
     if not (isinstance(m, (int, np.integer)) and isinstance(n, (int, np.integer))
             and 0 < n < m):
         raise ValueError(f"need integers 0 < n < m, got m={m!r}, n={n!r}")
-    if not cond >= 1:
-        raise ValueError(f"cond must be >= 1, got {cond!r}")
-    if not residual >= 0:
-        raise ValueError(f"residual must be >= 0, got {residual!r}")
+    if not 1 <= cond < np.inf:
+        raise ValueError(f"cond must be finite and >= 1, got {cond!r}")
+    if not 0 <= residual < np.inf:
+        raise ValueError(f"residual must be finite and >= 0, got {residual!r}")
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
     rng = np.random.default_rng(rng)
     U = _haar(rng, m, n + 1)
     V = _haar(rng, n, n)

@@ -140,8 +140,8 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
     >>> res.converged, bool(np.allclose(res.x, np.linalg.lstsq(A, b, rcond=None)[0]))
     (True, True)
     """
-    op, B, vector, d, eps, cutoff = _prepare(A, b, sketch=sketch, sketch_size=sketch_size,
-                                             cond=cond)
+    op, B, vector, d, eps, cutoff = _prepare(A, b, rng=rng, sketch=sketch,
+                                             sketch_size=sketch_size, cond=cond)
     if sketch_size is None:     # Xu & Lu's d = 12 n: smaller sketches stall at depth 2
         m, n = op.shape
         d = int(min(m, max(12 * n, n + 10)))

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from randla.sketch import DenseOperator, RNGState, SASO, as_rng_state, philox4x32
+from randla.sketch._rng import check_rng
 
 # Random123's kat_vectors for philox4x32 with 10 rounds: counter words, key
 # words (word 0 least significant), expected output words.
@@ -90,6 +91,18 @@ def test_rng_takes_what_default_rng_takes():
                      ([-1], ValueError)]:
         with pytest.raises(exc, match="rng must be None, an int"):
             as_rng_state(bad)
+
+
+def test_check_rng_refuses_what_as_rng_state_refuses_and_draws_nothing():
+    for bad, exc in [(1.5, TypeError), ("seed", TypeError), (True, TypeError),
+                     (-3, ValueError), ([-1], ValueError)]:
+        with pytest.raises(exc, match="rng"):
+            check_rng(bad)
+    generator = np.random.default_rng(11)
+    for good in (None, 0, 7, np.int64(3), RNGState(5, 9), generator, np.random.PCG64(1),
+                 np.random.SeedSequence(4), [3, 4]):
+        check_rng(good)
+    assert as_rng_state(generator) == as_rng_state(np.random.default_rng(11))
 
 
 def test_next_state_gives_independent_operators():

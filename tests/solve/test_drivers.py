@@ -827,3 +827,12 @@ def test_a_residual_norm_beyond_float32_is_reported(driver):
     assert res.converged and res.x.dtype == np.float32
     assert np.linalg.norm(res.x - x_ref) <= 1e-5 * np.linalg.norm(x_ref)
     assert abs(res.residual_norm - r_ref) <= 1e-5 * r_ref
+
+
+@pytest.mark.parametrize("kwargs, match", [({"cond": np.inf}, "cond"), ({"cond": 0.5}, "cond"),
+                                           ({"residual": np.nan}, "residual"),
+                                           ({"dtype": np.int32}, "dtype")])
+def test_standard_problem_refuses_what_it_cannot_build(kwargs, match):
+    # cond = inf gave an A of NaN, an integer dtype a matrix of zeros
+    with pytest.raises(ValueError, match=match):
+        standard_problem(100, 5, **{"cond": 10.0, **kwargs})

@@ -243,6 +243,46 @@ def test_sparse_and_operator_inputs(kind):
     assert res == pytest.approx(ref[1], rel=1e-9)
 
 
+@pytest.mark.parametrize("kind", ("csr", "operator"))
+def test_float32_sparse_or_operator_with_float64_b_is_solved_in_float64(kind):
+    # as a dense float32 a is (scipy solves in the common precision): the
+    # float32 entries are exact in float64, so x matches LAPACK's to float64
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((2000, 50)).astype(np.float32)
+    b = rng.standard_normal(2000)
+    ref = sla.lstsq(A, b)[0]
+    a = sp.csr_matrix(A) if kind == "csr" else aslinearoperator(sp.csr_matrix(A))
+    x = randla.lstsq(a, b, method="randomized", rng=0)[0]
+    assert x.dtype == np.float64
+    assert np.linalg.norm(x - ref) <= 1e-12 * np.linalg.norm(ref)
+    assert a.dtype == np.float32        # the caller's a is left as it was
+
+
+@pytest.mark.parametrize("method", ("auto", "randomized", "spir", "sirr"))
+@pytest.mark.parametrize("shape", ((300, 20), (2000, 50), (20, 300)))
+def test_bad_rng_and_tol_are_refused_whatever_route_the_shape_takes(method, shape):
+    # (300, 20) is factored whole (sketch size m) and auto gives every shape
+    # here to LAPACK: neither draws from rng, and both used to let it pass
+    rng = np.random.default_rng(1)
+    A, b = rng.standard_normal(shape), rng.standard_normal(shape[0])
+    if shape[0] < shape[1] and method == "sirr":
+        return
+    with pytest.raises(TypeError, match="rng"):
+        randla.lstsq(A, b, method=method, rng="not a seed")
+    with pytest.raises(ValueError, match="rng"):
+        randla.lstsq(A, b, method=method, rng=-3)
+    with pytest.raises(ValueError, match="tol"):
+        randla.lstsq(A, b, method=method, tol=-1.0)
+
+
+def test_numpy_integer_tol_and_0d_cond_are_numbers():
+    A, b = problem(2000, 50)
+    x = randla.lstsq(A, b, cond=np.array(1e-6), method="randomized", rng=0)[0]
+    np.testing.assert_array_equal(x, randla.lstsq(A, b, cond=1e-6, method="randomized",
+                                                  rng=0)[0])
+    assert randla.solve.spir(A, b, tol=np.int64(1), rng=0).x.shape == (50,)
+
+
 def test_sparse_non_finite_rejected():
     S = sp.random(300, 10, density=0.2, format="csr", random_state=1)
     S.data[0] = np.nan

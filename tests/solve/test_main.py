@@ -19,7 +19,9 @@ def test_demo_rejects_bad_shape(capsys):
 
 
 @pytest.mark.parametrize("args", [["--repeat", "0"], ["--method", "bogus"], ["--nrhs", "0"],
-                                  ["--seed", "-1"], ["--driver", "x"], ["--rows", "-5"]])
+                                  ["--seed", "-1"], ["--driver", "x"], ["--rows", "-5"],
+                                  ["--cond", "0.5"], ["--cond", "nan"], ["--residual", "-1"],
+                                  ["--residual", "inf"], ["--blas-threads", "0"]])
 def test_demo_refuses_bad_options_with_a_usage_error(args, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(args + ["-q"])
