@@ -12,8 +12,10 @@ with Rayleigh quotient σ̂ is
 inverse iteration applied to the sketching error M − Â.  The solve is the
 Woodbury formula ``(σI − ZZᵀ)⁻¹g = (g + Z(σI − ZᵀZ)⁻¹Zᵀg)/σ`` with one
 ℓ x ℓ Cholesky factorization, which doubles as the definiteness guard: if it
-fails the factor is shrunk further, and after that the vector is left as it
-is for the Rayleigh–Ritz step (counted in ``fallbacks``).  Convergence is
+fails the factor is shrunk further, and after that the vector takes a power
+step ``u ← Mu`` instead (counted in ``fallbacks``): that raises its Rayleigh
+quotient, so a start far below Â's top value climbs to where the guard
+holds, and the Rayleigh–Ritz step follows as usual.  Convergence is
 judged on true residuals ``‖Mu − θu‖`` only, so a failed update can slow the
 iteration down but never produce a wrong answer reported as converged.
 
@@ -79,8 +81,8 @@ class EPSIResult:
     matvecs : int
         Vectors multiplied by A or Aᵀ.
     fallbacks : int
-        Updates skipped because ``σ̂I − Â`` was not positive definite even
-        after extra shrinking.
+        Updates replaced by a power step because ``σ̂I − Â`` was not
+        positive definite even after extra shrinking.
     """
 
     values: np.ndarray
@@ -168,9 +170,15 @@ def _sweep(V, sigmas, MV, WL, gram, rho, stats):
                 w = _project_out(Pj, u - delta)
         norm = float(xp.linalg.norm(w)) if w is not None else 0.0
         if not (math.isfinite(norm) and norm > 0):
+            # a power step instead: it raises the Rayleigh quotient (M is
+            # PSD), toward where the guard holds; keeping u as it was left a
+            # start far below Â's top value (epsi from v0 = ones) stuck
             stats["fallbacks"] += 1
-            w = _project_out(Pj, u)
+            w = _project_out(Pj, MV[:, j])
             norm = float(xp.linalg.norm(w))
+            if not (math.isfinite(norm) and norm > 0):
+                w = _project_out(Pj, u)
+                norm = float(xp.linalg.norm(w))
         if norm == 0:
             w = _project_out(Pj, xp.roll(u, 1))
             norm = float(xp.linalg.norm(w))
@@ -203,7 +211,7 @@ def _check_tol(tol, dtype):
 def _check_rho(shrink):
     if shrink is None:
         return None
-    if not isinstance(shrink, numbers.Real) or not 0 < shrink <= 1:
+    if isinstance(shrink, bool) or not isinstance(shrink, numbers.Real) or not 0 < shrink <= 1:
         raise ValueError(f"shrink must lie in (0, 1], got {shrink!r}")
     return float(shrink)
 
@@ -325,11 +333,14 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
     Notes
     -----
     An update whose shifted system fails the Cholesky guard even after
-    shrinking Â by 0.9, 0.5 and 0.1 more is skipped (the vector goes into
-    the Rayleigh–Ritz step unchanged); with ``shrink=1`` there is no
-    shrinking at all, retries included.  If that keeps happening the iteration
-    stops at ``maxiter`` with ``converged`` False; it never reports an
-    unconverged vector as converged.
+    shrinking Â by 0.9, 0.5 and 0.1 more is replaced by a power step
+    ``u ← Mu`` (a start whose Rayleigh quotients lie far below Â's top value,
+    such as a poor ``v0``, climbs this way until the guard holds); with
+    ``shrink=1`` there is no shrinking at all, retries included.  The
+    iteration stops at ``maxiter`` sweeps, or earlier when four sweeps in a
+    row neither cut the largest residual by 10 % nor raised the Ritz values
+    (a stall), with ``converged`` False for the pairs that missed tol; it
+    never reports an unconverged vector as converged.
 
     Examples
     --------
@@ -343,6 +354,8 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
     >>> bool(res.converged.all()), np.allclose(res.values, s[:5], rtol=1e-12)
     (True, True)
     """
+    if not isinstance(hermitian, (bool, np.bool_)):
+        raise TypeError(f"hermitian must be True or False, got {hermitian!r}")
     op = Operand(A)
     m, n = op.shape
     if hermitian and m != n:
@@ -438,6 +451,9 @@ def epsi(A, *, hermitian: bool = False, sketch_size: int = 20, power_iters: int 
     shape = tuple(A.shape) if hasattr(A, "shape") else np.shape(A)
     if len(shape) != 2:
         raise ValueError(f"A must be 2-D, got shape {shape}")
+    if min(shape) < 2:
+        # lazy_epsi's k = 1 must lie below min(A.shape); epsi has no k to blame
+        raise ValueError(f"epsi needs min(A.shape) >= 2, got shape {shape}")
     if v0 is not None:
         xp = get_backend(v0).xp
         v0 = xp.reshape(xp.asarray(v0), (-1, 1))
