@@ -564,3 +564,14 @@ def test_non_finite_entries_of_any_sparse_format(fmt):
         randla.svds(A, 2)
     with pytest.raises(ValueError, match="A has non-finite entries"):
         randla.trace(A, matvecs=4, rng=0)
+
+
+def test_adaptive_mode_does_not_stop_on_two_coinciding_samples():
+    # XTrace's two leave-one-out samples coincide for a diagonal A with
+    # Rademacher probes: stderr ~ 1e-12 at an error near 1 %
+    A = np.diag(np.arange(1.0, 201.0))
+    fixed = randla.trace(A, method="xtrace", matvecs=4, rng=0)
+    assert fixed.stderr < 1e-9 * abs(fixed.estimate)
+    assert abs(fixed.estimate - 20100) > 1e-3 * 20100
+    adaptive = randla.trace(A, method="xtrace", matvecs=4, rtol=1e-2, rng=0)
+    assert adaptive.matvecs > 4 and len(adaptive.samples) >= 3
