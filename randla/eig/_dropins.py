@@ -274,7 +274,12 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         result, as with ARPACK.  A complex v0 for real A starts from its
         real part, with numpy's ComplexWarning, as in scipy.
     maxiter : int, optional
-        Maximum block Lanczos steps (default ``10 min(A.shape)``).
+        Maximum block Lanczos steps (default ``10 min(A.shape)``).  Not
+        ARPACK's unit: an ARPACK iteration is a restart cycle of about
+        ``ncv - k`` products (ncv 20 by default), a step here one product
+        with a block of b columns, so a maxiter tuned for ARPACK stops this
+        solver sooner: the same number of products is about
+        ``maxiter * (ncv - k) / b`` steps.
     return_singular_vectors : {True, False, 'u', 'vh'}
         As in scipy: ``(u, s, vh)``, ``s`` (also for any false value, such as 0
         or ``numpy.False_``), ``(u, s, None)`` or ``(None, s, vh)``.
@@ -466,7 +471,8 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         cost as much), as in :func:`svds`; a given ncv caps b at
         ``(ncv - k) // 3`` (at least 1).
     maxiter : int, optional
-        Maximum block Lanczos steps (default ``10 n``).
+        Maximum block Lanczos steps (default ``10 n``); not ARPACK's restart
+        cycles, see :func:`svds`.
     tol : float, default 0
         Relative accuracy of each eigenvalue, as in scipy: the
         eigen-residual ``‖Av − λv‖`` must reach ``tol |λ|``.  0 (or, as in

@@ -81,6 +81,7 @@ def test_vector_accessors_check_their_range_and_dtype():
         with pytest.raises(ValueError, match=match):
             call()
     for call in [lambda: saso.tosparse(int), lambda: laso.tosparse(np.float16),
+                 lambda: DenseOperator(3, 10, dtype="foo"),
                  lambda: saso.columns(dtype=np.int32), lambda: srtt.signs(dtype=np.float16)]:
         with pytest.raises(TypeError, match="dtype must be float32 or float64"):
             call()
