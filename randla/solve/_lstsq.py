@@ -242,8 +242,10 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     Parameters
     ----------
     a : (M, N) array_like, sparse matrix or LinearOperator
-        Sparse matrices and LinearOperators always take the randomized path.
-        Masked arrays are treated as the installed scipy treats them (scipy
+        Sparse matrices and LinearOperators always take the randomized path,
+        in the common precision of a and b as LAPACK's (a float32 sparse a
+        with a float64 b: a float64 copy of its nonzeros; a float32
+        LinearOperator: its products cast to float64).  Masked arrays are treated as the installed scipy treats them (scipy
         >= 1.15 ignores the mask, older scipy refuses them).
     b : (M,) or (M, K) array_like
         Right-hand side(s), dense (a sparse b is refused with TypeError).
@@ -273,7 +275,7 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     lapack_driver : {"gelsd", "gelsy", "gelss"}, optional
         Given: scipy.linalg.lstsq with that driver, whatever ``method`` says.
     rng : None, int or numpy.random.Generator, keyword-only
-        Seed of the sketch (SPEC 7).
+        Seed of the sketch (SPEC 7); checked on every path, LAPACK's included.
     method : str, keyword-only, default "auto"
         ``"auto"``, ``"lapack"``, ``"randomized"`` (= ``"spir"``), or a driver:
         ``"spir"``, ``"fossils"``, ``"sketch_and_solve"``, ``"lsqr"``,
