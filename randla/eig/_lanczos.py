@@ -110,9 +110,26 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
     product, so that A times the Ritz vectors costs no pass (m x basis
     entries: for dense A at most A's own size).
     """
+    # Next to numba products (a dense sweep, sparse gathers) every BLAS call
+    # of the run runs on one thread: OpenBLAS's workers spin for about 0.1 s
+    # after a multithreaded call and stall the numba threads a scheduler tick
+    # at a time (dense benchmark: 1.15 s, against 0.8-1.0 s with the loop on
+    # one BLAS thread).  The start block's QR and the last products too: from
+    # them alone the 20000 x 2000 sparse svds (k = 10) took 100-144 ms, its
+    # 0.3 ms kernels 2-12 ms at times, against 32-39 ms without BLAS workers.
+    block = max(1, min(block, op.shape[1]))
+    numba_products = op.on_numba(block, normal)
+    with op.backend.single_threaded_blas() if numba_products else contextlib.nullcontext():
+        return _block_lanczos(op, k, normal=normal, tol=tol, maxiter=maxiter, block=block,
+                              max_basis=max_basis, rng=rng, floor=floor, start=start,
+                              keep_images=keep_images, numba_products=numba_products)
+
+
+def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int,
+                   block: int, max_basis: int, rng, floor: float, start,
+                   keep_images: bool, numba_products: bool) -> LanczosResult:
     bk, xp = op.backend, op.xp
     n = op.shape[1]
-    block = max(1, min(block, n))
     max_basis = min(n, max(max_basis, k + block))
     state = as_rng_state(rng)
 
@@ -160,15 +177,10 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
             Z, state = op.gaussian(block - 1, state)
             columns.append(Z)
         Q = bk.tall_qr(xp.hstack(columns))[0]
-    # Between numba products (a dense sweep, sparse gathers) the small
-    # products run on one BLAS thread: OpenBLAS's spinning workers slowed the
-    # next sweep (1.15 against 0.8-1.0 s on the 20000 x 5000 benchmark), and
-    # a 2000 x 2000 sparse eigsh widened to two columns ten times (3.4
-    # against 0.44 s).  Only there does the basis project on numba's threads
-    # too: next to BLAS products with A (dense eigsh, LinearOperators) the
+    # Where the products run on numba's threads the basis projects there too;
+    # next to BLAS products with A (dense eigsh, LinearOperators) OpenBLAS's
     # spinning workers stall those kernels (eigsh of a dense 4000 x 4000
     # matrix took 1.9-2.2 s against 0.9 s), and BLAS projects as fast.
-    numba_products = op.on_numba(block, normal)
     basis = (RowMajorBasis(n, max_basis + block, Q)
              if numba_products and RowMajorBasis.serves(Q)
              else _Basis(bk, n, max_basis + block, Q))
@@ -180,122 +192,121 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
     first_stop = None  # the step at which the pairs first met their targets
     next_check = 0     # the next step that checks the Ritz pairs (restarts check too)
     step_seconds = _step_cost(op, normal)
-    with bk.single_threaded_blas() if numba_products else contextlib.nullcontext():
-        while True:
-            W = apply(Q)
-            steps += 1
-            W, C, before = basis.project(W, _DGKS)
-            V = basis.view()
-            d, b = V.shape[1], Q.shape[1]
-            if not np.isfinite(before).all():
-                raise ValueError("a product with A is not finite: A has NaN or inf "
-                                 "entries, or entries so large that its products overflow")
-            C = bk.to_host(C).astype(np.float64)
-            size = float(np.linalg.norm(before))
-            # H gains the columns (and rows) of the newest block, the last b of V
-            H_new = np.zeros((d, d))
-            H_new[:d - b, :d - b] = H
-            H_new[:, d - b:] = C
-            H_new[d - b:, :] = C.T
-            H = (H_new + H_new.T) / 2
-            Qn, Beta = _extend(bk, V, W, size, fresh, n - d)
-            full = d >= n    # V spans everything: the Ritz pairs are exact
-            restart_due = d + Qn.shape[1] > max(max_basis, k + extra + Qn.shape[1])
-            if not (full or restart_due or steps >= maxiter or steps >= next_check):
-                basis.append(Qn)
-                Q = Qn
-                continue
-            theta, Y = np.linalg.eigh(H)
-            order = leading(theta)
-            theta, Y = theta[order], Y[:, order]
-            scale = max(float(np.max(np.abs(theta))), np.finfo(np.float64).tiny)
-            Beta = bk.to_host(Beta).astype(np.float64)
-            # the leading k pairs, and after a widening as many more as it
-            # added: a hidden copy shows up before those converge
-            checked = np.full(k + extra, np.inf)
-            seen = min(len(checked), d)
-            checked[:seen] = np.linalg.norm(Beta @ Y[d - b:, :seen], axis=0) / scale
-            if full:
-                checked[:] = 0.0
-            # each pair's own target; floor for pairs the basis does not hold yet
-            relative = np.abs(theta) / scale
-            reach = np.maximum(tol * relative, pair_floor(relative))
-            unheld = np.full(len(checked) - seen, floor)
-            target = np.r_[reach[:seen], unheld]
-            # the floor of the largest value, which every estimate reaches
-            loose = np.r_[np.maximum(tol * relative, floor)[:seen], unheld]
-            if deadline is None and (checked <= loose).all():
-                deadline = steps + max(5, steps // 2)
-            if deadline is not None and steps >= deadline:
-                # estimates of values at the rounding level of the largest
-                # stall above their own floor (rank 5 and float32 noise
-                # below: 3000 steps, then no convergence): take the loose one
-                target = loose
-            residuals = checked[:k]
-            converged = residuals <= target[:k]
-            if full:
-                break
-            if steps >= maxiter:
-                # out of steps before a hidden copy could be ruled out: the
-                # lowest values may stand in for missing copies (eigsh of 12
-                # values 1, k=13, maxiter=45 returned 1/12 as converged)
-                if converged.all():
-                    unproven = (b if steps < settle_until
-                                else _missing_copies(theta[:k], b, normal, floor, tol))
-                    converged[k - min(k, unproven):] = False
-                break
-            next_check = steps + _check_gap(step_seconds(d, b), d, steps)
-            # never past a pending deadline or the end of a settling window
-            # (a restart inside it checks, and its gap skipped that end: eigsh
-            # of groups of 5 equal values, k=60, took 659 steps, 541 with this)
-            for due in (deadline, settle_until):
-                if due is not None and due > steps:
-                    next_check = min(next_check, due)
-            wider = 0
-            if (checked <= target).all() and steps >= settle_until:
-                wider = _missing_copies(theta[:k], b, normal, floor, tol)
-                if not wider:
-                    break
-                # the fresh columns need steps of their own before a hidden
-                # copy shows: stopping once the leading pairs converged again
-                # missed the second of two values 1 in 8 of 20 eigsh runs
-                # with one column per step.  Half the steps the first
-                # convergence took (not of all steps so far: spectra of many
-                # small clusters widen again and again)
-                first_stop = steps if first_stop is None else first_stop
-                settle_until = steps + max(5, first_stop // 2)
-                next_check = settle_until    # no stop before it
-                if d + Qn.shape[1] + wider > n:
-                    # no room for a wider block: the basis grows to the whole
-                    # space, where the Ritz pairs are exact (stopping here
-                    # gave 0.80 for the last of 12 copies of 1 at n = 40)
-                    wider = n - d - Qn.shape[1]
-                    max_basis = n
-            if wider > 0:
-                # a cluster may hide more copies: a fresh block widens the next
-                # step, and the iteration goes on until pairs that have not
-                # converged yet do (those already converged prove nothing)
-                beyond = np.linalg.norm(Beta @ Y[d - b:, len(checked):d], axis=0) / scale
-                reached = beyond <= reach[len(checked):d]
-                extra += int(np.argmin(np.r_[reached, False])) + wider
-                Qn = xp.hstack([Qn, fresh(wider, V, Qn)])
-                # and the room a run for k + extra pairs would have had (a
-                # basis of k + extra + block columns restarted every step)
-                max_basis = max(max_basis, default_max_basis(k + extra, Qn.shape[1], n))
-            # room for the pairs that must converge and the next block
-            max_basis = max(max_basis, k + extra + Qn.shape[1])
-            if d + Qn.shape[1] > max_basis:
-                # thick restart: keep the leading Ritz vectors (those that must
-                # converge, and half the room), continue from Qn
-                room = max_basis - Qn.shape[1]
-                keep = min(d, room, max(k + extra, (room + k + extra) // 2))
-                Yk = xp.asarray(Y[:, :keep], dtype=V.dtype)
-                basis.restart(Yk)
-                if keep_images:
-                    images = [xp.hstack(images) @ Yk]
-                H = np.diag(theta[:keep])
+    while True:
+        W = apply(Q)
+        steps += 1
+        W, C, before = basis.project(W, _DGKS)
+        V = basis.view()
+        d, b = V.shape[1], Q.shape[1]
+        if not np.isfinite(before).all():
+            raise ValueError("a product with A is not finite: A has NaN or inf "
+                             "entries, or entries so large that its products overflow")
+        C = bk.to_host(C).astype(np.float64)
+        size = float(np.linalg.norm(before))
+        # H gains the columns (and rows) of the newest block, the last b of V
+        H_new = np.zeros((d, d))
+        H_new[:d - b, :d - b] = H
+        H_new[:, d - b:] = C
+        H_new[d - b:, :] = C.T
+        H = (H_new + H_new.T) / 2
+        Qn, Beta = _extend(bk, V, W, size, fresh, n - d)
+        full = d >= n    # V spans everything: the Ritz pairs are exact
+        restart_due = d + Qn.shape[1] > max(max_basis, k + extra + Qn.shape[1])
+        if not (full or restart_due or steps >= maxiter or steps >= next_check):
             basis.append(Qn)
             Q = Qn
+            continue
+        theta, Y = np.linalg.eigh(H)
+        order = leading(theta)
+        theta, Y = theta[order], Y[:, order]
+        scale = max(float(np.max(np.abs(theta))), np.finfo(np.float64).tiny)
+        Beta = bk.to_host(Beta).astype(np.float64)
+        # the leading k pairs, and after a widening as many more as it
+        # added: a hidden copy shows up before those converge
+        checked = np.full(k + extra, np.inf)
+        seen = min(len(checked), d)
+        checked[:seen] = np.linalg.norm(Beta @ Y[d - b:, :seen], axis=0) / scale
+        if full:
+            checked[:] = 0.0
+        # each pair's own target; floor for pairs the basis does not hold yet
+        relative = np.abs(theta) / scale
+        reach = np.maximum(tol * relative, pair_floor(relative))
+        unheld = np.full(len(checked) - seen, floor)
+        target = np.r_[reach[:seen], unheld]
+        # the floor of the largest value, which every estimate reaches
+        loose = np.r_[np.maximum(tol * relative, floor)[:seen], unheld]
+        if deadline is None and (checked <= loose).all():
+            deadline = steps + max(5, steps // 2)
+        if deadline is not None and steps >= deadline:
+            # estimates of values at the rounding level of the largest
+            # stall above their own floor (rank 5 and float32 noise
+            # below: 3000 steps, then no convergence): take the loose one
+            target = loose
+        residuals = checked[:k]
+        converged = residuals <= target[:k]
+        if full:
+            break
+        if steps >= maxiter:
+            # out of steps before a hidden copy could be ruled out: the
+            # lowest values may stand in for missing copies (eigsh of 12
+            # values 1, k=13, maxiter=45 returned 1/12 as converged)
+            if converged.all():
+                unproven = (b if steps < settle_until
+                            else _missing_copies(theta[:k], b, normal, floor, tol))
+                converged[k - min(k, unproven):] = False
+            break
+        next_check = steps + _check_gap(step_seconds(d, b), d, steps)
+        # never past a pending deadline or the end of a settling window
+        # (a restart inside it checks, and its gap skipped that end: eigsh
+        # of groups of 5 equal values, k=60, took 659 steps, 541 with this)
+        for due in (deadline, settle_until):
+            if due is not None and due > steps:
+                next_check = min(next_check, due)
+        wider = 0
+        if (checked <= target).all() and steps >= settle_until:
+            wider = _missing_copies(theta[:k], b, normal, floor, tol)
+            if not wider:
+                break
+            # the fresh columns need steps of their own before a hidden
+            # copy shows: stopping once the leading pairs converged again
+            # missed the second of two values 1 in 8 of 20 eigsh runs
+            # with one column per step.  Half the steps the first
+            # convergence took (not of all steps so far: spectra of many
+            # small clusters widen again and again)
+            first_stop = steps if first_stop is None else first_stop
+            settle_until = steps + max(5, first_stop // 2)
+            next_check = settle_until    # no stop before it
+            if d + Qn.shape[1] + wider > n:
+                # no room for a wider block: the basis grows to the whole
+                # space, where the Ritz pairs are exact (stopping here
+                # gave 0.80 for the last of 12 copies of 1 at n = 40)
+                wider = n - d - Qn.shape[1]
+                max_basis = n
+        if wider > 0:
+            # a cluster may hide more copies: a fresh block widens the next
+            # step, and the iteration goes on until pairs that have not
+            # converged yet do (those already converged prove nothing)
+            beyond = np.linalg.norm(Beta @ Y[d - b:, len(checked):d], axis=0) / scale
+            reached = beyond <= reach[len(checked):d]
+            extra += int(np.argmin(np.r_[reached, False])) + wider
+            Qn = xp.hstack([Qn, fresh(wider, V, Qn)])
+            # and the room a run for k + extra pairs would have had (a
+            # basis of k + extra + block columns restarted every step)
+            max_basis = max(max_basis, default_max_basis(k + extra, Qn.shape[1], n))
+        # room for the pairs that must converge and the next block
+        max_basis = max(max_basis, k + extra + Qn.shape[1])
+        if d + Qn.shape[1] > max_basis:
+            # thick restart: keep the leading Ritz vectors (those that must
+            # converge, and half the room), continue from Qn
+            room = max_basis - Qn.shape[1]
+            keep = min(d, room, max(k + extra, (room + k + extra) // 2))
+            Yk = xp.asarray(Y[:, :keep], dtype=V.dtype)
+            basis.restart(Yk)
+            if keep_images:
+                images = [xp.hstack(images) @ Yk]
+            H = np.diag(theta[:keep])
+        basis.append(Qn)
+        Q = Qn
     Yk = xp.asarray(Y[:, :k], dtype=V.dtype)
     vectors = V @ Yk
     AV = xp.hstack(images) @ Yk if keep_images else None
