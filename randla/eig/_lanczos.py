@@ -184,7 +184,7 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
     basis = (RowMajorBasis(n, max_basis + block, Q)
              if numba_products and RowMajorBasis.serves(Q)
              else _Basis(bk, n, max_basis + block, Q))
-    H = np.zeros((0, 0))
+    H = _Projected()
     steps = 0
     extra = 0      # pairs beyond the k leading ones that must converge too
     deadline = None    # the step from which the floor of the largest value will do
@@ -203,12 +203,7 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
                              "entries, or entries so large that its products overflow")
         C = bk.to_host(C).astype(np.float64)
         size = float(np.linalg.norm(before))
-        # H gains the columns (and rows) of the newest block, the last b of V
-        H_new = np.zeros((d, d))
-        H_new[:d - b, :d - b] = H
-        H_new[:, d - b:] = C
-        H_new[d - b:, :] = C.T
-        H = (H_new + H_new.T) / 2
+        H.extend(C)
         Qn, Beta = _extend(bk, V, W, size, fresh, n - d)
         full = d >= n    # V spans everything: the Ritz pairs are exact
         restart_due = d + Qn.shape[1] > max(max_basis, k + extra + Qn.shape[1])
@@ -216,7 +211,7 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
             basis.append(Qn)
             Q = Qn
             continue
-        theta, Y = np.linalg.eigh(H)
+        theta, Y = np.linalg.eigh(H.view())
         order = leading(theta)
         theta, Y = theta[order], Y[:, order]
         scale = max(float(np.max(np.abs(theta))), np.finfo(np.float64).tiny)
@@ -304,7 +299,7 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
             basis.restart(Yk)
             if keep_images:
                 images = [xp.hstack(images) @ Yk]
-            H = np.diag(theta[:keep])
+            H.restart(theta[:keep])
         basis.append(Qn)
         Q = Qn
     Yk = xp.asarray(Y[:, :k], dtype=V.dtype)
@@ -312,6 +307,42 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
     AV = xp.hstack(images) @ Yk if keep_images else None
     return LanczosResult(theta[:k].astype(np.float64), vectors, AV, residuals, converged,
                          steps, op.passes, op.matvecs)
+
+
+class _Projected:
+    """H = VᵀMV (host float64), grown by the columns of each new block in a
+    store with room to spare: rebuilding the d x d matrix every step cost
+    O(d²) and three fresh arrays (0.3 of 1.3 s in a 682-step svds with
+    basis up to 400)."""
+
+    def __init__(self):
+        self.store = np.zeros((0, 0))
+        self.size = 0
+
+    def view(self):
+        return self.store[:self.size, :self.size]
+
+    def extend(self, C):
+        """Append the new block's columns C (d x b, its projections on V,
+        the new block's last): the new rows are Cᵀ, and the b x b corner is
+        made symmetric as (C_corner + C_cornerᵀ) / 2."""
+        d, b = C.shape
+        if d > self.store.shape[0]:
+            grown = np.zeros((2 * d, 2 * d))
+            grown[:self.size, :self.size] = self.view()
+            self.store = grown
+        old = d - b
+        self.store[:old, old:d] = C[:old]
+        self.store[old:d, :old] = C[:old].T
+        corner = C[old:]
+        self.store[old:d, old:d] = (corner + corner.T) / 2
+        self.size = d
+
+    def restart(self, theta):
+        """H of the basis cut back to Ritz vectors with values theta."""
+        keep = len(theta)
+        self.store[:keep, :keep] = np.diag(theta)
+        self.size = keep
 
 
 class _Basis:
