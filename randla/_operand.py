@@ -12,7 +12,7 @@ import numpy as np
 
 from ._backend import get_backend, working_float
 
-__all__ = ["one_sweep_scales", "power_of_two_scale", "product_scale", "real_operand",
+__all__ = ["cast_operator", "one_sweep_scales", "power_of_two_scale", "product_scale", "real_operand",
            "refuse_non_finite", "require_adjoint", "stored_values"]
 
 
@@ -187,3 +187,22 @@ def require_adjoint(A, name: str = "A", purpose: str = "this routine") -> None:
         raise TypeError(f"{name} is a LinearOperator without rmatvec or rmatmat, but "
                         f"{purpose} needs products with its transpose: define rmatvec "
                         f"(or rmatmat) as well")
+
+
+def cast_operator(A, dtype, *, symmetric: bool = False):
+    """A LinearOperator (scipy's or cupyx's) with A's products cast to dtype.
+
+    ``symmetric`` applies Aᵀ as A (for an A known to be symmetric whose
+    ``rmatvec`` may be missing).  A matrix behind A then multiplies a vector
+    of dtype in dtype; an A that rounds its own products stays as accurate
+    as they are.
+    """
+    backend = get_backend(A)
+    xp = backend.xp
+    adjoint_vec, adjoint_mat = (A.matvec, A.matmat) if symmetric else (A.rmatvec, A.rmatmat)
+    return backend.sparse_linalg.LinearOperator(
+        A.shape, dtype=dtype,
+        matvec=lambda x: xp.asarray(A.matvec(x), dtype=dtype),
+        matmat=lambda X: xp.asarray(A.matmat(X), dtype=dtype),
+        rmatvec=lambda x: xp.asarray(adjoint_vec(x), dtype=dtype),
+        rmatmat=lambda X: xp.asarray(adjoint_mat(X), dtype=dtype))

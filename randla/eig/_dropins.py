@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from .._backend import get_backend, working_float
-from .._operand import require_adjoint
+from .._operand import cast_operator, require_adjoint
 from ..sketch import RNGState
 from ._lanczos import block_lanczos, default_block, default_max_basis
 from ._operand import Operand
@@ -55,11 +55,7 @@ def _as_operand(A, backend, dtype, symmetric=False):
     if backend.is_linear_operator(A):
         if not (cast or symmetric):
             return A
-        return backend.sparse_linalg.LinearOperator(
-            A.shape, matvec=A.matvec, matmat=A.matmat,
-            rmatvec=A.matvec if symmetric else A.rmatvec,
-            rmatmat=A.matmat if symmetric else A.rmatmat,
-            dtype=np.float64 if cast else A.dtype)
+        return cast_operator(A, np.float64 if cast else A.dtype, symmetric=symmetric)
     return A.astype(np.float64) if cast else A
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from .._backend import Backend, _blas_controller, get_backend
-from .._operand import require_adjoint, stored_values
+from .._operand import cast_operator, require_adjoint, stored_values
 from ..sketch._rng import check_rng
 from ._drivers import (DEFAULT_CUTOFF_EPS, _check_tol, fossils, iterative_sketching, min_norm,
                        sketch_and_precondition, sketch_and_solve, spir)
@@ -198,12 +198,7 @@ def _in_precision(a, dtype, backend: Backend):
     if backend.issparse(a):
         return a.astype(dtype)
     require_adjoint(a, "a", "randla.lstsq")
-    return backend.sparse_linalg.LinearOperator(
-        a.shape, dtype=dtype,
-        matvec=lambda x: backend.xp.asarray(a.matvec(x), dtype=dtype),
-        matmat=lambda X: backend.xp.asarray(a.matmat(X), dtype=dtype),
-        rmatvec=lambda x: backend.xp.asarray(a.rmatvec(x), dtype=dtype),
-        rmatmat=lambda X: backend.xp.asarray(a.rmatmat(X), dtype=dtype))
+    return cast_operator(a, dtype)
 
 
 def _reached(result, tol, shape, dtype) -> bool:
