@@ -508,7 +508,8 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         ``Minv``, ``OPinv``, a mode other than 'normal', or ``rng`` on a call
         handed to cupyx.
     TypeError
-        As scipy: k that is not a number (None, a string) or a bool.
+        As scipy: k that is not a number (None, a string) or a bool; ncv
+        that is not an integer (10.0 included) or a bool.
     scipy.sparse.linalg.ArpackError
         A zero ``v0`` (ARPACK error -9, as in scipy; also a ValueError).
     scipy.sparse.linalg.ArpackNoConvergence
@@ -568,8 +569,11 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
                           mode=mode, rng=rng)
     k = int(k)
     if ncv is not None:
-        # scipy uses min(ncv, n): a larger ncv is no error.
-        if int(ncv) != ncv or not k < min(ncv, n):
+        # as scipy: a non-integer ncv (10.0 too) is a TypeError, and it uses
+        # min(ncv, n), so a larger ncv is no error
+        if isinstance(ncv, bool) or not isinstance(ncv, numbers.Integral):
+            raise TypeError(f"ncv must be an integer, got {ncv!r}")
+        if not k < min(ncv, n):
             raise ValueError("ncv must be an integer with k < ncv (at most n of them used).")
         ncv = min(int(ncv), n)
     v0 = _check_v0(v0, n, eigsh=True)

@@ -721,6 +721,17 @@ def test_eigsh_k_of_the_wrong_type_is_a_type_error_as_in_scipy(k):
         randla.eigsh(A, k)
 
 
+@pytest.mark.parametrize("ncv", [4.5, 10.0, "10", True])
+def test_eigsh_ncv_of_the_wrong_type_is_a_type_error_as_in_scipy(ncv):
+    A = known_eig(30, np.linspace(1, 10, 30))[0]
+    with pytest.raises(TypeError):
+        spla.eigsh(A, 3, ncv=ncv)
+    with pytest.raises(TypeError, match="ncv must be an integer"):
+        randla.eigsh(A, 3, ncv=ncv)
+    with pytest.raises(ValueError):       # an integer out of range stays a ValueError
+        randla.eigsh(A, 3, ncv=3)
+
+
 def test_svds_tol_of_the_wrong_type_is_a_type_error_as_in_scipy():
     A = matrix((240, 100), np.float64)
     for tol in (None, "0"):
