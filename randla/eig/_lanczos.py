@@ -439,11 +439,15 @@ def _extend(bk, V, W, size, fresh, room):
 
 
 # Seconds an eigendecomposition of the d x d H takes, per d³ (numpy's eigh
-# with vectors on one thread of the CI machine: 16 ms at d = 400, 0.9 at 100).
+# with vectors on one thread of the CI machine: 16 ms at d = 400, 0.9 at 100),
+# and a check's share that does not grow with d (the call, the residuals,
+# the cluster tests: 150-280 microseconds a check with d of 20 to 60).
 _EIGH_SECONDS = 0.25e-9
-# A step's cost without it: Python's share, and per column multiplied (per
-# stored entry of A, dense or sparse, and per entry of the basis projected).
-_STEP_SECONDS = 1e-3
+_CHECK_SECONDS = 2e-4
+# A step's cost without a check: Python's share (about 340 microseconds a
+# step of a 2000 x 800 sparse svds), and per column multiplied (per stored
+# entry of A, dense or sparse, and per entry of the basis projected).
+_STEP_SECONDS = 3e-4
 _DENSE_ENTRY_SECONDS = 5e-11
 _SPARSE_ENTRY_SECONDS = 5e-10
 _BASIS_ENTRY_SECONDS = 2e-10
@@ -465,17 +469,19 @@ def _step_cost(op: Operand, normal: bool):
 def _check_gap(step_seconds: float, d: int, steps: int) -> int:
     """Steps until the next check of the Ritz pairs.
 
-    Each check is an eigendecomposition of the d x d H, E seconds; a step
-    costs S.  Checking every g steps costs about (steps / g) E over the run,
-    and the steps past convergence up to g S: g = sqrt(steps E / S) balances
-    the two, at most an eighth of the steps taken so far.  Where steps are
-    cheap this matters (svds of a sparse 2000 x 800 matrix with 4 nonzeros
-    per row, k = 100: 3.4 of 4.4 s went into eigendecompositions of H, one
-    per step).  Products of a dense 20000 x 5000 A, or of a sparse one with
-    10^7 nonzeros, cost far more than H's: every step checks.
+    Each check is an eigendecomposition of the d x d H and the tests on its
+    pairs, E seconds; a step costs S.  Checking every g steps costs about
+    (steps / g) E over the run, and the steps past convergence up to g S:
+    g = sqrt(steps E / S) balances the two, at most an eighth of the steps
+    taken so far.  Where steps are cheap this matters (svds of a sparse
+    2000 x 800 matrix with 4 nonzeros per row, k = 100: 3.4 of 4.4 s went
+    into eigendecompositions of H, one per step; with k = 6, H of 20
+    columns, checks every step took 94 ms of which 32 in the checks).
+    Products of a dense 20000 x 5000 A, or of a sparse one with 10^7
+    nonzeros, cost far more than H's: every step checks.
     """
-    eigh_seconds = _EIGH_SECONDS * float(d) ** 3
-    return max(1, min(steps // 8, int(math.sqrt(steps * eigh_seconds / step_seconds))))
+    check_seconds = _CHECK_SECONDS + _EIGH_SECONDS * float(d) ** 3
+    return max(1, min(steps // 8, int(math.sqrt(steps * check_seconds / step_seconds))))
 
 
 def _missing_copies(theta, block, normal, floor=0.0, tol=0.0):

@@ -59,8 +59,10 @@ def test_the_gap_between_checks():
     # expensive steps (a dense 20000 x 5000 sweep of 4 columns takes about
     # 40 ms; H has at most 80 columns there): every step checks
     assert _check_gap(0.04, 80, 20) == 1
-    # cheap steps: sqrt(steps E / S), E = 0.25e-9 d³ (16 ms at d = 400)
-    assert _check_gap(1e-3, 400, 2000) == int(math.sqrt(2000 * 16e-3 / 1e-3))
+    # cheap steps: sqrt(steps E / S), E = 2e-4 + 0.25e-9 d³ (16.2 ms at d = 400)
+    assert _check_gap(1e-3, 400, 2000) == int(math.sqrt(2000 * 16.2e-3 / 1e-3))
+    # with a small H the check's fixed part still spaces the checks
+    assert _check_gap(3e-4, 20, 100) == int(math.sqrt(100 * (2e-4 + 2e-6) / 3e-4))
     # at most an eighth of the steps taken so far
     assert _check_gap(1e-3, 400, 40) == 5
     assert _check_gap(1e-6, 400, 7) == 1
