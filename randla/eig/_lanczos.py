@@ -21,8 +21,9 @@ at the rounding floor), where Lazy-EPSI from a 60-column sketch needed
 When the basis reaches ``max_basis`` columns it is cut back to the leading
 Ritz vectors (a thick restart), which keeps the Krylov information in them.
 The Ritz pairs are checked at every restart and, between restarts, every
-step where products cost more than the eigendecomposition of H, every few
-steps where they cost less (:func:`_check_gap`).
+step where products cost more than a check (the eigendecomposition of H
+and the tests on its pairs), every few steps where they cost less
+(:func:`_check_gap`).
 
 Repeated eigenvalues: a Krylov space started from a block of b columns holds
 at most b directions of any eigenspace (in exact arithmetic), so a cluster
