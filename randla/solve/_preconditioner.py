@@ -428,6 +428,7 @@ def _triangular_inverse(backend, R, overwrite: bool = False):
     return _zero_below_diagonal(inverse)
 
 
+# Columns per block of geqrt's factorisation of the sketch (see _r_factor).
 _QR_BLOCK = 128
 
 
@@ -441,11 +442,10 @@ def _r_factor(backend, stacked, n):
     machine for 4000 x 1001 and 8000 x 1001 sketches, in blocks of 128
     columns (8000 x 2001: 1.04-1.13 s against 1.12-1.18 s with 64; 5000 x
     1001: 0.198-0.208 against 0.207-0.213 s; best of 6, interleaved, two
-    runs).  Both parts are
-    copied out contiguous, so the d x (n + k) buffer is freed, and the n x n
-    triangle is read in place by the BLAS and LAPACK calls that follow (a
-    view of the (n + k)-row R made each of them copy it: 100-150 ms a copy at
-    n = 2000 in fresh pages on the CI machine).
+    runs).  Both parts are copied out contiguous, so the d x (n + k) buffer
+    is freed, and the n x n triangle is read in place by the BLAS and LAPACK
+    calls that follow (a view of the (n + k)-row R made each of them copy
+    it: 100-150 ms a copy at n = 2000 in fresh pages on the CI machine).
     """
     if backend.is_gpu:
         Raug = backend.qr(stacked, mode="r")
