@@ -203,7 +203,8 @@ def _check_tol(tol, dtype):
     """tol as a float; None gives 1e-10, or _EPS_FACTOR·ε where that is larger."""
     if tol is None:
         return max(1e-10, _EPS_FACTOR * float(np.finfo(dtype).eps))
-    if not isinstance(tol, numbers.Real) or not (tol > 0 and math.isfinite(tol)):
+    if (isinstance(tol, bool) or not isinstance(tol, numbers.Real)
+            or not (tol > 0 and math.isfinite(tol))):
         raise ValueError(f"tol must be a positive finite number, got {tol!r}")
     return float(tol)
 
@@ -415,7 +416,7 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
                       len(largest) - 1, op.passes, op.matvecs, stats["fallbacks"])
 
 
-def epsi(A, *, hermitian: bool = False, sketch_size: int = 20, power_iters: int = 1,
+def epsi(A, *, hermitian: bool = False, sketch_size: int | None = 20, power_iters: int = 1,
          shrink: float | None = None, tol: float | None = None, maxiter: int = 100, v0=None,
          rng=None) -> EPSIResult:
     """Top singular vector of A (or eigenvector of a PSD A) by EPSI.
@@ -426,10 +427,12 @@ def epsi(A, *, hermitian: bool = False, sketch_size: int = 20, power_iters: int 
 
     Parameters
     ----------
-    A, hermitian, power_iters, shrink, tol, maxiter, rng
+    A, hermitian, power_iters, shrink, tol, rng
         As in :func:`lazy_epsi`.
     sketch_size : int, default 20
-        Rank ℓ of Â (capped at ``min(A.shape)``).
+        Rank ℓ of Â, at least 2 (capped at ``min(A.shape)``); None means 20.
+    maxiter : int, default 100
+        Most sweeps (the stall rule of :func:`lazy_epsi` may stop it sooner).
     v0 : array_like, shape (n,), optional
         Start vector instead of the sketch's.
 
@@ -457,6 +460,7 @@ def epsi(A, *, hermitian: bool = False, sketch_size: int = 20, power_iters: int 
     if v0 is not None:
         xp = get_backend(v0).xp
         v0 = xp.reshape(xp.asarray(v0), (-1, 1))
+    sketch_size = _check_count("sketch_size", 20 if sketch_size is None else sketch_size, 2)
     return lazy_epsi(A, 1, hermitian=hermitian, sketch_size=min(sketch_size, min(shape)),
                      power_iters=power_iters, shrink=shrink, tol=tol, maxiter=maxiter, v0=v0,
                      rng=rng)

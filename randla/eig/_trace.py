@@ -111,8 +111,10 @@ def _check_probes(probes):
 def _choose_method(method, psd, matvecs, adaptive=False):
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    if psd not in (None, True, False):
+    # 0 and 1 compare equal to False and True, but are not bools
+    if not (psd is None or isinstance(psd, (bool, np.bool_))):
         raise TypeError(f"psd must be None, True or False, got {psd!r}")
+    psd = None if psd is None else bool(psd)
     if method == "auto" and adaptive:
         # the stopping test trusts stderr: only the independent-sample
         # estimators have a calibrated one (XTrace's covered tr(A) in 32 % of
@@ -401,20 +403,19 @@ def diag_estimate(A, *, matvecs: int = 100, method: str = "hutchinson",
     """
     op = CountedOperator(A, n, backend)
     n = op.n
-    matvecs = _check_int("matvecs", matvecs)
     if method not in ("hutchinson", "diag++"):
         raise ValueError(f"method must be 'hutchinson' or 'diag++', got {method!r}")
+    matvecs = _check_int("matvecs", matvecs, minimum=-math.inf)
+    least = 2 if method == "hutchinson" else 4
+    if matvecs < least:
+        raise ValueError(f"matvecs={matvecs} is too small: {method!r} needs at least {least}")
     probes = _check_probes(probes)
     stream = ProbeStream(probes, n, as_rng_state(rng), op.dtype, op.xp)
     if method == "hutchinson":
-        if matvecs < 2:
-            raise ValueError(f"matvecs={matvecs} is too small: 'hutchinson' needs at least 2")
         X = stream.draw(matvecs)
         samples = X * op(X)
         base = 0.0
     else:
-        if matvecs < 4:
-            raise ValueError(f"matvecs={matvecs} is too small: 'diag++' needs at least 4")
         k = matvecs // 3
         if k > n:
             raise ValueError(f"matvecs={matvecs} is too large for n={n}: the sketch "

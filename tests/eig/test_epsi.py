@@ -155,11 +155,25 @@ def test_reproducible_and_frozen():
     (dict(k=K, maxiter=-1), ValueError), (dict(k=K, v0=np.ones((N, K + 1))), ValueError),
     (dict(k=K, hermitian=True), ValueError), (dict(k=2.0), TypeError), (dict(k="2"), TypeError),
     (dict(k=K, hermitian="yes"), TypeError), (dict(k=K, shrink=True), ValueError),
+    (dict(k=K, tol=True), ValueError),
 ])
 def test_bad_arguments(kwargs, error):
     A = known_svd(M, N, SPECTRA["poly1"](N), seed=1)[0]
     with pytest.raises(error):
         lazy_epsi(A, **kwargs)
+
+
+def test_epsi_checks_its_sketch_size_and_tol():
+    A = known_svd(M, N, SPECTRA["poly1"](N), seed=1)[0]
+    with pytest.raises(TypeError, match="sketch_size must be an integer"):
+        epsi(A, sketch_size="20", rng=0)
+    with pytest.raises(ValueError, match="sketch_size must be at least 2"):
+        epsi(A, sketch_size=1, rng=0)
+    with pytest.raises(ValueError, match="tol"):       # True is not a tolerance
+        epsi(A, tol=True, rng=0)
+    # None is the default width, as in lazy_epsi
+    default = epsi(A, rng=0)
+    np.testing.assert_array_equal(epsi(A, sketch_size=None, rng=0).vectors, default.vectors)
 
 
 def test_slow_start_still_converges():

@@ -387,9 +387,24 @@ def test_diag_plus_plus_deflates(matrices):
     assert err_deflated <= 1e-3 * err_plain
 
 
+def test_psd_must_be_a_bool_or_none():
+    # 0 and 1 compare equal to False and True but slipped past the check
+    # that a Nystrom method needs psd
+    A = np.diag(np.arange(1.0, 21.0))
+    for psd in (0, 1, "yes"):
+        with pytest.raises(TypeError, match="psd"):
+            randla.trace(A, matvecs=10, psd=psd, method="nystrom++", rng=0)
+    with pytest.raises(ValueError, match="psd=False"):
+        randla.trace(A, matvecs=10, psd=np.False_, method="nystrom++", rng=0)
+    assert randla.trace(A, matvecs=10, psd=np.True_, rng=0).method == "xnystrace"
+
+
 def test_diag_estimate_bad_inputs():
     with pytest.raises(ValueError, match="square"):
         randla.diag_estimate(np.ones((3, 4)))
+    for few in (-1, 0, 1):       # the method's own minimum, not a generic one
+        with pytest.raises(ValueError, match="'hutchinson' needs at least 2"):
+            randla.diag_estimate(np.eye(5), matvecs=few)
     with pytest.raises(ValueError, match="at least 4"):
         randla.diag_estimate(np.eye(5), matvecs=3, method="diag++")
     with pytest.raises(ValueError, match="method"):
