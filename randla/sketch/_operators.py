@@ -137,11 +137,15 @@ class SketchingOperator:
     distribution = "abstract"
     __array_ufunc__ = None   # make numpy defer `A @ S.T` to TransposedOperator
 
-    def _init(self, d, m, rng, dtype, scale, default_scale):
+    def _init(self, d, m, rng, dtype, scale, default_scale, check=None):
+        # every argument is checked (``check(d, m)``: the subclass's own
+        # limits) before rng is drawn from: a refused call leaves a caller's
+        # Generator where it was
         d = check_size("d", d)
         m = check_size("m", m)
+        if check is not None:
+            check(d, m)
         object.__setattr__(self, "shape", (d, m))
-        object.__setattr__(self, "state", as_rng_state(rng))
         object.__setattr__(self, "dtype", _check_float_dtype(dtype))
         if scale is None:
             scale = default_scale(d, m)
@@ -153,6 +157,7 @@ class SketchingOperator:
         if not finite:
             raise ValueError(f"scale must be a finite real number, got {scale!r}")
         object.__setattr__(self, "scale", float(scale))
+        object.__setattr__(self, "state", as_rng_state(rng))
 
     @property
     def d(self) -> int:
@@ -478,15 +483,17 @@ class SASO(_SparseVectors, SketchingOperator):
         if k is None:   # the usual 8 nonzeros, or one in every row of a shorter sketch
             k = min(8, check_size("d", d))
         k = check_size("k", k)
-        self._init(d, m, rng, dtype, scale, lambda d, m: 1.0 / math.sqrt(k))
-        if k > self.d:
-            raise ValueError(f"k must not exceed d: k={k}, d={self.d}")
-        if self.d > _MAX_INT32_DIM:
-            raise ValueError(f"a SASO's row positions are int32: d must be at most "
-                             f"2**31 - 1, got d={self.d}")
-        if self.d > self.m:
-            raise ValueError(f"a SASO embeds m into d <= m dimensions; got d={self.d} > "
-                             f"m={self.m}")
+
+        def check(d, m):
+            if k > d:
+                raise ValueError(f"k must not exceed d: k={k}, d={d}")
+            if d > _MAX_INT32_DIM:
+                raise ValueError(f"a SASO's row positions are int32: d must be at most "
+                                 f"2**31 - 1, got d={d}")
+            if d > m:
+                raise ValueError(f"a SASO embeds m into d <= m dimensions; got d={d} > "
+                                 f"m={m}")
+        self._init(d, m, rng, dtype, scale, lambda d, m: 1.0 / math.sqrt(k), check)
         object.__setattr__(self, "k", k)
 
     distribution = "saso"
@@ -584,13 +591,15 @@ class LASO(_SparseVectors, SketchingOperator):
 
     def __init__(self, d, m, k=8, *, rng=None, dtype=np.float64, scale=None):
         k = check_size("k", k)
-        self._init(d, m, rng, dtype, scale, lambda d, m: math.sqrt(m / (d * k)))
-        if self.d > self.m:
-            raise ValueError(f"a LASO embeds m into d <= m dimensions; got d={self.d} > "
-                             f"m={self.m}")
-        if self.m > _MAX_INT32_DIM:
-            raise ValueError(f"a LASO's column positions are int32: m must be at most "
-                             f"2**31 - 1, got m={self.m}")
+
+        def check(d, m):
+            if d > m:
+                raise ValueError(f"a LASO embeds m into d <= m dimensions; got d={d} > "
+                                 f"m={m}")
+            if m > _MAX_INT32_DIM:
+                raise ValueError(f"a LASO's column positions are int32: m must be at most "
+                                 f"2**31 - 1, got m={m}")
+        self._init(d, m, rng, dtype, scale, lambda d, m: math.sqrt(m / (d * k)), check)
         object.__setattr__(self, "k", k)
 
     distribution = "laso"
@@ -655,12 +664,13 @@ class RowSampling(SketchingOperator):
     """
 
     def __init__(self, d, m, *, rng=None, dtype=np.float64, scale=None):
-        self._init(d, m, rng, dtype, scale, lambda d, m: math.sqrt(m / d))
-        if self.d > self.m:
-            raise ValueError(f"cannot sample d={self.d} distinct rows out of m={self.m}")
-        if self.m > _MAX_SAMPLED_DIM:
-            raise ValueError(f"rows are sampled from 32-bit words: m must be at most 2**32, "
-                             f"got m={self.m}")
+        def check(d, m):
+            if d > m:
+                raise ValueError(f"cannot sample d={d} distinct rows out of m={m}")
+            if m > _MAX_SAMPLED_DIM:
+                raise ValueError(f"rows are sampled from 32-bit words: m must be at most "
+                                 f"2**32, got m={m}")
+        self._init(d, m, rng, dtype, scale, lambda d, m: math.sqrt(m / d), check)
 
     distribution = "row_sampling"
 
@@ -726,13 +736,14 @@ class SRTT(SketchingOperator):
     """
 
     def __init__(self, d, m, *, rng=None, dtype=np.float64, scale=None):
-        self._init(d, m, rng, dtype, scale, lambda d, m: math.sqrt(m / d))
-        if self.d > self.m:
-            raise ValueError(f"an SRTT keeps d <= m rows of the transform; got d={self.d} "
-                             f"> m={self.m}")
-        if self.m > _MAX_SAMPLED_DIM:
-            raise ValueError(f"an SRTT's rows are sampled from 32-bit words: m must be at "
-                             f"most 2**32, got m={self.m}")
+        def check(d, m):
+            if d > m:
+                raise ValueError(f"an SRTT keeps d <= m rows of the transform; got d={d} "
+                                 f"> m={m}")
+            if m > _MAX_SAMPLED_DIM:
+                raise ValueError(f"an SRTT's rows are sampled from 32-bit words: m must be "
+                                 f"at most 2**32, got m={m}")
+        self._init(d, m, rng, dtype, scale, lambda d, m: math.sqrt(m / d), check)
 
     distribution = "srtt"
 

@@ -311,6 +311,8 @@ def _factor(op, B, *, d, sketch, rng, cutoff, preconditioner):
 
 def _refined(A, b, inner, *, damp, tol, refinements, maxiter, sketch, sketch_size, cond,
              rng, callback, method, preconditioner):
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {callback!r}")
     op, B, vector, d, eps, cutoff = _prepare(A, b, rng=rng, damp=damp, sketch=sketch,
                                              sketch_size=sketch_size, cond=cond)
     tol = _check_tol(tol, eps)
@@ -467,8 +469,8 @@ def fossils(A, b, *, damp: float = 0.0, tol: float | None = None, refinements: i
     """FOSSILS: iterative refinement with heavy-ball inner solves.
 
     As :func:`spir`, but the correction equation is solved by Polyak's heavy
-    ball with the step sizes of a subspace embedding (``beta = n/d``,
-    ``alpha = (1 - beta)^2``) instead of conjugate gradients, as in
+    ball with the step sizes of a subspace embedding (``beta = min(n/d,
+    1/2)``, ``alpha = (1 - beta)^2``) instead of conjugate gradients, as in
     Epperly, Meier & Nakatsukasa's FOSSILS.  Same parameters and result as
     :func:`spir`.
 
@@ -560,11 +562,12 @@ def sketch_and_precondition(A, b, *, solver: str = "lsqr", preconditioner: str =
     solver : {"lsqr", "cg"}
         LSQR on the operator A P (all columns at once, with scipy's
         stopping tests) or conjugate gradients on ``P^T A^T A P``.
-    preconditioner : {"qr", "svd", "auto"}
+    preconditioner : {"qr", "svd", "auto"}, default "qr"
         ``P = R^{-1}`` from ``S A = Q R`` (a rank-deficient sketch raises
-        LinAlgError), ``V Sigma^{-1}`` from the SVD (which handles rank
-        deficiency), or "auto": the QR form, the SVD form where the sketch
-        is rank deficient.
+        LinAlgError: this driver is the plain textbook method, where the
+        other drivers default to "auto"), ``V Sigma^{-1}`` from the SVD
+        (which handles rank deficiency), or "auto": the QR form, the SVD
+        form where the sketch is rank deficient.
     damp, tol, sketch, sketch_size, cond, rng
         As in :func:`spir`; tol is the relative tolerance of the iteration
         (default: the unit roundoff).
@@ -680,10 +683,12 @@ def iterative_sketching(A, b, *, damp: float = 0.0, tol: float | None = None,
     """Iterative sketching with momentum (Epperly 2023): forward stable.
 
     ``x <- x + alpha P P^T A^T (b - A x) + beta (x - x_prev)`` with
-    ``beta = n/d`` and ``alpha = (1 - beta)^2``; the residual is recomputed from
-    A and b at every step (one fused pass), so the backward-error estimate is
-    free and serves as the stopping test, together with stagnation of the
-    step (``||x - x_prev|| <= tol ||x||``).  Forward stable but not backward
+    ``beta = min(n/d, 1/2)`` (a sketch below 2n rows embeds with no better
+    distortion to count on) and ``alpha = (1 - beta)^2``; the residual is
+    recomputed from A and b at every step (one fused pass), so the
+    backward-error estimate is free and serves as the stopping test,
+    together with stagnation of the step (``||x - x_prev|| <= tol ||x||``).
+    Forward stable but not backward
     stable: at condition number 1e12 its backward error is orders of
     magnitude above Householder QR's (use :func:`spir` for that).
 
@@ -696,7 +701,7 @@ def iterative_sketching(A, b, *, damp: float = 0.0, tol: float | None = None,
         (default eps); the step-stagnation test uses eps.
     maxiter : int, optional
         Default: the iterations the momentum method needs to contract an
-        error by the unit roundoff, ``2 ln(1/eps) / ln(d/n)``, plus 10.
+        error by the unit roundoff, ``2 ln(1/eps) / ln(1/beta)``, plus 10.
 
     Returns
     -------

@@ -216,7 +216,8 @@ def as_operand(A, name: str = "A", damp: float = 0.0) -> Operand:
     refused: the randomized drivers are real.
     """
     A, real = real_operand(A, name, complex_hint="the randomized drivers are real (use "
-                           "scipy.linalg.lstsq or method='lapack')")
+                           "scipy.linalg.lstsq, or randla.lstsq, which hands complex "
+                           "data to it)")
     require_adjoint(A, name, "each randomized least-squares driver")
     if get_backend(A).issparse(A):
         A = A.tocsr()

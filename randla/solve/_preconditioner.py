@@ -119,7 +119,8 @@ def choose_sketch_size(m: int, n: int, itemsize: int = 8, nnz: int | None = None
     Raises
     ------
     ValueError
-        If m or n is not a positive integer, nrhs a negative one, or ``m < n``.
+        If m, n or itemsize is not a positive integer, nrhs or nnz a negative
+        one, or ``m < n``.
 
     Examples
     --------
@@ -129,7 +130,10 @@ def choose_sketch_size(m: int, n: int, itemsize: int = 8, nnz: int | None = None
     >>> choose_sketch_size(100000, 2000), choose_sketch_size(100000, 2000, nrhs=16)
     (8000, 16000)
     """
-    for name, value, least in (("m", m, 1), ("n", n, 1), ("nrhs", nrhs, 0)):
+    checked = [("m", m, 1), ("n", n, 1), ("nrhs", nrhs, 0), ("itemsize", itemsize, 1)]
+    if nnz is not None:
+        checked.append(("nnz", nnz, 0))
+    for name, value, least in checked:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
             raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
     nrhs = max(int(nrhs), 1)      # no right-hand side: the passes still read A

@@ -4,6 +4,7 @@ arXiv:2302.07202) and exact error metrics, for tests, benchmarks and the demo.""
 from __future__ import annotations
 
 import math
+import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -64,6 +65,9 @@ def standard_problem(m: int, n: int, cond: float = 1e10, residual: float = 1e-6,
     if not (isinstance(m, (int, np.integer)) and isinstance(n, (int, np.integer))
             and 0 < n < m):
         raise ValueError(f"need integers 0 < n < m, got m={m!r}, n={n!r}")
+    for name, value in (("cond", cond), ("residual", residual)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number, got {value!r}")
     if not 1 <= cond < np.inf:
         raise ValueError(f"cond must be finite and >= 1, got {cond!r}")
     if not 0 <= residual < np.inf:

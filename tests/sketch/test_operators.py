@@ -345,3 +345,16 @@ def test_any_block_equals_the_whole(kind, d, extra, seed, data):
     c0 = data.draw(st.integers(0, m))
     c1 = data.draw(st.integers(c0, m))
     np.testing.assert_array_equal(op[r0:r1, c0:c1], op.todense()[r0:r1, c0:c1])
+
+
+@pytest.mark.parametrize("make", [
+    lambda g: SASO(3, 10, k=5, rng=g), lambda g: SASO(20, 10, rng=g),
+    lambda g: LASO(20, 10, rng=g), lambda g: RowSampling(20, 10, rng=g),
+    lambda g: SRTT(20, 10, rng=g), lambda g: DenseOperator(3, 10, dtype=int, rng=g),
+    lambda g: DenseOperator(3, 10, scale=np.nan, rng=g),
+])
+def test_a_refused_operator_draws_nothing_from_the_callers_generator(make):
+    g = np.random.default_rng(0)
+    with pytest.raises((ValueError, TypeError)):
+        make(g)
+    assert g.integers(1 << 30) == np.random.default_rng(0).integers(1 << 30)

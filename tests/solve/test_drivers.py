@@ -560,6 +560,21 @@ def test_choose_sketch_size_refuses_shapes_it_has_no_answer_for(args):
         choose_sketch_size(*args)
 
 
+@pytest.mark.parametrize("kwargs", [dict(itemsize=0), dict(itemsize=-8), dict(itemsize="x"),
+                                    dict(nnz=-5), dict(nnz="1")])
+def test_choose_sketch_size_checks_itemsize_and_nnz(kwargs):
+    # they gave a size (itemsize 0 or -8, nnz -5) or a TypeError from arithmetic
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        choose_sketch_size(100000, 100, **kwargs)
+
+
+def test_a_callback_that_cannot_be_called_is_refused_up_front():
+    A, b, _, _ = standard_problem(300, 10, rng=0)
+    for driver in (spir, fossils):
+        with pytest.raises(TypeError, match="callback"):
+            driver(A, b, callback=3, rng=0)
+
+
 def _wide_problem(cond, rng):
     U = np.linalg.qr(rng.standard_normal((40, 40)))[0]
     V = np.linalg.qr(rng.standard_normal((2000, 40)))[0]
@@ -836,3 +851,9 @@ def test_standard_problem_refuses_what_it_cannot_build(kwargs, match):
     # cond = inf gave an A of NaN, an integer dtype a matrix of zeros
     with pytest.raises(ValueError, match=match):
         standard_problem(100, 5, **{"cond": 10.0, **kwargs})
+
+
+@pytest.mark.parametrize("kwargs", [dict(cond="1e3"), dict(cond=None), dict(residual=True)])
+def test_standard_problem_takes_only_numbers_for_cond_and_residual(kwargs):
+    with pytest.raises(TypeError, match=next(iter(kwargs))):
+        standard_problem(100, 5, **kwargs)
