@@ -137,6 +137,9 @@ def real_operand(A, name: str = "A", *, square: bool = False, allow_empty: bool 
         except Exception as exc:
             raise TypeError(f"{name} must be an array, a sparse matrix or a "
                             f"LinearOperator, got {type(A).__name__}") from exc
+        # before the shape: a string or an object becomes a 0-d array
+        if np.dtype(A.dtype).kind not in "biufc":
+            raise TypeError(f"{name} must hold real numbers, got dtype {A.dtype}")
     if len(A.shape) != 2:
         what = "a square 2-D matrix" if square else "2-D"
         raise ValueError(f"{name} must be {what}, got shape {A.shape}")

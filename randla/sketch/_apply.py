@@ -44,7 +44,8 @@ def _as_operand(A, name):
             raise TypeError(f"{name} must be an array, a sparse matrix or a "
                             f"LinearOperator, got {type(A).__name__}") from exc
         kind = A.dtype
-        if A.ndim not in (1, 2):
+        # the dtype first: a string or an object becomes a 0-d array
+        if kind.kind in "biufc" and A.ndim not in (1, 2):
             raise ValueError(f"{name} must be 1-D or 2-D, got shape {A.shape}")
     if kind.kind not in "biufc":
         raise TypeError(f"{name} must hold numbers, got dtype {kind} "

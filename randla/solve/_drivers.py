@@ -93,13 +93,16 @@ def _prepare(A, b, *, rng, damp=0.0, sketch="saso", sketch_size=None, cond=None,
     if get_backend(b) is not op.backend:
         raise TypeError(f"b must live where A does ({op.backend.name}), got "
                         f"{type(b).__name__}")
+    if op.backend.issparse(b):
+        raise TypeError(f"b must be a dense array, got {type(b).__name__}")
     b_arr = op.xp.asarray(b)
+    # the dtype first: a string or an object becomes a 0-d array
+    if np.dtype(b_arr.dtype).kind not in "biuf":
+        raise TypeError(f"b must hold real numbers, got dtype {b_arr.dtype}")
     if b_arr.ndim not in (1, 2):
         raise ValueError(f"b must be 1-D or 2-D, got shape {b_arr.shape}")
     if b_arr.shape[0] != m:
         raise ValueError(f"b must have {m} rows like A, got shape {b_arr.shape}")
-    if np.dtype(b_arr.dtype).kind not in "biuf":
-        raise TypeError(f"b must hold real numbers, got dtype {b_arr.dtype}")
     if m == 0 or n == 0:
         raise ValueError(f"A must not be empty, got shape {op.shape}")
     B = b_arr.reshape(m, -1)

@@ -246,6 +246,7 @@ def test_empty_columns():
     (lambda op: np.ones((3, M - 1)) @ op.T, ValueError, r"A must have 900 columns"),
     (lambda op: op @ np.ones((M, 2, 2)), ValueError, "1-D or 2-D"),
     (lambda op: op @ np.array(["a"] * M), TypeError, "must hold numbers"),
+    (lambda op: op @ "abc", TypeError, "must hold numbers"),    # a 0-d array, not "shape ()"
     (lambda op: left_sketch(np.eye(3), np.ones(3)), TypeError, "S must be a randla"),
     (lambda op: two_sided_sketch(op, np.ones((M, 4)), SASO(2, 5, k=1, rng=0)), ValueError,
      "A must be 900 x 5"),

@@ -568,6 +568,17 @@ def test_choose_sketch_size_checks_itemsize_and_nnz(kwargs):
         choose_sketch_size(100000, 100, **kwargs)
 
 
+def test_non_numeric_or_sparse_data_is_a_type_error():
+    # a string became a 0-d array and was refused for its shape ()
+    A, b, _, _ = standard_problem(300, 10, rng=0)
+    with pytest.raises(TypeError, match="real numbers"):
+        spir("abc", b, rng=0)
+    with pytest.raises(TypeError, match="real numbers"):
+        spir(A, "x", rng=0)
+    with pytest.raises(TypeError, match="b must be a dense array"):
+        spir(A, sp.csr_matrix(b.reshape(-1, 1)), rng=0)
+
+
 def test_a_callback_that_cannot_be_called_is_refused_up_front():
     A, b, _, _ = standard_problem(300, 10, rng=0)
     for driver in (spir, fossils):
