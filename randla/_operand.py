@@ -12,8 +12,8 @@ import numpy as np
 
 from ._backend import get_backend, working_float
 
-__all__ = ["cast_operator", "one_sweep_scales", "power_of_two_scale", "product_scale", "real_operand",
-           "refuse_non_finite", "require_adjoint", "stored_values"]
+__all__ = ["cast_operator", "one_sweep_scales", "power_of_two_scale", "product_scale",
+           "real_operand", "refuse_non_finite", "require_adjoint", "stored_values"]
 
 
 def power_of_two_scale(size: float, dtype, powers: int = 2) -> float:

@@ -85,11 +85,11 @@ class DiagResult:
     method: str
 
 
-def _check_int(name, value, minimum=1):
+def _check_int(name, value, minimum=1, purpose=""):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+        raise ValueError(f"{name} must be at least {minimum}{purpose}, got {value}")
     return int(value)
 
 
@@ -405,10 +405,8 @@ def diag_estimate(A, *, matvecs: int = 100, method: str = "hutchinson",
     n = op.n
     if method not in ("hutchinson", "diag++"):
         raise ValueError(f"method must be 'hutchinson' or 'diag++', got {method!r}")
-    matvecs = _check_int("matvecs", matvecs, minimum=-math.inf)
-    least = 2 if method == "hutchinson" else 4
-    if matvecs < least:
-        raise ValueError(f"matvecs={matvecs} is too small: {method!r} needs at least {least}")
+    matvecs = _check_int("matvecs", matvecs, 2 if method == "hutchinson" else 4,
+                         f" for method {method!r}")
     probes = _check_probes(probes)
     stream = ProbeStream(probes, n, as_rng_state(rng), op.dtype, op.xp)
     if method == "hutchinson":

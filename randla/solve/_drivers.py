@@ -691,9 +691,9 @@ def iterative_sketching(A, b, *, damp: float = 0.0, tol: float | None = None,
     recomputed from A and b at every step (one fused pass), so the
     backward-error estimate is free and serves as the stopping test,
     together with stagnation of the step (``||x - x_prev|| <= tol ||x||``).
-    Forward stable but not backward
-    stable: at condition number 1e12 its backward error is orders of
-    magnitude above Householder QR's (use :func:`spir` for that).
+    Forward stable but not backward stable: at condition number 1e12 its
+    backward error is orders of magnitude above Householder QR's (use
+    :func:`spir` for that).
 
     Parameters
     ----------%s
