@@ -2,6 +2,7 @@
 Karlson-Walden backward-error estimate shared by every driver."""
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -175,8 +176,8 @@ class Preconditioner:
     rank: int
     norm_estimate: float          # ||S A||_F, an estimate of ||A||_F (damping included)
     backend: Backend = NUMPY
-    # F^{-T} of the QR form's shifted factors by phi, reused for nearby phi
-    # (see _shifted_inverse)
+    # solvers with the QR form's shifted factors by phi, reused for nearby
+    # phi (see _shifted_solver)
     _factors: dict = field(default_factory=dict, repr=False, compare=False)
     # the factors as _mul uses them (row-major copies on the host), and the
     # GPU's Gram matrix R^T R with its bound
@@ -254,42 +255,44 @@ class Preconditioner:
             # about four shifted factorisations and serves every phi
             sigma, Vt = self._r_svd()
             return _svd_estimator(xp, lambda G: _product(Vt, G), sigma, r_norms, x_norms)
-        inverses = [None if phi is None else
-                    self._laid_out("R_inv.T") if bound else self._shifted_inverse(phi)
-                    for phi in phis]
+        solvers = [None if phi is None else
+                   self._inverse_t_product if bound else self._shifted_solver(phi)
+                   for phi in phis]
         safe_x = xp.where(x_norms > 0, x_norms, 1)
         safe_r = xp.where(r_norms > 0, r_norms, 1)
 
         # one factor for every column (one right-hand side, the phi = 0 bound, a
         # shared phi): one product for all, fewer launches, which dominate on a GPU
-        shared = inverses[0] if inverses and all(W is inverses[0] for W in inverses) \
-            else None
+        shared = solvers[0] if solvers and all(f is solvers[0] for f in solvers) else None
 
         def estimate(G):
-            if not inverses:                # no right-hand side
+            if not solvers:                 # no right-hand side
                 return xp.zeros(0, dtype=xp.float64)
             if shared is not None:
-                h = _product(shared, G, "lower")
-                return (xp.linalg.norm(h, axis=0) / safe_x).astype(xp.float64, copy=False)
+                return (xp.linalg.norm(shared(G), axis=0) / safe_x).astype(xp.float64,
+                                                                           copy=False)
             columns = []
-            for j, W in enumerate(inverses):
-                if W is None:       # r = 0: estimate 0; x = 0: ||g|| / ||r||
+            for j, solve in enumerate(solvers):
+                if solve is None:   # r = 0: estimate 0; x = 0: ||g|| / ||r||
                     columns.append(xp.linalg.norm(G[:, j]) / safe_r[j] * (r_norms[j] > 0))
                 else:
-                    h = _product(W, G[:, j:j + 1], "lower")
-                    columns.append(xp.linalg.norm(h) / safe_x[j])
+                    columns.append(xp.linalg.norm(solve(G[:, j:j + 1])) / safe_x[j])
             return xp.stack(columns).astype(xp.float64)
         return estimate
 
+    def _inverse_t_product(self, G):
+        """R^{-T} G with the explicit inverse (the phi = 0 bound)."""
+        return self._mul("R_inv.T", G)
+
     def _cached_factor(self, phi):
-        """The cached F^{-T} for a phi within 5 % of phi, or None."""
-        for cached, factor in self._factors.items():
+        """The cached solver for a phi within 5 % of phi, or None."""
+        for cached, solver in self._factors.items():
             if abs(phi - cached) <= 0.05 * cached:
-                return factor
+                return solver
         return None
 
     def _new_factors_needed(self, phis):
-        """How many shifted factorisations _shifted_inverse would run for these
+        """How many shifted factorisations _shifted_solver would run for these
         phi in turn, the cache dropping its oldest factor as it does."""
         cached = list(self._factors)
         new = 0
@@ -310,32 +313,37 @@ class Preconditioner:
             self._derived["r_svd"] = sigma, np.ascontiguousarray(Vt)
         return self._derived["r_svd"]
 
-    def _shifted_inverse(self, phi):
-        """``F^{-T}`` for the upper triangular F with ``F^T F = R^T R + phi'^2 I``,
-        ``phi'`` within 5 % of phi.
-
-        CG asks for an estimate every iteration: a product with the explicit
-        inverse is a parallel GEMV, where a triangular solve runs one row at a time.
+    def _shifted_solver(self, phi):
+        """The map ``G -> F^{-T} G`` for the upper triangular F with
+        ``F^T F = R^T R + phi'^2 I``, ``phi'`` within 5 % of phi.
 
         F is the R factor of ``[R; phi I]``: LAPACK's tpqrt on the host,
         which exploits the structure, and on the GPU
-        :func:`_shifted_factor_via_gram`.  phi, the
-        ratio ||r|| / ||x||, hardly moves once refinement has started, so a
-        factor is reused for any phi within 5 % of its own: the weights
-        ``1 / (sigma^2 + phi^2)`` then change by at most 10 %.
+        :func:`_shifted_factor_via_gram`.  phi, the ratio ||r|| / ||x||,
+        hardly moves once refinement has started, so a factor is reused for
+        any phi within 5 % of its own: the weights ``1 / (sigma^2 + phi^2)``
+        then change by at most 10 %.  CG asks for an estimate every
+        iteration: the host solves with F (LAPACK's trtrs, 0.4-0.5 ms at
+        n = 2000 on the CI machine, where inverting F cost 90-190 ms a
+        solve), the GPU multiplies by the explicit inverse, where a
+        triangular solve runs one row at a time.
         """
-        factor = self._cached_factor(phi)
-        if factor is not None:
-            return factor
+        solver = self._cached_factor(phi)
+        if solver is not None:
+            return solver
         with self.backend.single_threaded_blas():
             F = self._new_shifted_factor(phi)
-            W = _triangular_inverse(self.backend, F, overwrite=True).T   # F is ours
-        if not self.backend.is_gpu:
-            W = np.ascontiguousarray(W)
+            if self.backend.is_gpu:
+                W = _triangular_inverse(self.backend, F, overwrite=True).T   # F is ours
+        if self.backend.is_gpu:
+            def solver(G):
+                return _product(W, G, "lower")
+        else:
+            solver = functools.partial(_solve_transposed, F)
         if len(self._factors) >= _CACHED_FACTORS:      # n x n each: keep the newest
             del self._factors[next(iter(self._factors))]
-        self._factors[phi] = W
-        return W
+        self._factors[phi] = solver
+        return solver
 
     def _new_shifted_factor(self, phi):
         if self.backend.is_gpu:
@@ -398,6 +406,18 @@ def _product(M, X, triangle="full"):
                 "lower": _cpu_sweep.LOWER}[triangle]
         return _cpu_sweep.matmul(M, X, kind)
     return M @ X
+
+
+def _solve_transposed(F, G):
+    """``F^{-T} G`` for the column-major upper triangular F on the host
+    (LAPACK's trtrs on one BLAS thread, as between the sweeps)."""
+    from scipy.linalg import lapack
+    trtrs = lapack.get_lapack_funcs("trtrs", (F,))
+    with NUMPY.single_threaded_blas():
+        H, info = trtrs(F, np.asarray(G, dtype=F.dtype), lower=0, trans=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"trtrs failed (info={info})")
+    return H
 
 
 def _svd_estimator(xp, project, sigma, r_norms, x_norms):
