@@ -8,7 +8,7 @@ It times four plain solves of the standard problem (cond 1e10, residual 1e-6;
 default 100000 x 2000 with one right-hand side on CuPy; NRHS > 1 adds
 right-hand sides ``A X + r`` as the benchmarks do), then one more with the solver's phases
 wrapped in synchronised timers: the sketch, the QR of the sketch, the
-triangular inverses and shifted factors, the sweeps over A, the products
+shifted factors (and the GPU's triangular inverses), the sweeps over A, the products
 with the preconditioner and the backward-error estimates.  What no phase
 accounts for is CG's bookkeeping and the drivers' own code (on a GPU, mostly
 kernel-launch latency).  The wrapped run is slower than the plain ones by the
@@ -71,8 +71,8 @@ def main(argv):
     wrap(pre, "_draw_operator", "draw the sketch")
     wrap(_operand.Operand, "sketch", "sketch S [A b]")
     wrap(pre, "_r_factor", "QR of the sketch")
-    wrap(pre, "_triangular_inverse", "triangular inverses")
-    wrap(pre, "_shifted_factor_via_gram", "shifted factors (GPU)")
+    wrap(pre, "_gpu_triangular_inverse", "triangular inverses (GPU)")
+    wrap(pre.Preconditioner, "_new_shifted_factor", "shifted factors")
     wrap(_operand.Operand, "residual", "residual sweeps")
     wrap(_operand.Operand, "normal", "CG sweeps")
     wrap(pre.Preconditioner, "apply", "P products")

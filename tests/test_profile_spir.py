@@ -13,15 +13,15 @@ def test_profiles_a_small_solve_on_the_host(capsys, monkeypatch):
     # let monkeypatch put them back
     from randla.solve import _drivers, _operand
     from randla.solve import _preconditioner as pre
-    for owner, names in ((pre, ["_draw_operator", "_r_factor", "_triangular_inverse",
-                                "_shifted_factor_via_gram"]),
+    for owner, names in ((pre, ["_draw_operator", "_r_factor", "_gpu_triangular_inverse"]),
                          (_operand.Operand, ["sketch", "residual", "normal"]),
-                         (pre.Preconditioner, ["apply", "apply_t", "inverse_t", "estimator"]),
+                         (pre.Preconditioner, ["apply", "apply_t", "inverse_t", "estimator",
+                                               "_new_shifted_factor"]),
                          (_drivers, ["_pcg"])):
         for name in names:
             monkeypatch.setattr(owner, name, getattr(owner, name))
     profiler.main(["numpy", "3000", "40"])
     out = capsys.readouterr().out
     for phase in ("QR of the sketch", "CG sweeps", "residual sweeps", "estimates",
-                  "CG bookkeeping"):
+                  "shifted factors", "CG bookkeeping"):
         assert phase in out

@@ -160,19 +160,22 @@ class Preconditioner:
 
     SVD form: ``S A = U diag(sigma) V^T``, ``P = V[:, :r] diag(1/sigma[:r])``
     where r counts the singular values above the cutoff (rank deficiency).
-    QR form: ``S A = Q R``, ``P = R^{-1}`` (full rank only), applied as the
-    explicit inverse: two GEMVs per iteration instead of two triangular
-    solves, which run one row at a time (slow on GPUs and multicore CPUs);
-    the inverse's rounding errors only perturb the preconditioner, which the
-    refinement's residuals recomputed from A and b do not depend on.  Arrays
-    live on the data's backend; ``backend`` is that backend.
+    QR form: ``S A = Q R``, ``P = R^{-1}`` (full rank only).  The host
+    solves with R (see :func:`_triangular_solve`: 0.6-1.2 ms a column at n =
+    2000 on the CI machine, where inverting R cost 90-190 ms a solve to save
+    about 0.2 ms a product); a GPU multiplies by the explicit inverse, two GEMVs per
+    iteration instead of two triangular solves, which run one row at a
+    time there.  The inverse's rounding errors only perturb the
+    preconditioner, which the refinement's residuals recomputed from A and
+    b do not depend on.  Arrays live on the data's backend; ``backend`` is
+    that backend.
     """
 
     kind: str
     V: object | None              # n x r (SVD form)
     sigma: object | None          # r (SVD form)
     R: object | None              # n x n upper triangular (QR form)
-    R_inv: object | None          # its inverse (QR form)
+    R_inv: object | None          # its inverse (QR form on a GPU)
     rank: int
     norm_estimate: float          # ||S A||_F, an estimate of ||A||_F (damping included)
     backend: Backend = NUMPY
@@ -187,12 +190,16 @@ class Preconditioner:
         """P @ Y."""
         if self.kind == "svd":
             return self._mul("V", Y / self.sigma[:, None])
+        if self.R_inv is None:
+            return _triangular_solve(self.R, Y)
         return self._mul("R_inv", Y)
 
     def apply_t(self, G):
         """P.T @ G."""
         if self.kind == "svd":
             return self._mul("V.T", G) / self.sigma[:, None]
+        if self.R_inv is None:
+            return _triangular_solve(self.R, G, trans=True)
         return self._mul("R_inv.T", G)
 
     def inverse_t(self, Z):
@@ -256,7 +263,7 @@ class Preconditioner:
             sigma, Vt = self._r_svd()
             return _svd_estimator(xp, lambda G: _product(Vt, G), sigma, r_norms, x_norms)
         solvers = [None if phi is None else
-                   self._inverse_t_product if bound else self._shifted_solver(phi)
+                   self.apply_t if bound else self._shifted_solver(phi)
                    for phi in phis]
         safe_x = xp.where(x_norms > 0, x_norms, 1)
         safe_r = xp.where(r_norms > 0, r_norms, 1)
@@ -279,10 +286,6 @@ class Preconditioner:
                     columns.append(xp.linalg.norm(solve(G[:, j:j + 1])) / safe_x[j])
             return xp.stack(columns).astype(xp.float64)
         return estimate
-
-    def _inverse_t_product(self, G):
-        """R^{-T} G with the explicit inverse (the phi = 0 bound)."""
-        return self._mul("R_inv.T", G)
 
     def _cached_factor(self, phi):
         """The cached solver for a phi within 5 % of phi, or None."""
@@ -323,9 +326,8 @@ class Preconditioner:
         hardly moves once refinement has started, so a factor is reused for
         any phi within 5 % of its own: the weights ``1 / (sigma^2 + phi^2)``
         then change by at most 10 %.  CG asks for an estimate every
-        iteration: the host solves with F (LAPACK's trtrs, 0.4-0.5 ms at
-        n = 2000 on the CI machine, where inverting F cost 90-190 ms a
-        solve), the GPU multiplies by the explicit inverse, where a
+        iteration: the host solves with F (:func:`_triangular_solve`, where
+        inverting F cost 90-190 ms a solve at n = 2000), the GPU multiplies by the explicit inverse, where a
         triangular solve runs one row at a time.
         """
         solver = self._cached_factor(phi)
@@ -333,13 +335,13 @@ class Preconditioner:
             return solver
         with self.backend.single_threaded_blas():
             F = self._new_shifted_factor(phi)
-            if self.backend.is_gpu:
-                W = _triangular_inverse(self.backend, F, overwrite=True).T   # F is ours
         if self.backend.is_gpu:
+            W = _gpu_triangular_inverse(self.backend, F).T
+
             def solver(G):
                 return _product(W, G, "lower")
         else:
-            solver = functools.partial(_solve_transposed, F)
+            solver = functools.partial(_triangular_solve, F, trans=True)
         if len(self._factors) >= _CACHED_FACTORS:      # n x n each: keep the newest
             del self._factors[next(iter(self._factors))]
         self._factors[phi] = solver
@@ -408,13 +410,22 @@ def _product(M, X, triangle="full"):
     return M @ X
 
 
-def _solve_transposed(F, G):
-    """``F^{-T} G`` for the column-major upper triangular F on the host
-    (LAPACK's trtrs on one BLAS thread, as between the sweeps)."""
-    from scipy.linalg import lapack
+def _triangular_solve(F, G, trans=False):
+    """``F^{-1} G`` (``F^{-T} G`` with ``trans``) for the column-major upper
+    triangular F on the host.
+
+    One column: BLAS's trsv, which OpenBLAS runs on the calling thread (2 us
+    at n = 50, where switching BLAS threads costs 10-20 us); several:
+    LAPACK's trtrs on one BLAS thread, as between the sweeps.
+    """
+    from scipy.linalg import blas, lapack
+    G = np.asarray(G, dtype=F.dtype)
+    if G.ndim == 1 or G.shape[1] == 1:
+        trsv = blas.get_blas_funcs("trsv", (F,))
+        return trsv(F, G.ravel(), trans=int(trans)).reshape(G.shape)
     trtrs = lapack.get_lapack_funcs("trtrs", (F,))
     with NUMPY.single_threaded_blas():
-        H, info = trtrs(F, np.asarray(G, dtype=F.dtype), lower=0, trans=1)
+        H, info = trtrs(F, G, lower=0, trans=int(trans))
     if info != 0:
         raise np.linalg.LinAlgError(f"trtrs failed (info={info})")
     return H
@@ -437,19 +448,10 @@ def _svd_estimator(xp, project, sigma, r_norms, x_norms):
     return estimate
 
 
-def _triangular_inverse(backend, R, overwrite: bool = False):
-    """Inverse of the upper triangular R (LAPACK's trtri on the host; in
-    place with ``overwrite`` where R is column-major: a fresh n x n copy costs
-    about as much as trtri itself in page faults on the CI machine)."""
-    if backend.is_gpu:
-        return backend.solve_triangular(R, backend.xp.eye(R.shape[0], dtype=R.dtype))
-    from scipy.linalg import lapack
-    trtri = lapack.get_lapack_funcs("trtri", (R,))
-    R = R if overwrite and R.flags.f_contiguous else np.array(R, order="F")
-    inverse, info = trtri(R, lower=0, overwrite_c=True)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"trtri failed (info={info}): R is singular")
-    return _zero_below_diagonal(inverse)
+def _gpu_triangular_inverse(backend, R):
+    """Inverse of the upper triangular R on a GPU (the host solves with R
+    instead: see Preconditioner)."""
+    return backend.solve_triangular(R, backend.xp.eye(R.shape[0], dtype=R.dtype))
 
 
 # Columns per block of geqrt's factorisation of the sketch (see _r_factor).
@@ -523,11 +525,22 @@ def _conditioned_within(R, R_inv, cutoff):
     R's diagonal alone does not reveal its rank: A of exact rank n - 1 with
     singular values down to 0.03 gave an R whose diagonal was all above
     0.002 but whose smallest singular value was 1e-16, and a solution of
-    norm 1e18 (gelsd's: 18).  The 1-norm condition number is exact from the
-    inverse at O(n^2) cost, and exceeds the 2-norm one by about sqrt(n) on
-    the standard problems (8 to 20 at n = 200, 27 to 78 at n = 1000).
+    norm 1e18 (gelsd's: 18).  The 1-norm condition number exceeds the
+    2-norm one by about sqrt(n) on the standard problems (8 to 20 at n =
+    200, 27 to 78 at n = 1000).  It is exact from the inverse R_inv where
+    there is one (the GPU's), and otherwise LAPACK's trcon estimate, O(n^2)
+    work from a few triangular solves (Higham's 1-norm estimator: a lower
+    bound, within a factor of 3 of ``||R^-1||_1`` in all but contrived cases).
     """
     n = R.shape[0]
+    if R_inv is None:
+        from scipy.linalg import lapack
+        trcon = lapack.get_lapack_funcs("trcon", (R,))
+        with NUMPY.single_threaded_blas():
+            rcond, info = trcon(R, norm="1", uplo="U", diag="N")
+        if info != 0:
+            raise np.linalg.LinAlgError(f"trcon failed (info={info})")
+        return bool(np.isfinite(rcond)) and cutoff <= math.sqrt(n) * rcond
     with np.errstate(over="ignore"):       # an inverse of entries near the largest
         estimate = _one_norm(R) * _one_norm(R_inv)
     return bool(np.isfinite(estimate)) and estimate * cutoff <= math.sqrt(n)
@@ -656,11 +669,12 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
         norm_estimate *= scale
         op.rescale(scale)
     if preconditioner == "qr" and _full_rank(R, cutoff):
-        with backend.single_threaded_blas():
-            R_inv = _triangular_inverse(backend, R)
+        R_inv = None
+        if backend.is_gpu:
+            R_inv = _gpu_triangular_inverse(backend, R)
         if _conditioned_within(R, R_inv, cutoff):
             P = Preconditioner("qr", None, None, R, R_inv, n, norm_estimate, backend)
-            return P, R_inv @ QtSB
+            return P, P.apply(QtSB)
     if preconditioner == "qr" and not fallback:
         raise np.linalg.LinAlgError("the sketch of A is rank deficient: use the SVD "
                                     "preconditioner (preconditioner='svd')")
