@@ -385,6 +385,42 @@ def test_gpu_route_to_the_shifted_factor(phi):
     np.testing.assert_allclose(F.T @ F, target, rtol=0, atol=1e-12 * np.abs(target).max())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("columns", [None, 1, 3])
+@pytest.mark.parametrize("trans", [False, True])
+def test_host_triangular_solve(dtype, columns, trans):
+    # the host QR form solves with R instead of inverting it: trsv for one
+    # column (1-D or 2-D), trtrs for more, the shape of G kept
+    from randla.solve._preconditioner import _triangular_solve
+    rng = np.random.default_rng(7)
+    R = np.asfortranarray(np.triu(rng.standard_normal((40, 40))) + 6 * np.eye(40), dtype=dtype)
+    G = rng.standard_normal(40 if columns is None else (40, columns)).astype(dtype)
+    G_before = G.copy()
+    X = _triangular_solve(R, G, trans=trans)
+    assert X.shape == G.shape and X.dtype == dtype
+    np.testing.assert_array_equal(G, G_before)
+    M = (R.T if trans else R).astype(np.float64)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(M @ X, G, rtol=0, atol=tol * np.abs(G).max())
+
+
+def test_host_conditioning_check_agrees_with_the_exact_one_norm():
+    # trcon's estimate of ||R^-1||_1 (the host) against the exact one from the
+    # inverse (the GPU): both accept a well-conditioned R and refuse one whose
+    # unit diagonal hides a smallest singular value near 1e-17 (ones on the
+    # diagonal, -1 above it: ||R^-1||_1 = 2^(n-1))
+    from randla.solve._preconditioner import _conditioned_within, _full_rank
+    n = 60
+    cutoff = 1e-12
+    hidden = np.asfortranarray(np.eye(n) - np.triu(np.ones((n, n)), 1))
+    rng = np.random.default_rng(8)
+    well = np.asfortranarray(np.triu(rng.standard_normal((n, n))) / n + np.eye(n))
+    for R, accepted in ((well, True), (hidden, False)):
+        assert _full_rank(R, cutoff)
+        assert _conditioned_within(R, np.linalg.inv(R), cutoff) is accepted
+        assert _conditioned_within(R, None, cutoff) is accepted
+
+
 # The sketch sizes the GPU model gives, pinned: its rates were fitted with
 # these sizes on an H100, so a change to the shared model must not move them.
 @pytest.mark.parametrize("m, n, itemsize, expected", [
