@@ -3,9 +3,14 @@
 ``sweep(A, Z, B)`` returns ``T = B - A Z`` (or ``T = A Z`` without B) and
 ``G = A.T T`` while streaming each row of A from memory once: a group of
 eight rows is dotted with every column of Z, in tiles of four rows by four
-columns so that each vector loaded feeds four multiply-adds, and the same
-rows, still in cache, are added into a per-block column accumulator, two
-columns per trip (15-20 % faster than one from 2 columns up).  With one
+columns so that each vector loaded feeds four multiply-adds (four by two
+for two columns left over), and the same rows, still in cache, are added
+into a per-block column accumulator, two columns and four rows per trip
+(15-20 % faster than one column from 2 columns up; eight rows per trip
+kept 16 broadcast entries of T live, which spill from AVX2's 16 vector
+registers: 16 columns at 50000 x 2000 took 157-196 ms against 140-148,
+and 4 columns at 20000 x 5000 in a block Lanczos run 52-55 against 48-51
+ms, medians, on a 2-core AVX2 machine).  With one
 column a pipelined kernel adds each group into the accumulator while it
 dots the next group, so the reads from memory never pause.  Two
 BLAS GEMVs read A twice, and the refinement iterations are bound by memory
@@ -165,6 +170,28 @@ def _kernel():
                         T[c + 3, r], T[c + 3, r + 1] = s03, s13
                         T[c + 3, r + 2], T[c + 3, r + 3] = s23, s33
                         c += 4
+                    if c + 2 <= k:     # two or three left: four rows by two columns
+                        # (k = 2 or 3 at 20000 x 5000: 34 and 42 ms against 37
+                        # and 50 with a column at a time)
+                        z0 = Zt[c]
+                        z1 = Zt[c + 1]
+                        s00 = s01 = s10 = s11 = 0.0
+                        s20 = s21 = s30 = s31 = 0.0
+                        for j in range(n):
+                            v0, v1, v2, v3 = a0[j], a1[j], a2[j], a3[j]
+                            w0, w1 = z0[j], z1[j]
+                            s00 += v0 * w0
+                            s01 += v0 * w1
+                            s10 += v1 * w0
+                            s11 += v1 * w1
+                            s20 += v2 * w0
+                            s21 += v2 * w1
+                            s30 += v3 * w0
+                            s31 += v3 * w1
+                        T[c, r], T[c, r + 1], T[c, r + 2], T[c, r + 3] = s00, s10, s20, s30
+                        T[c + 1, r], T[c + 1, r + 1] = s01, s11
+                        T[c + 1, r + 2], T[c + 1, r + 3] = s21, s31
+                        c += 2
                     while c < k:
                         z0 = Zt[c]
                         s0 = s1 = s2 = s3 = 0.0
@@ -193,22 +220,24 @@ def _kernel():
                     a6 = A[i + 6, j0:j1]
                     a7 = A[i + 7, j0:j1]
                     c = 0
-                    while c + 2 <= k:      # two columns per trip: each A load feeds both
+                    while c + 2 <= k:      # two columns per trip: each A load feeds
+                        # both; four rows at a time keep the eight sums of T and
+                        # the four rows of A within 16 vector registers
                         t = T[c]
                         u = T[c + 1]
-                        y0, y1, y2, y3 = t[i], t[i + 1], t[i + 2], t[i + 3]
-                        y4, y5, y6, y7 = t[i + 4], t[i + 5], t[i + 6], t[i + 7]
-                        x0, x1, x2, x3 = u[i], u[i + 1], u[i + 2], u[i + 3]
-                        x4, x5, x6, x7 = u[i + 4], u[i + 5], u[i + 6], u[i + 7]
                         gc = g[c, j0:j1]
                         gd = g[c + 1, j0:j1]
-                        for j in range(j1 - j0):
-                            v0, v1, v2, v3 = a0[j], a1[j], a2[j], a3[j]
-                            v4, v5, v6, v7 = a4[j], a5[j], a6[j], a7[j]
-                            gc[j] += (((y0 * v0 + y1 * v1) + (y2 * v2 + y3 * v3))
-                                      + ((y4 * v4 + y5 * v5) + (y6 * v6 + y7 * v7)))
-                            gd[j] += (((x0 * v0 + x1 * v1) + (x2 * v2 + x3 * v3))
-                                      + ((x4 * v4 + x5 * v5) + (x6 * v6 + x7 * v7)))
+                        for h in range(i, i + 8, 4):
+                            y0, y1, y2, y3 = t[h], t[h + 1], t[h + 2], t[h + 3]
+                            x0, x1, x2, x3 = u[h], u[h + 1], u[h + 2], u[h + 3]
+                            b0 = A[h, j0:j1]
+                            b1 = A[h + 1, j0:j1]
+                            b2 = A[h + 2, j0:j1]
+                            b3 = A[h + 3, j0:j1]
+                            for j in range(j1 - j0):
+                                v0, v1, v2, v3 = b0[j], b1[j], b2[j], b3[j]
+                                gc[j] += (y0 * v0 + y1 * v1) + (y2 * v2 + y3 * v3)
+                                gd[j] += (x0 * v0 + x1 * v1) + (x2 * v2 + x3 * v3)
                         c += 2
                     if c < k:
                         t = T[c]
