@@ -262,8 +262,8 @@ class Preconditioner:
             # about four shifted factorisations and serves every phi
             sigma, Vt = self._r_svd()
             return _svd_estimator(xp, lambda G: _product(Vt, G), sigma, r_norms, x_norms)
-        solvers = [None if phi is None else
-                   self.apply_t if bound else self._shifted_solver(phi)
+        apply_t = self.apply_t      # one object, so that the bound is shared below
+        solvers = [None if phi is None else apply_t if bound else self._shifted_solver(phi)
                    for phi in phis]
         safe_x = xp.where(x_norms > 0, x_norms, 1)
         safe_r = xp.where(r_norms > 0, r_norms, 1)

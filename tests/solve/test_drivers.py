@@ -404,6 +404,23 @@ def test_host_triangular_solve(dtype, columns, trans):
     np.testing.assert_allclose(M @ X, G, rtol=0, atol=tol * np.abs(G).max())
 
 
+def test_bound_estimate_solves_once_for_all_columns(monkeypatch):
+    # the phi = 0 bound is one solve with R^T for every column together
+    from randla.solve import _preconditioner as pre
+    from randla.solve._operand import as_operand
+    A, _, _, _ = standard_problem(2000, 40, 1e6, 1.0, rng=3)
+    P = pre.sketch_and_factor(as_operand(A), None, d=200, sketch="saso", rng=1,
+                              cutoff=0.0, preconditioner="qr")[0]
+    calls = []
+    solve = pre._triangular_solve
+    monkeypatch.setattr(pre, "_triangular_solve",
+                        lambda F, G, trans=False: calls.append(G.shape) or solve(F, G, trans))
+    G = np.random.default_rng(0).standard_normal((40, 5))
+    estimate = P.estimator(np.ones(5), np.ones(5), bound=True)(G)
+    assert calls == [(40, 5)]
+    np.testing.assert_allclose(estimate, np.linalg.norm(np.linalg.solve(P.R.T, G), axis=0))
+
+
 def test_host_conditioning_check_agrees_with_the_exact_one_norm():
     # trcon's estimate of ||R^-1||_1 (the host) against the exact one from the
     # inverse (the GPU): both accept a well-conditioned R and refuse one whose
