@@ -161,13 +161,13 @@ class Preconditioner:
     SVD form: ``S A = U diag(sigma) V^T``, ``P = V[:, :r] diag(1/sigma[:r])``
     where r counts the singular values above the cutoff (rank deficiency).
     QR form: ``S A = Q R``, ``P = R^{-1}`` (full rank only).  The host
-    solves with R (see :func:`_triangular_solve`: 0.6-1.2 ms a column at n =
-    2000 on the CI machine, where inverting R cost 90-190 ms a solve to save
-    about 0.2 ms a product); a GPU multiplies by the explicit inverse, two GEMVs per
-    iteration instead of two triangular solves, which run one row at a
-    time there.  The inverse's rounding errors only perturb the
+    solves with R (see :func:`_triangular_solve`: 0.6-1.2 ms a column at
+    n = 2000 on the CI machine, where inverting R cost 90-190 ms a solve to
+    save about 0.2 ms a product); a GPU multiplies by the explicit inverse,
+    two GEMVs per iteration instead of two triangular solves, which run one
+    row at a time there (the inverse's rounding errors only perturb the
     preconditioner, which the refinement's residuals recomputed from A and
-    b do not depend on.  Arrays live on the data's backend; ``backend`` is
+    b do not depend on).  Arrays live on the data's backend; ``backend`` is
     that backend.
     """
 
@@ -326,9 +326,10 @@ class Preconditioner:
         hardly moves once refinement has started, so a factor is reused for
         any phi within 5 % of its own: the weights ``1 / (sigma^2 + phi^2)``
         then change by at most 10 %.  CG asks for an estimate every
-        iteration: the host solves with F (:func:`_triangular_solve`, where
-        inverting F cost 90-190 ms a solve at n = 2000), the GPU multiplies by the explicit inverse, where a
-        triangular solve runs one row at a time.
+        iteration: the host solves with F (:func:`_triangular_solve`;
+        inverting F cost 90-190 ms a solve at n = 2000), the GPU multiplies
+        by the explicit inverse, where a triangular solve runs one row at a
+        time.
         """
         solver = self._cached_factor(phi)
         if solver is not None:
@@ -540,9 +541,10 @@ def _conditioned_within(R, R_inv, cutoff):
             rcond, info = trcon(R, norm="1", uplo="U", diag="N")
         if info != 0:
             raise np.linalg.LinAlgError(f"trcon failed (info={info})")
-        return bool(np.isfinite(rcond)) and cutoff <= math.sqrt(n) * rcond
-    with np.errstate(over="ignore"):       # an inverse of entries near the largest
-        estimate = _one_norm(R) * _one_norm(R_inv)
+        estimate = 1.0 / float(rcond) if rcond > 0 else math.inf   # inf past the range
+    else:
+        with np.errstate(over="ignore"):   # an inverse of entries near the largest
+            estimate = _one_norm(R) * _one_norm(R_inv)
     return bool(np.isfinite(estimate)) and estimate * cutoff <= math.sqrt(n)
 
 

@@ -436,6 +436,12 @@ def test_host_conditioning_check_agrees_with_the_exact_one_norm():
         assert _full_rank(R, cutoff)
         assert _conditioned_within(R, np.linalg.inv(R), cutoff) is accepted
         assert _conditioned_within(R, None, cutoff) is accepted
+    # with no cutoff, a condition number past float64's range still refuses R
+    beyond = np.asfortranarray(np.diag([1e10, 1e-300]))
+    assert _full_rank(beyond, 0.0)
+    with np.errstate(over="ignore"):
+        assert not _conditioned_within(beyond, np.linalg.inv(beyond), 0.0)
+    assert not _conditioned_within(beyond, None, 0.0)
 
 
 # The sketch sizes the GPU model gives, pinned: its rates were fitted with
