@@ -205,3 +205,52 @@ class SparseLstsq:
 
     def track_backward_error_lsqr(self, size):
         return _backward_error(self.A, self.b, self._lsqr())
+
+
+_SWEEP_SIZES = {"small": (2000, 500), "100000x2000": (100000, 2000),
+                "20000x5000": (20000, 5000)}
+_SWEEP_CACHE = {}
+
+
+class RefinementSweep:
+    """One refinement pass over dense C-ordered A: randla's fused sweep
+    (``T = B - A Z`` and ``A.T T`` in one read of A) against the two BLAS
+    products it replaces, for 1, 4 and 16 columns.
+
+    The sweep is every CG iteration of ``randla.lstsq`` (1 column; 16 with
+    16 right-hand sides) and every block Lanczos step of ``randla.svds`` of
+    dense A (4 columns, on ``AᵀA`` without B).  ``time_matvec`` is one
+    ``A @ x``, the floor of one read of A.  asv times each benchmark in its
+    own process; ``run_quick.py`` runs them one after another, where a
+    sweep right after a multithreaded BLAS call can stall on OpenBLAS's
+    spinning threads for up to about 0.1 s: read its minimum.
+    """
+
+    params = [selected_sizes(_SWEEP_SIZES), [1, 4, 16]]
+    param_names = ["size", "columns"]
+    timeout = 300
+
+    def setup(self, size, columns):
+        if size not in _SWEEP_CACHE:
+            _SWEEP_CACHE.clear()
+            m, n = _SWEEP_SIZES[size]
+            _SWEEP_CACHE[size] = np.random.default_rng(0).standard_normal((m, n))
+        self.A = _SWEEP_CACHE[size]
+        m, n = self.A.shape
+        rng = np.random.default_rng(1)
+        self.Z = rng.standard_normal((n, columns))
+        self.B = rng.standard_normal((m, columns))
+        self.x = rng.standard_normal(n)
+        from randla.solve._cpu_sweep import sweep
+        self.sweep = sweep
+        sweep(self.A[:64], self.Z, self.B[:64])     # compiled (or loaded) outside the timing
+
+    def time_randla_sweep(self, size, columns):
+        self.sweep(self.A, self.Z, self.B)
+
+    def time_two_blas_products(self, size, columns):
+        T = self.B - self.A @ self.Z
+        self.A.T @ T
+
+    def time_matvec(self, size, columns):
+        self.A @ self.x
