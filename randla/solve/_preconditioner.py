@@ -420,7 +420,10 @@ def _triangular_solve(F, G, trans=False):
     LAPACK's trtrs on one BLAS thread, as between the sweeps.
     """
     from scipy.linalg import blas, lapack
-    G = np.asarray(G, dtype=F.dtype)
+    dtype = np.result_type(F, G)
+    if F.dtype != dtype:        # never round G to a narrower F (not on the solvers' path)
+        F = F.astype(dtype, order="F")
+    G = np.asarray(G, dtype=dtype)
     if G.ndim == 1 or G.shape[1] == 1:
         trsv = blas.get_blas_funcs("trsv", (F,))
         return trsv(F, G.ravel(), trans=int(trans)).reshape(G.shape)

@@ -402,6 +402,10 @@ def test_host_triangular_solve(dtype, columns, trans):
     M = (R.T if trans else R).astype(np.float64)
     tol = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(M @ X, G, rtol=0, atol=tol * np.abs(G).max())
+    # float64 data with a float32 factor is solved in float64, not rounded
+    wide = _triangular_solve(R, G.astype(np.float64), trans=trans)
+    assert wide.dtype == np.float64
+    np.testing.assert_allclose(M @ wide, G, rtol=0, atol=1e-12 * np.abs(G).max())
 
 
 def test_bound_estimate_solves_once_for_all_columns(monkeypatch):
