@@ -63,8 +63,13 @@ _MIN_BLOCK_ROWS = 256
 # float64, within L1 while every column of T goes over them.
 _ROW_CHUNK = 256
 # Columns per step of the one-column kernel, which adds one group of eight
-# rows into the column sums while it dots the next group: 3-4 KiB of each row.
-_PIPELINE_CHUNK = 384
+# rows into the column sums while it dots the next group: 64 KiB of each row
+# (whole rows up to n = 8192).  Shorter steps cost more than they overlap on
+# a 2-core AVX2 machine: a sweep of 20000 x 5000 took 23-25 ms in steps of
+# 8192 columns against 31-34 with 384, 100000 x 2000 49-60 against 57-61,
+# and a whole 100000 x 2000 solve 4.04-4.61 s against 4.26-5.02 (five each,
+# alternating); at n <= 1000 no difference.
+_PIPELINE_CHUNK = 8192
 # Fast-math flags of every kernel: reassoc lets the dot products vectorise;
 # the order of a row's sum is fixed by the compiled code, not by the thread
 # count.
@@ -272,9 +277,12 @@ def _one_column_kernel():
     # The row kernel for one column, software-pipelined: while the column sums
     # take in group i (eight rows, read back from cache), the dots of group
     # i + 1 stream the next rows from memory, chunk by chunk, so memory does
-    # not wait for the second phase.  12.1 against 13.5 ms for the row kernel
-    # (which finishes each group before it reads the next) at 40000 x 1000,
-    # 54.4 against 58.0 ms at 100000 x 2000.  Pipelining the general kernel
+    # not wait for the second phase.  With chunks of 384 columns that took
+    # 12.1 against 13.5 ms for the row kernel (which finishes each group
+    # before it reads the next) at 40000 x 1000 and 54.4 against 58.0 ms at
+    # 100000 x 2000 when first measured; on a 2-core AVX2 machine whole rows
+    # (no overlap within a row) were faster still (see _PIPELINE_CHUNK).
+    # Pipelining the general kernel
     # the same way made it slower for 2 to 16 columns (55.8 against 50.4 ms
     # for 4 columns at 20000 x 5000): its dots of a group's chunk no longer
     # keep their sums in registers.
