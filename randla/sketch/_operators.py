@@ -137,14 +137,23 @@ class SketchingOperator:
     distribution = "abstract"
     __array_ufunc__ = None   # make numpy defer `A @ S.T` to TransposedOperator
 
-    def _init(self, d, m, rng, dtype, scale, default_scale, check=None):
-        # every argument is checked (``check(d, m)``: the subclass's own
-        # limits) before rng is drawn from: a refused call leaves a caller's
-        # Generator where it was
+    def _init(self, d, m, rng, dtype, scale, default_scale, *, check=None, embeds=None,
+              limit=None):
+        # every argument is checked before rng is drawn from: a refused call
+        # leaves a caller's Generator where it was.  ``check(d, m)``: the
+        # subclass's own test; ``embeds``: the message (``{d}``, ``{m}``) of an
+        # operator that needs d <= m; ``limit``: ``(name, largest, message)``
+        # for d or m beyond what the operator's index words hold
         d = check_size("d", d)
         m = check_size("m", m)
         if check is not None:
             check(d, m)
+        if embeds is not None and d > m:
+            raise ValueError(embeds.format(d=d, m=m))
+        if limit is not None:
+            name, largest, message = limit
+            if {"d": d, "m": m}[name] > largest:
+                raise ValueError(message.format(d=d, m=m))
         object.__setattr__(self, "shape", (d, m))
         object.__setattr__(self, "dtype", _check_float_dtype(dtype))
         if scale is None:
@@ -487,13 +496,10 @@ class SASO(_SparseVectors, SketchingOperator):
         def check(d, m):
             if k > d:
                 raise ValueError(f"k must not exceed d: k={k}, d={d}")
-            if d > _MAX_INT32_DIM:
-                raise ValueError(f"a SASO's row positions are int32: d must be at most "
-                                 f"2**31 - 1, got d={d}")
-            if d > m:
-                raise ValueError(f"a SASO embeds m into d <= m dimensions; got d={d} > "
-                                 f"m={m}")
-        self._init(d, m, rng, dtype, scale, lambda d, m: 1.0 / math.sqrt(k), check)
+        self._init(d, m, rng, dtype, scale, lambda d, m: 1.0 / math.sqrt(k), check=check,
+                   embeds="a SASO embeds m into d <= m dimensions; got d={d} > m={m}",
+                   limit=("d", _MAX_INT32_DIM, "a SASO's row positions are int32: d must "
+                          "be at most 2**31 - 1, got d={d}"))
         object.__setattr__(self, "k", k)
 
     distribution = "saso"
@@ -592,14 +598,10 @@ class LASO(_SparseVectors, SketchingOperator):
     def __init__(self, d, m, k=8, *, rng=None, dtype=np.float64, scale=None):
         k = check_size("k", k)
 
-        def check(d, m):
-            if d > m:
-                raise ValueError(f"a LASO embeds m into d <= m dimensions; got d={d} > "
-                                 f"m={m}")
-            if m > _MAX_INT32_DIM:
-                raise ValueError(f"a LASO's column positions are int32: m must be at most "
-                                 f"2**31 - 1, got m={m}")
-        self._init(d, m, rng, dtype, scale, lambda d, m: math.sqrt(m / (d * k)), check)
+        self._init(d, m, rng, dtype, scale, lambda d, m: math.sqrt(m / (d * k)),
+                   embeds="a LASO embeds m into d <= m dimensions; got d={d} > m={m}",
+                   limit=("m", _MAX_INT32_DIM, "a LASO's column positions are int32: m "
+                          "must be at most 2**31 - 1, got m={m}"))
         object.__setattr__(self, "k", k)
 
     distribution = "laso"
@@ -664,13 +666,10 @@ class RowSampling(SketchingOperator):
     """
 
     def __init__(self, d, m, *, rng=None, dtype=np.float64, scale=None):
-        def check(d, m):
-            if d > m:
-                raise ValueError(f"cannot sample d={d} distinct rows out of m={m}")
-            if m > _MAX_SAMPLED_DIM:
-                raise ValueError(f"rows are sampled from 32-bit words: m must be at most "
-                                 f"2**32, got m={m}")
-        self._init(d, m, rng, dtype, scale, lambda d, m: math.sqrt(m / d), check)
+        self._init(d, m, rng, dtype, scale, lambda d, m: math.sqrt(m / d),
+                   embeds="cannot sample d={d} distinct rows out of m={m}",
+                   limit=("m", _MAX_SAMPLED_DIM, "rows are sampled from 32-bit words: m "
+                          "must be at most 2**32, got m={m}"))
 
     distribution = "row_sampling"
 
@@ -736,14 +735,10 @@ class SRTT(SketchingOperator):
     """
 
     def __init__(self, d, m, *, rng=None, dtype=np.float64, scale=None):
-        def check(d, m):
-            if d > m:
-                raise ValueError(f"an SRTT keeps d <= m rows of the transform; got d={d} "
-                                 f"> m={m}")
-            if m > _MAX_SAMPLED_DIM:
-                raise ValueError(f"an SRTT's rows are sampled from 32-bit words: m must be "
-                                 f"at most 2**32, got m={m}")
-        self._init(d, m, rng, dtype, scale, lambda d, m: math.sqrt(m / d), check)
+        self._init(d, m, rng, dtype, scale, lambda d, m: math.sqrt(m / d),
+                   embeds="an SRTT keeps d <= m rows of the transform; got d={d} > m={m}",
+                   limit=("m", _MAX_SAMPLED_DIM, "an SRTT's rows are sampled from 32-bit "
+                          "words: m must be at most 2**32, got m={m}"))
 
     distribution = "srtt"
 
