@@ -44,7 +44,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["FULL", "LOWER", "MAX_COLUMNS", "MAX_COLUMN_MAJOR_COLUMNS", "UPPER", "matmul",
+__all__ = ["FULL", "LOWER", "MAX_COLUMNS", "MAX_COLUMN_MAJOR_COLUMNS", "matmul",
            "supported", "sweep"]
 
 # Columns up to which the sweeps beat two BLAS GEMMs on the CI machine:
@@ -448,7 +448,7 @@ def _column_kernel():
     return column_sweep
 
 
-FULL, UPPER, LOWER = 0, 1, 2
+FULL, LOWER = 0, 2
 _ROW_CHUNKS = 16
 
 
@@ -457,8 +457,8 @@ def matmul(M, X, triangle: int = FULL):
     (both of M's dtype),
     on numba's threads: inside the refinement loop this keeps the sweeps
     from competing with BLAS worker threads, which spin for about 0.1 s after
-    each multithreaded call on the 2-core CI machine.  ``triangle`` (UPPER
-    or LOWER) says M is triangular: the zero half is not read.
+    each multithreaded call on the 2-core CI machine.  ``triangle=LOWER``
+    says M is lower triangular: the zero half is not read.
     """
     Xt = np.ascontiguousarray(X.T, dtype=M.dtype)
     out = np.empty((Xt.shape[0], M.shape[0]), dtype=M.dtype)
@@ -469,9 +469,7 @@ def matmul(M, X, triangle: int = FULL):
 @functools.lru_cache(maxsize=16)
 def _row_chunks(rows, cols, triangle):
     """Bounds of _ROW_CHUNKS runs of rows holding equal numbers of entries read."""
-    if triangle == UPPER:
-        work = np.maximum(cols - np.arange(rows), 0)
-    elif triangle == LOWER:
+    if triangle == LOWER:
         work = np.minimum(np.arange(1, rows + 1), cols)
     else:
         work = np.full(rows, cols)
@@ -490,13 +488,12 @@ def _matmul_kernel():
         cols = M.shape[1]
         for chunk in prange(len(bounds) - 1):
             for i in range(bounds[chunk], bounds[chunk + 1]):
-                j0 = min(i, cols) if triangle == UPPER else 0
                 j1 = min(i + 1, cols) if triangle == LOWER else cols
-                # slices, so the loops run from 0 and vectorise (a loop
-                # from j0 to j1 ran six times slower)
-                row = M[i, j0:j1]
+                # slices, so the loops vectorise (a loop over part of a
+                # row ran six times slower)
+                row = M[i, :j1]
                 for c in range(Xt.shape[0]):
-                    x = Xt[c, j0:j1]
+                    x = Xt[c, :j1]
                     s = 0.0
                     for j in range(row.shape[0]):
                         s += row[j] * x[j]

@@ -211,7 +211,7 @@ class Preconditioner:
     def _mul(self, name, X):
         """``M @ X`` for the factor M named ``"V"``, ``"V.T"``, ``"R_inv"``,
         ``"R_inv.T"`` or ``"R.T"`` (laid out row-major once on the host)."""
-        return _product(self._laid_out(name), X, _TRIANGLES[name])
+        return _product(self._laid_out(name), X, lower=name in _LOWER_TRIANGULAR)
 
     def _laid_out(self, name):
         """The factor named as in _mul, row-major on the host (copied once)."""
@@ -340,7 +340,7 @@ class Preconditioner:
             W = _gpu_triangular_inverse(self.backend, F).T
 
             def solver(G):
-                return _product(W, G, "lower")
+                return W @ G
         else:
             solver = functools.partial(_triangular_solve, F, trans=True)
         if len(self._factors) >= _CACHED_FACTORS:      # n x n each: keep the newest
@@ -390,24 +390,22 @@ def _shifted_factor_via_gram(backend, R, phi, cache):
     return backend.qr(xp.vstack([R, phi * xp.eye(n, dtype=R.dtype)]), mode="r")
 
 
-# Which of the factors _mul multiplies with are triangular.
-_TRIANGLES = {"V": "full", "V.T": "full", "R_inv": "upper", "R_inv.T": "lower",
-              "R.T": "lower"}
+# The factors _mul multiplies with that are lower triangular (on the host
+# only R.T is used: R^-1 is applied by triangular solves).
+_LOWER_TRIANGULAR = {"R_inv.T", "R.T"}
 
 
-def _product(M, X, triangle="full"):
-    """``M @ X``, M triangular when ``triangle`` is "upper" or "lower".
+def _product(M, X, lower=False):
+    """``M @ X``, M lower triangular with ``lower``.
 
     On the host, products with few columns run on numba's threads
-    (``_cpu_sweep.matmul``, which skips the zero half of a triangular M), so
-    the refinement loop makes no multithreaded BLAS call to compete with its
-    sweeps.
+    (``_cpu_sweep.matmul``, which skips the zero half of a lower triangular
+    M), so the refinement loop makes no multithreaded BLAS call to compete
+    with its sweeps.
     """
     from . import _cpu_sweep
     if _cpu_sweep.supported(M, X.shape[1], layouts="C") and X.dtype == M.dtype:
-        kind = {"full": _cpu_sweep.FULL, "upper": _cpu_sweep.UPPER,
-                "lower": _cpu_sweep.LOWER}[triangle]
-        return _cpu_sweep.matmul(M, X, kind)
+        return _cpu_sweep.matmul(M, X, _cpu_sweep.LOWER if lower else _cpu_sweep.FULL)
     return M @ X
 
 
