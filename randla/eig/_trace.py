@@ -47,7 +47,8 @@ class TraceResult:
     method : str
         The estimator that ran (``"auto"`` resolved), or ``"exact"``.
     samples : numpy.ndarray
-        Host copy (also for CuPy input) of the per-probe samples ``T_i``:
+        Host float64 copy (also for CuPy and float32 input) of the per-probe
+        samples ``T_i``:
         quadratic forms for Hutchinson, low-rank trace plus one deflated
         quadratic form for Hutch++ and Nystrom++, leave-one-out estimates for
         XTrace and XNysTrace; ``n A_ii`` for the exact trace.
@@ -315,8 +316,10 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
     m, converged = matvecs, True
     while True:
         estimator.grow_to(m)
-        # m numbers, of A rather than of op's scaled A; the stop test is host-side
-        samples = op.backend.to_host(estimator.samples()) / op.scale
+        # m numbers, of A rather than of op's scaled A; the stop test is host-side.
+        # float64 whatever A's precision: float32 samples of a float32 trace
+        # near 1e37 overflowed in their sum
+        samples = op.backend.to_host(estimator.samples()).astype(np.float64) / op.scale
         estimate, stderr = _summary(samples)
         if not adaptive:
             break

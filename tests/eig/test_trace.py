@@ -590,3 +590,15 @@ def test_adaptive_mode_does_not_stop_on_two_coinciding_samples():
     assert abs(fixed.estimate - 20100) > 1e-3 * 20100
     adaptive = randla.trace(A, method="xtrace", matvecs=4, rtol=1e-2, rng=0)
     assert adaptive.matvecs > 4 and len(adaptive.samples) >= 3
+
+
+@pytest.mark.parametrize("method", ["hutchinson", "hutch++", "nystrom++", "xtrace"])
+def test_float32_samples_near_the_top_of_the_range_do_not_overflow(method):
+    # trace 1.5e38 < float32's 3.4e38, but 30 float32 samples of it summed to inf
+    A = (np.diag(np.linspace(1.0, 2.0, 200)) * 5e35).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = randla.trace(A, matvecs=30, method=method, rng=0)
+    assert res.samples.dtype == np.float64
+    assert res.estimate == pytest.approx(1.5e38, rel=0.05)
+    assert res.estimate == pytest.approx(res.samples.mean(), rel=1e-12)
