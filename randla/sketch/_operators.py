@@ -768,9 +768,8 @@ class SRTT(SketchingOperator):
         m = self.m
         freq = self._rows.sample(xp)[r0:r0 + out.shape[0]].astype(np.int64)
         cols = xp.arange(c0, c0 + out.shape[1], dtype=np.int64)
-        # DCT-II entry F[f, j] = w_f cos(pi f (2j + 1) / (2m)); reduce the integer
-        # phase modulo 4m first so the cosine argument stays small and exact.
-        phase = xp.outer(freq, 2 * cols + 1) % (4 * m)
+        # DCT-II entry F[f, j] = w_f cos(pi f (2j + 1) / (2m))
+        phase = _dct_phase(freq, cols, m, xp)
         weight = xp.where(freq == 0, math.sqrt(1.0 / m), math.sqrt(2.0 / m))
         dct = xp.cos(np.pi * phase / (2.0 * m)) * weight[:, None]
         out[...] = self.scale * dct * self.signs(c0, out.shape[1], np.float64, xp=xp)
@@ -794,6 +793,19 @@ class SRTT(SketchingOperator):
             c1 = min(a.shape[1], c0 + width)
             out[:, c0:c1] = self._transform_rows(a[:, c0:c1].toarray())
         return out
+
+
+def _dct_phase(freq, cols, m: int, xp):
+    """``outer(freq, 2 cols + 1) mod 4m`` (int64), exactly for m <= 2^32.
+
+    Reduced first, so that the cosine's argument stays small and exact.
+    f (2j + 1) itself passes 2^63 from m of about 2^31, so (2j + 1) is split
+    into 17-bit halves: every partial product stays below 2^51.
+    """
+    period = 4 * m
+    odd = 2 * cols + 1
+    high = xp.outer(freq, odd >> 17) % period
+    return ((high << 17) % period + xp.outer(freq, odd & 0x1FFFF)) % period
 
 
 @dataclass(frozen=True)

@@ -358,3 +358,14 @@ def test_a_refused_operator_draws_nothing_from_the_callers_generator(make):
     with pytest.raises((ValueError, TypeError)):
         make(g)
     assert g.integers(1 << 30) == np.random.default_rng(0).integers(1 << 30)
+
+
+@pytest.mark.parametrize("m", [12345, 2**31 + 11, 3_000_000_000, 2**32])
+def test_srtt_phases_are_exact_where_their_products_pass_int64(m):
+    # f (2j + 1) passes 2^63 from m of about 2^31 (entries of a 3e9-row SRTT
+    # came out wrong); the phase must equal Python's exact integer arithmetic
+    from randla.sketch._operators import _dct_phase
+    freq = np.array([0, 1, 2, m // 3, m - 2, m - 1], dtype=np.int64)
+    cols = np.array([0, 1, 65535, 65536, m // 7, m - 2, m - 1], dtype=np.int64)
+    expected = np.array([[int(f) * (2 * int(j) + 1) % (4 * m) for j in cols] for f in freq])
+    np.testing.assert_array_equal(_dct_phase(freq, cols, m, np), expected)
