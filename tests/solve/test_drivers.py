@@ -931,3 +931,41 @@ def test_standard_problem_refuses_what_it_cannot_build(kwargs, match):
 def test_standard_problem_takes_only_numbers_for_cond_and_residual(kwargs):
     with pytest.raises(TypeError, match=next(iter(kwargs))):
         standard_problem(100, 5, **kwargs)
+
+
+@pytest.mark.parametrize("ratio", [1.2, 1.5, 2, 4])
+def test_fossils_converges_where_the_sketch_distorts_more_than_assumed(ratio):
+    # heavy-ball steps sized for a distortion of sqrt(n/d): with d = 1.5n every
+    # seed diverged to inf, with 4n seed 4 crawled to 400 iterations unconverged;
+    # conjugate gradients take over where the residual grows or stops falling
+    p = standard_problem(3000, 100, cond=1e2, residual=1e-6, rng=0)
+    x_ref = householder(p.A, p.b)
+    for seed in range(8):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            res = fossils(p.A, p.b, sketch_size=int(ratio * 100), rng=seed)
+        assert res.converged and res.iterations < 200
+        assert forward_error(res.x, x_ref) <= 1e-9
+
+
+@pytest.mark.parametrize("ratio", [1.2, 1.5])
+def test_iterative_sketching_backs_off_where_it_diverges(ratio):
+    # with d of 1.2n and 1.5n the momentum for sqrt(n/d) diverged to 1e89 in
+    # every seed; restarted from the best iterate with more momentum it converges
+    p = standard_problem(3000, 100, cond=1e2, residual=1e-6, rng=0)
+    x_ref = householder(p.A, p.b)
+    for seed in range(4):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            res = iterative_sketching(p.A, p.b, sketch_size=int(ratio * 100), rng=seed)
+        assert res.converged
+        assert forward_error(res.x, x_ref) <= 1e-9
+
+
+def test_iterative_sketching_reports_a_crawl_as_unconverged():
+    # no silent answer: where it runs out of steps the estimate says so
+    p = standard_problem(3000, 100, cond=1e2, residual=1e-6, rng=0)
+    for seed in range(20):
+        res = iterative_sketching(p.A, p.b, sketch_size=200, rng=seed)
+        assert np.all(np.isfinite(res.x))
+        assert res.converged == bool(res.backward_error_estimate <= np.finfo(float).eps)
