@@ -294,8 +294,8 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         ``min(16, max(4, ceil(k/2)))`` on a GPU.  Larger blocks take fewer
         steps but more matvecs.  With a scipy solver: scipy's options.
     random_state : optional, keyword-only
-        scipy's older name for the seed, taken as ``rng`` (giving both is an
-        error).
+        scipy's older name for the seed, taken as ``rng`` (giving both is a
+        TypeError, as in scipy).
 
     Returns
     -------
@@ -313,7 +313,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         lacks (``v0``, ``rng``, ``options``), or with ``solver``.
     TypeError
         As scipy: k or tol of None, or a tol that is a string (a string k
-        is a ValueError there too).  A LinearOperator without rmatvec
+        is a ValueError there too); both ``rng`` and ``random_state``.  A LinearOperator without rmatvec
         raises a TypeError that is also scipy's NotImplementedError.
     scipy.sparse.linalg.ArpackError
         A zero ``v0`` (ARPACK error -9, as in scipy; also a ValueError).
@@ -355,7 +355,8 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     backend = get_backend(A)
     if random_state is not None:
         if rng is not None:
-            raise ValueError("give the seed as rng or as random_state, not both")
+            # scipy's exception type
+            raise TypeError("svds() got the seed twice: specify one of rng or random_state")
         rng = random_state
     rng = _check_rng(rng)
     if solver is not None:

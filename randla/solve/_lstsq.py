@@ -345,8 +345,8 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     check_rng(rng)
     if tol is not None:
         _check_tol(tol, None)
-    if isinstance(cond, np.ndarray) and cond.ndim == 0:
-        cond = cond.item()      # scipy takes a 0-d array as its number
+    if isinstance(cond, (np.ndarray, list, tuple)) and np.size(cond) == 1:
+        cond = np.asarray(cond).item()   # scipy takes a one-number array or list as its number
     backend = get_backend(a, b)
     if backend.issparse(b) or backend.is_linear_operator(b):
         raise TypeError(f"b must be a dense array, got {type(b).__name__} (a sparse b: "

@@ -280,6 +280,10 @@ def test_numpy_integer_tol_and_0d_cond_are_numbers():
     x = randla.lstsq(A, b, cond=np.array(1e-6), method="randomized", rng=0)[0]
     np.testing.assert_array_equal(x, randla.lstsq(A, b, cond=1e-6, method="randomized",
                                                   rng=0)[0])
+    # scipy also takes a one-number array or list
+    for one_number in (np.array([1e-6]), [1e-6], (1e-6,)):
+        np.testing.assert_array_equal(
+            x, randla.lstsq(A, b, cond=one_number, method="randomized", rng=0)[0])
     assert randla.solve.spir(A, b, tol=np.int64(1), rng=0).x.shape == (50,)
 
 
