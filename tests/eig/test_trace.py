@@ -602,3 +602,13 @@ def test_float32_samples_near_the_top_of_the_range_do_not_overflow(method):
     assert res.samples.dtype == np.float64
     assert res.estimate == pytest.approx(1.5e38, rel=0.05)
     assert res.estimate == pytest.approx(res.samples.mean(), rel=1e-12)
+
+
+def test_adaptive_auto_turns_exact_where_its_budget_would_reach_n():
+    # hutch++ grew to 902 matvecs (its cap, 3n) on this 300 x 300 matrix
+    G = np.random.default_rng(0).standard_normal((300, 300))
+    res = randla.trace(G, rtol=1e-2, rng=0)
+    assert res.method == "exact" and res.converged and res.stderr == 0.0
+    assert 300 < res.matvecs < 600
+    assert res.estimate == pytest.approx(np.trace(G), rel=1e-12)
+    assert randla.trace(G, rtol=1e-2, rng=0, method="hutch++").method == "hutch++"
