@@ -134,6 +134,13 @@ def backward_error(A, b, x) -> float:
     if b.shape != (A.shape[0],) or x.shape != (A.shape[1],):
         raise ValueError(f"b and x must be 1-D of lengths m and n for A of shape {A.shape} "
                          f"(one right-hand side), got shapes {b.shape} and {x.shape}")
+    # The error is the same for (a A, a b, x) and for (A, c b, c x): powers of
+    # two that bring the largest entries near 1 keep the squares in the norms
+    # from overflowing (x and b near 1e160) or underflowing (near 1e-200).
+    a = _unit_scale(A)
+    A, b = A * a, b * a
+    c = _unit_scale(b, x)
+    b, x = b * c, x * c
     r = b - A @ x
     r_norm, x_norm = np.linalg.norm(r), np.linalg.norm(x)
     a_norm = np.linalg.norm(A)
@@ -150,6 +157,15 @@ def backward_error(A, b, x) -> float:
     M = np.hstack([A, phi * (np.eye(A.shape[0]) - np.outer(u, u))])
     smallest = sla.svdvals(M, check_finite=False)[-1]
     return float(min(phi, smallest) / a_norm)
+
+
+def _unit_scale(*arrays) -> float:
+    """The power of two that brings the largest finite magnitude in the
+    arrays into [1/2, 1); 1 where there is none (all zero, or not finite)."""
+    largest = max((float(np.max(np.abs(a), initial=0.0)) for a in arrays), default=0.0)
+    if not (0.0 < largest < math.inf):
+        return 1.0
+    return math.ldexp(1.0, -math.frexp(largest)[1])
 
 
 def forward_error(x, x_true) -> float:
@@ -175,7 +191,8 @@ def forward_error(x, x_true) -> float:
     x_true = np.asarray(x_true, dtype=np.float64)
     if x.shape != x_true.shape:
         raise ValueError(f"x and x_true must have one shape, got {x.shape} and {x_true.shape}")
-    error, size = np.linalg.norm(x - x_true), np.linalg.norm(x_true)
+    c = _unit_scale(x, x_true)     # as in backward_error: no squares out of range
+    error, size = np.linalg.norm(c * x - c * x_true), np.linalg.norm(c * x_true)
     if size == 0:
         return 0.0 if error == 0 else math.inf
     return float(error / size)

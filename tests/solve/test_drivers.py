@@ -704,6 +704,23 @@ def test_error_measures_of_zero_solutions_are_defined():
         assert backward_error(A, np.ones(5), np.ones(3)) == np.inf
 
 
+@pytest.mark.parametrize("scale_ab, scale_bx", [(1.0, 1e160), (1.0, 1e-200), (1e200, 1.0),
+                                               (1e-200, 1.0), (1e150, 1e-150)])
+def test_error_measures_do_not_depend_on_the_scale_of_their_data(scale_ab, scale_bx):
+    # both are unchanged by (a A, a b, x) and (A, c b, c x); the norms of x and
+    # b near 1e160 overflowed ("A has a NaN entry"), near 1e-200 underflowed to 0
+    A = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    b = np.array([1.0, 2.0, 4.0])
+    x = np.linalg.lstsq(A, b, rcond=None)[0] + 1e-3
+    reference = backward_error(A, b, x)
+    assert reference > 1e-4
+    with np.errstate(all="raise"):
+        scaled = backward_error(scale_ab * A, scale_ab * scale_bx * b, scale_bx * x)
+        forward = forward_error(scale_bx * np.array([1.0, 2.0]), scale_bx * np.array([1.0, 2.5]))
+    assert scaled == pytest.approx(reference, rel=1e-12)
+    assert forward == pytest.approx(forward_error([1.0, 2.0], [1.0, 2.5]), rel=1e-12)
+
+
 @pytest.mark.parametrize("driver", [spir, fossils, sirr, sketch_and_precondition,
                                     PRECONDITIONED_CG, iterative_sketching])
 @pytest.mark.parametrize("scale", [1e-200, 1e-160, 1e160])
