@@ -54,7 +54,9 @@ class LstsqResult:
     rank : int
         Numerical rank of the sketch of A (columns kept by the preconditioner).
     sketch_size : int
-        Rows d of the sketching operator.
+        Rows d of the sketch that was factored: the requested or chosen d, or
+        more where a rank-deficient sketch was replaced by a taller one (A's
+        own m rows at most).
     method : str
         Name of the driver.
     """
@@ -207,7 +209,7 @@ def _unscaled(op, X, residual):
     return X, residual
 
 
-def _result(X, vector, *, iterations, converged, estimate, residual, op, P, d, method):
+def _result(X, vector, *, iterations, converged, estimate, residual, op, P, method):
     X, residual = _unscaled(op, X, residual)
     estimate = op.backend.to_host(estimate)
     residual = op.backend.to_host(residual)
@@ -220,7 +222,8 @@ def _result(X, vector, *, iterations, converged, estimate, residual, op, P, d, m
                        converged=bool(converged),
                        backward_error_estimate=float(estimate[0]) if vector else estimate,
                        residual_norm=float(residual[0]) if vector else residual,
-                       passes=op.passes, rank=P.rank, sketch_size=d, method=method)
+                       passes=op.passes, rank=P.rank, sketch_size=P.sketch_rows,
+                       method=method)
 
 
 def _final_estimate(op, P, X, B):
@@ -404,7 +407,7 @@ def _refined(A, b, inner, *, damp, tol, refinements, maxiter, sketch, sketch_siz
             iterations += its
         X = X + P.apply(Y)
     return _result(X, vector, iterations=iterations, converged=bool(xp.all(done)),
-                   estimate=estimate, residual=xp.linalg.norm(R, axis=0), op=op, P=P, d=d,
+                   estimate=estimate, residual=xp.linalg.norm(R, axis=0), op=op, P=P,
                    method=method)
 
 
@@ -578,7 +581,7 @@ def sketch_and_solve(A, b, *, damp: float = 0.0, sketch: str = "saso",
                    preconditioner=preconditioner)
     estimate, residual = _final_estimate(op, P, X, B)
     return _result(X, vector, iterations=0, converged=True, estimate=estimate,
-                   residual=residual, op=op, P=P, d=d, method="sketch_and_solve")
+                   residual=residual, op=op, P=P, method="sketch_and_solve")
 
 
 sketch_and_solve.__doc__ %= _COMMON_PARAMETERS
@@ -652,7 +655,7 @@ def sketch_and_precondition(A, b, *, solver: str = "lsqr", preconditioner: str =
     X = X0 + P.apply(Y)
     estimate, residual = _final_estimate(op, P, X, B)
     return _result(X, vector, iterations=iterations, converged=converged, estimate=estimate,
-                   residual=residual, op=op, P=P, d=d,
+                   residual=residual, op=op, P=P,
                    method=f"sketch_and_precondition_{solver}")
 
 
@@ -814,7 +817,7 @@ def iterative_sketching(A, b, *, damp: float = 0.0, tol: float | None = None,
         X = X + step
         iterations += 1
     return _result(X, vector, iterations=iterations, converged=converged, estimate=estimate,
-                   residual=xp.linalg.norm(R, axis=0), op=op, P=P, d=d,
+                   residual=xp.linalg.norm(R, axis=0), op=op, P=P,
                    method="iterative_sketching")
 
 
@@ -927,4 +930,4 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
         X, AX = opt.residual(-P.apply(W), X)
     X, r_norms, scaled = best
     return _result(X, vector, iterations=iterations, converged=bool(xp.all(done)),
-                   estimate=scaled, residual=r_norms, op=opt, P=P, d=d, method="min_norm")
+                   estimate=scaled, residual=r_norms, op=opt, P=P, method="min_norm")

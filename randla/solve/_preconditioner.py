@@ -179,6 +179,7 @@ class Preconditioner:
     rank: int
     norm_estimate: float          # ||S A||_F, an estimate of ||A||_F (damping included)
     backend: Backend = NUMPY
+    sketch_rows: int = 0          # rows d of the sketch factored (m: A itself)
     # solvers with the QR form's shifted factors by phi, reused for nearby
     # phi (see _shifted_solver)
     _factors: dict = field(default_factory=dict, repr=False, compare=False)
@@ -676,7 +677,7 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
         if backend.is_gpu:
             R_inv = _gpu_triangular_inverse(backend, R)
         if _conditioned_within(R, R_inv, cutoff):
-            P = Preconditioner("qr", None, None, R, R_inv, n, norm_estimate, backend)
+            P = Preconditioner("qr", None, None, R, R_inv, n, norm_estimate, backend, d)
             return P, P.apply(QtSB)
     if preconditioner == "qr" and not fallback:
         raise np.linalg.LinAlgError("the sketch of A is rank deficient: use the SVD "
@@ -694,5 +695,5 @@ def sketch_and_factor(op, B, *, d, sketch, rng, cutoff, preconditioner="svd",
                                      cutoff=cutoff, preconditioner=preconditioner,
                                      fallback=fallback)
     P = Preconditioner("svd", Vt[:rank].T, s[:rank], None, None, rank, norm_estimate,
-                       backend)
+                       backend, d)
     return P, P.apply(U[:, :rank].T @ QtSB)

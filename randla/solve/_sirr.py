@@ -201,5 +201,5 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
         previous = estimate
         X = X + solve(G, depth)
     return _result(scaled.scale * X, vector, iterations=step, converged=bool(done.all()),
-                   estimate=estimate, residual=xp.linalg.norm(R, axis=0), op=op, P=P, d=d,
+                   estimate=estimate, residual=xp.linalg.norm(R, axis=0), op=op, P=P,
                    method="sirr")

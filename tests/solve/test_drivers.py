@@ -976,3 +976,16 @@ def test_iterative_sketching_reports_a_crawl_as_unconverged():
         res = iterative_sketching(p.A, p.b, sketch_size=200, rng=seed)
         assert np.all(np.isfinite(res.x))
         assert res.converged == bool(res.backward_error_estimate <= np.finfo(float).eps)
+
+
+def test_sketch_size_reports_the_sketch_factored_after_a_resketch():
+    # a rank-deficient 3-row CountSketch of a 6 x 3 matrix is replaced by A
+    # itself (6 rows); the result said 3 all the same (14 of 40 seeds)
+    sizes = set()
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        A, b = rng.standard_normal((6, 3)), rng.standard_normal(6)
+        res = spir(A, b, sketch="countsketch", sketch_size=3, rng=seed)
+        sizes.add(res.sketch_size)
+        np.testing.assert_allclose(res.x, np.linalg.lstsq(A, b, rcond=None)[0], atol=1e-12)
+    assert sizes == {3, 6}
