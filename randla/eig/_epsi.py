@@ -73,7 +73,9 @@ class EPSIResult:
         with θ the eigenvalues of M (``M = AᵀA`` for singular vectors); float64
         on the host for every input.
     converged : numpy.ndarray of bool, shape (k,)
-        ``residuals <= tol`` (host).
+        ``residuals <= tol`` (host), for a value no smaller than Â's j-th
+        eigenvalue (Â ≼ M, so a smaller one is not M's j-th: a ``v0`` of
+        eigenvectors further down converges to them, reported unconverged).
     sweeps : int
         EPSI sweeps done (each followed by a Rayleigh–Ritz step).
     passes : int
@@ -412,8 +414,22 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
         largest.append(residuals.max())
         sums.append(sigmas.sum())
     values = values / op.scale      # of A, not of op's scaled A (see Operand.scale)
-    return EPSIResult(values.astype(op.dtype), V, left, residuals, residuals <= tol,
+    return EPSIResult(values.astype(op.dtype), V, left, residuals,
+                      (residuals <= tol) & _ranked(sigmas, lam, rise),
                       len(largest) - 1, op.passes, op.matvecs, stats["fallbacks"])
+
+
+def _ranked(theta, lam, rise):
+    """Which Ritz values θ_j (descending) can be M's j-th: Â ≼ M, so M's j-th
+    value is at least Â's ``lam[j]`` (to rounding, ``rise`` times the
+    largest).  A pair below it is an eigenpair of M further down, whatever its
+    residual: a v0 of other eigenvectors is a fixed point of the iteration
+    (``v0`` = the second singular vector gave σ₂ as the top one, converged)."""
+    held = min(len(theta), len(lam))
+    scale = max(float(theta[0]) if len(theta) else 0.0, float(lam[0]) if len(lam) else 0.0)
+    ranked = np.ones(len(theta), dtype=bool)
+    ranked[:held] = theta[:held] >= lam[:held] - rise * scale
+    return ranked
 
 
 def epsi(A, *, hermitian: bool = False, sketch_size: int | None = 20, power_iters: int = 1,

@@ -276,3 +276,21 @@ def test_start_columns_of_very_different_sizes_are_independent():
 def test_epsi_of_a_single_column_names_the_shape_not_k():
     with pytest.raises(ValueError, match="min\\(A.shape\\) >= 2"):
         epsi(np.ones((5, 1)))
+
+
+@pytest.mark.parametrize("hermitian, columns", [(False, [1]), (False, [1, 2, 3]), (True, [2, 3])])
+def test_a_start_of_lower_eigenvectors_is_not_reported_converged(hermitian, columns):
+    # such a v0 is a fixed point (residual 0 at sweep 0); Â ≼ M shows its
+    # values are not M's top ones (sigma_2 came back as the top, converged)
+    rng = np.random.default_rng(0)
+    U, _ = np.linalg.qr(rng.standard_normal((100, 60)))
+    V, _ = np.linalg.qr(rng.standard_normal((60, 60)))
+    A = (U * (1 / np.arange(1, 61))) @ V.T
+    M = A.T @ A if hermitian else A
+    v0 = V[:, columns]
+    res = (epsi(M, hermitian=hermitian, v0=v0[:, 0], rng=0) if len(columns) == 1
+           else lazy_epsi(M, len(columns), hermitian=hermitian, v0=v0, rng=0))
+    assert not res.converged.any()
+    # the same start with the top vectors converges, as does the sketch's own start
+    top = lazy_epsi(M, len(columns), hermitian=hermitian, v0=V[:, :len(columns)], rng=0)
+    assert top.converged.all()
