@@ -475,7 +475,13 @@ def epsi(A, *, hermitian: bool = False, sketch_size: int | None = 20, power_iter
         raise ValueError(f"epsi needs min(A.shape) >= 2, got shape {shape}")
     if v0 is not None:
         xp = get_backend(v0).xp
-        v0 = xp.reshape(xp.asarray(v0), (-1, 1))
+        v0 = xp.asarray(v0)
+        # (n,) as documented, or (n, 1): not any shape with n entries
+        if v0.ndim == 2 and v0.shape[1] == 1:
+            v0 = v0[:, 0]
+        if v0.shape != (shape[1],):
+            raise ValueError(f"v0 must have shape {(shape[1],)}, got {v0.shape}")
+        v0 = v0.reshape(-1, 1)
     sketch_size = _check_count("sketch_size", 20 if sketch_size is None else sketch_size, 2)
     return lazy_epsi(A, 1, hermitian=hermitian, sketch_size=min(sketch_size, min(shape)),
                      power_iters=power_iters, shrink=shrink, tol=tol, maxiter=maxiter, v0=v0,

@@ -161,8 +161,9 @@ def _check_count(name, value, minimum=0):
 def _check_tol(tol, eps):
     if tol is None:
         return eps
-    if isinstance(tol, bool) or not (isinstance(tol, numbers.Real) and tol > 0):
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    # inf would report any x converged (randla.eig refuses it too)
+    if isinstance(tol, bool) or not (isinstance(tol, numbers.Real) and 0 < tol < math.inf):
+        raise ValueError(f"tol must be a positive finite number, got {tol!r}")
     return float(tol)
 
 
@@ -613,7 +614,7 @@ def sketch_and_precondition(A, b, *, solver: str = "lsqr", preconditioner: str =
         form where the sketch is rank deficient.
     damp, tol, sketch, sketch_size, cond, rng
         As in :func:`spir`; tol is the relative tolerance of the iteration
-        (default: the unit roundoff).
+        (default: the machine epsilon of A's precision).
     maxiter : int, default 200
 
     Returns

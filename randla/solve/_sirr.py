@@ -146,6 +146,9 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
         m, n = op.shape
         d = int(min(m, max(12 * n, n + 10)))
     tol = _check_tol(tol, eps)
+    if not isinstance(scale_columns, (bool, np.bool_)):
+        # a string such as "no" would be truthy and scale
+        raise TypeError(f"scale_columns must be True or False, got {scale_columns!r}")
     depth = _check_count("depth", depth, 0)
     repeats = _check_count("repeats", repeats, 1)
     krylov = _check_count("krylov", krylov, 1)

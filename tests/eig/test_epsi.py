@@ -1,6 +1,7 @@
 """EPSI and Lazy-EPSI: convergence on known spectra, honest non-convergence."""
 import dataclasses
 import pathlib
+import re
 import sys
 
 import numpy as np
@@ -294,3 +295,13 @@ def test_a_start_of_lower_eigenvectors_is_not_reported_converged(hermitian, colu
     # the same start with the top vectors converges, as does the sketch's own start
     top = lazy_epsi(M, len(columns), hermitian=hermitian, v0=V[:, :len(columns)], rng=0)
     assert top.converged.all()
+
+
+@pytest.mark.parametrize("shape", [(2, 30), (39,), (60, 2)])
+def test_epsi_v0_of_another_shape_is_refused(shape):
+    # any array with n entries was taken (a 2 x 30 one for n = 60), and a
+    # wrong length was reported as its reshaped (39, 1)
+    A = np.random.default_rng(0).standard_normal((80, 60))
+    with pytest.raises(ValueError, match=re.escape(f"v0 must have shape (60,), got {shape}")):
+        epsi(A, v0=np.ones(shape), rng=0)
+    assert epsi(A, v0=np.ones((60, 1)), rng=0).values.shape == (1,)

@@ -286,7 +286,8 @@ def test_float32_stays_float32():
 @pytest.mark.parametrize("kwargs, error", [
     ({"damp": -1.0}, ValueError), ({"sketch": "nope"}, ValueError),
     ({"sketch_size": 10}, ValueError), ({"sketch_size": 2.5}, TypeError),
-    ({"tol": 0}, ValueError), ({"maxiter": 0}, ValueError), ({"cond": -1}, ValueError),
+    ({"tol": 0}, ValueError), ({"tol": np.inf}, ValueError), ({"tol": np.nan}, ValueError),
+    ({"maxiter": 0}, ValueError), ({"cond": -1}, ValueError),
     ({"preconditioner": "lu"}, ValueError),
 ])
 def test_arguments_validated(kwargs, error):
@@ -989,3 +990,11 @@ def test_sketch_size_reports_the_sketch_factored_after_a_resketch():
         sizes.add(res.sketch_size)
         np.testing.assert_allclose(res.x, np.linalg.lstsq(A, b, rcond=None)[0], atol=1e-12)
     assert sizes == {3, 6}
+
+
+def test_sirr_takes_only_a_boolean_scale_columns():
+    # "no" is truthy: it scaled the columns
+    A, b = np.ones((100, 20)) + np.eye(100, 20), np.ones(100)
+    with pytest.raises(TypeError, match="scale_columns"):
+        sirr(A, b, scale_columns="no")
+    assert sirr(A, b, scale_columns=np.False_, rng=0).converged
