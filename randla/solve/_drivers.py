@@ -153,7 +153,10 @@ def _prepare(A, b, *, rng, damp=0.0, sketch="saso", sketch_size=None, cond=None,
 
 
 def _check_count(name, value, minimum=0):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    # TypeError for what is no integer, as randla.eig and numpy raise
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 

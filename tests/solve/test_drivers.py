@@ -998,3 +998,13 @@ def test_sirr_takes_only_a_boolean_scale_columns():
     with pytest.raises(TypeError, match="scale_columns"):
         sirr(A, b, scale_columns="no")
     assert sirr(A, b, scale_columns=np.False_, rng=0).converged
+
+
+@pytest.mark.parametrize("kwargs", [{"maxiter": 2.5}, {"refinements": "4"}, {"maxiter": True}])
+def test_counts_that_are_no_integers_are_type_errors(kwargs):
+    # as in randla.eig and numpy; a count below its minimum stays a ValueError
+    A = np.ones((100, 20)) + np.eye(100, 20)
+    with pytest.raises(TypeError, match=next(iter(kwargs))):
+        spir(A, np.ones(100), **kwargs)
+    with pytest.raises(TypeError, match="depth"):
+        sirr(A, np.ones(100), depth=1.0)
