@@ -10,6 +10,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.linalg as sla
 
+from .._operand import power_of_two_scale
+
 __all__ = ["StandardProblem", "standard_problem", "backward_error", "forward_error"]
 
 
@@ -137,9 +139,9 @@ def backward_error(A, b, x) -> float:
     # The error is the same for (a A, a b, x) and for (A, c b, c x): powers of
     # two that bring the largest entries near 1 keep the squares in the norms
     # from overflowing (x and b near 1e160) or underflowing (near 1e-200).
-    a = _unit_scale(A)
+    a = power_of_two_scale(_largest(A), np.float64)
     A, b = A * a, b * a
-    c = _unit_scale(b, x)
+    c = power_of_two_scale(_largest(b, x), np.float64)
     b, x = b * c, x * c
     r = b - A @ x
     r_norm, x_norm = np.linalg.norm(r), np.linalg.norm(x)
@@ -159,13 +161,9 @@ def backward_error(A, b, x) -> float:
     return float(min(phi, smallest) / a_norm)
 
 
-def _unit_scale(*arrays) -> float:
-    """The power of two that brings the largest finite magnitude in the
-    arrays into [1/2, 1); 1 where there is none (all zero, or not finite)."""
-    largest = max((float(np.max(np.abs(a), initial=0.0)) for a in arrays), default=0.0)
-    if not (0.0 < largest < math.inf):
-        return 1.0
-    return math.ldexp(1.0, -math.frexp(largest)[1])
+def _largest(*arrays) -> float:
+    """The largest magnitude in the arrays (0 for empty ones)."""
+    return max(float(np.max(np.abs(a), initial=0.0)) for a in arrays)
 
 
 def forward_error(x, x_true) -> float:
@@ -191,7 +189,7 @@ def forward_error(x, x_true) -> float:
     x_true = np.asarray(x_true, dtype=np.float64)
     if x.shape != x_true.shape:
         raise ValueError(f"x and x_true must have one shape, got {x.shape} and {x_true.shape}")
-    c = _unit_scale(x, x_true)     # as in backward_error: no squares out of range
+    c = power_of_two_scale(_largest(x, x_true), np.float64)   # no squares out of range
     error, size = np.linalg.norm(c * x - c * x_true), np.linalg.norm(c * x_true)
     if size == 0:
         return 0.0 if error == 0 else math.inf

@@ -706,7 +706,7 @@ def test_error_measures_of_zero_solutions_are_defined():
 
 
 @pytest.mark.parametrize("scale_ab, scale_bx", [(1.0, 1e160), (1.0, 1e-200), (1e200, 1.0),
-                                               (1e-200, 1.0), (1e150, 1e-150)])
+                                               (1e-200, 1.0), (1e150, 1e-150), (1.0, 1e-310)])
 def test_error_measures_do_not_depend_on_the_scale_of_their_data(scale_ab, scale_bx):
     # both are unchanged by (a A, a b, x) and (A, c b, c x); the norms of x and
     # b near 1e160 overflowed ("A has a NaN entry"), near 1e-200 underflowed to 0
@@ -715,9 +715,12 @@ def test_error_measures_do_not_depend_on_the_scale_of_their_data(scale_ab, scale
     x = np.linalg.lstsq(A, b, rcond=None)[0] + 1e-3
     reference = backward_error(A, b, x)
     assert reference > 1e-4
+    with np.errstate(under="ignore"):       # 1e-310: the data itself is subnormal
+        data = scale_ab * A, scale_ab * scale_bx * b, scale_bx * x
+        pair = scale_bx * np.array([1.0, 2.0]), scale_bx * np.array([1.0, 2.5])
     with np.errstate(all="raise"):
-        scaled = backward_error(scale_ab * A, scale_ab * scale_bx * b, scale_bx * x)
-        forward = forward_error(scale_bx * np.array([1.0, 2.0]), scale_bx * np.array([1.0, 2.5]))
+        scaled = backward_error(*data)
+        forward = forward_error(*pair)
     assert scaled == pytest.approx(reference, rel=1e-12)
     assert forward == pytest.approx(forward_error([1.0, 2.0], [1.0, 2.5]), rel=1e-12)
 
