@@ -313,8 +313,9 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         lacks (``v0``, ``rng``, ``options``), or with ``solver``.
     TypeError
         As scipy: k or tol of None, or a tol that is a string (a string k
-        is a ValueError there too); both ``rng`` and ``random_state``.  A LinearOperator without rmatvec
-        raises a TypeError that is also scipy's NotImplementedError.
+        is a ValueError there too); both ``rng`` and ``random_state``.  A
+        LinearOperator without rmatvec raises a TypeError that is also
+        scipy's NotImplementedError.
     scipy.sparse.linalg.ArpackError
         A zero ``v0`` (ARPACK error -9, as in scipy; also a ValueError).
     scipy.sparse.linalg.ArpackNoConvergence

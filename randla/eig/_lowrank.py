@@ -303,13 +303,11 @@ def _range(op: Operand, width: int, power_iters: int, method: str, n_fresh: int,
         # independent samples of its error, and the fresh directions that
         # do fit only lower it.
         d2 = op.backend.to_host(xp.sum(Z * Z, axis=0)).astype(np.float64)
-        if room == 0:
-            return basis, d2, _rounding(fresh_images)
-        return (xp.hstack([basis, _orth_against(basis, Z, room)]), d2,
-                _rounding(fresh_images))
-    _, d2 = _distances_squared(Z)
-    return (xp.hstack([basis, _orth_against(basis, Z, room)]), d2,
-            _rounding(fresh_images))
+    else:
+        _, d2 = _distances_squared(Z)
+    if room > 0:
+        basis = xp.hstack([basis, _orth_against(basis, Z, room)])
+    return basis, d2, _rounding(fresh_images)
 
 
 def _rounding(images) -> float:
