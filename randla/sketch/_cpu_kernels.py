@@ -84,9 +84,10 @@ def unit_open(x):
     return (np.float64(x) + 0.5) * _INV_2_32
 
 
-# Box-Muller with log, sin and cos written as polynomials, so the loop
-# vectorises (libm calls do not) and a CUDA kernel can repeat the same
-# arithmetic.  Accurate to a few ulp; the sample never reaches 0.
+# Box-Muller with log, sin and cos written as polynomials and every branch a
+# select, so the loop over Philox outputs vectorises (libm calls and branches
+# do not) and a CUDA kernel can repeat the same arithmetic.  Accurate to a
+# few ulp; the sample never reaches 0.
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 _SQRT2 = 1.4142135623730951
@@ -95,14 +96,26 @@ _MANTISSA = 0x000FFFFFFFFFFFFF
 _INV_2_52 = 1.0 / 4503599627370496.0
 
 
+@intrinsic
+def float_bits(typingctx, x):
+    """The IEEE bits of a float64 as an int64 (a bitcast, which vectorises)."""
+    if not (isinstance(x, types.Float) and x.bitwidth == 64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(x), codegen
+
+
 @njit(inline="always", cache=True)
 def log_of_bits(bits):
     """Natural log of the positive normal float64 whose IEEE bits are ``bits``."""
     e = ((bits >> 52) & 0x7FF) - 1023
     f = 1.0 + np.float64(bits & _MANTISSA) * _INV_2_52
-    if f > _SQRT2:
-        f *= 0.5
-        e += 1
+    above = f > _SQRT2
+    f = f * 0.5 if above else f
+    e = e + 1 if above else e
     s = (f - 1.0) / (f + 1.0)
     z = s * s
     series = 1.0 + z * (1 / 3 + z * (1 / 5 + z * (1 / 7 + z * (1 / 9 + z * (1 / 11 + z * (
@@ -123,14 +136,22 @@ def cos_sin_turn(u):
     cs = 1.0 + g2 * (-1 / 2 + g2 * (1 / 24 + g2 * (-1 / 720 + g2 * (1 / 40320 + g2 * (
         -1 / 3628800 + g2 * (1 / 479001600 + g2 * (-1 / 87178291200 + g2 * (
             1 / 20922789888000))))))))
+    # quadrant 0: (cs, sn), 1: (-sn, cs), 2: (-cs, -sn), 3: (sn, -cs)
     quadrant = np.int64(n) & 3
-    if quadrant == 0:
-        return cs, sn
-    if quadrant == 1:
-        return -sn, cs
-    if quadrant == 2:
-        return -cs, -sn
-    return sn, -cs
+    odd = (quadrant & 1) == 1
+    c = sn if odd else cs
+    s = cs if odd else sn
+    c = -c if quadrant == 1 or quadrant == 2 else c
+    s = -s if quadrant >= 2 else s
+    return c, s
+
+
+@njit(inline="always", cache=True)
+def normal_pair(wa, wb):
+    """Two standard normals from two words (Box-Muller: radius from wa, angle from wb)."""
+    r = np.sqrt(-2.0 * log_of_bits(float_bits(unit_open(wa))))
+    c, s = cos_sin_turn(unit_open(wb))
+    return r * c, r * s
 
 
 @njit(inline="always", cache=True)
@@ -142,73 +163,67 @@ def entry_from_word(dist, w):
 
 
 @njit(inline="always", cache=True)
-def quad_into(buf, pos, dist, ctr_lo, ctr_hi, t, k0, k1):
-    """Write the four lanes of stream index t to buf[pos:pos+4].
+def fill_quads(buf, n_quads, dist, ctr_lo, ctr_hi, t0, k0, k1):
+    """buf[:4 n_quads] = the entries of stream indices t0, t0+1, ... (four each).
 
-    Gaussian lanes are left as uniforms for ``box_muller_pairs``.
+    One loop over whole Philox outputs with unsigned indices: it vectorises
+    (AVX2: a Gaussian 1000 x 100000 operator in 0.39 against 0.99 s when the
+    transform was a second, scalar pass over the row).
     """
-    w0, w1, w2, w3 = stream_words(ctr_lo, ctr_hi, t, k0, k1)
-    if dist == GAUSSIAN:
-        buf[pos] = unit_open(w0)
-        buf[pos + 1] = unit_open(w1)
-        buf[pos + 2] = unit_open(w2)
-        buf[pos + 3] = unit_open(w3)
-    else:
-        buf[pos] = entry_from_word(dist, w0)
-        buf[pos + 1] = entry_from_word(dist, w1)
-        buf[pos + 2] = entry_from_word(dist, w2)
-        buf[pos + 3] = entry_from_word(dist, w3)
-
-
-@njit(inline="always", cache=True)
-def box_muller_pairs(buf):
-    """Replace each uniform pair (u, v) in buf by two standard normals."""
-    bits = buf.view(np.int64)
-    for p in range(buf.shape[0] // 2):
-        r = np.sqrt(-2.0 * log_of_bits(bits[2 * p]))
-        c, s = cos_sin_turn(buf[2 * p + 1])
-        buf[2 * p] = r * c
-        buf[2 * p + 1] = r * s
+    for q in range(uint64(n_quads)):
+        w0, w1, w2, w3 = stream_words(ctr_lo, ctr_hi, t0 + q, k0, k1)
+        if dist == GAUSSIAN:
+            e0, e1 = normal_pair(w0, w1)
+            e2, e3 = normal_pair(w2, w3)
+        else:
+            e0 = entry_from_word(dist, w0)
+            e1 = entry_from_word(dist, w1)
+            e2 = entry_from_word(dist, w2)
+            e3 = entry_from_word(dist, w3)
+        p = uint64(4) * q
+        buf[p] = e0
+        buf[p + uint64(1)] = e1
+        buf[p + uint64(2)] = e2
+        buf[p + uint64(3)] = e3
 
 
 # Below this many entries a parallel launch costs more than it saves (and
 # much more when the cores are busy), so callers take the serial kernels.
 SERIAL_BELOW = 1 << 16
 
+# Philox outputs a row is made from at a time: a 8 KiB buffer stays in L1
+# (a whole-row buffer was a fresh allocation of up to megabytes per row).
+QUADS_PER_CHUNK = 256
+
 
 @njit(inline="always", cache=True)
-def _dense_row(out, a, dist, minor0, major0, n_major, ctr_lo, ctr_hi, k0, k1, scale):
-    """Row a of a block: built from whole Philox outputs in a scratch buffer.
-
-    The buffer holds the quads covering the requested columns, so a partial
-    block sees exactly the entries of the full operator.
-    """
+def _dense_row(out, buf, a, dist, minor0, major0, n_major, ctr_lo, ctr_hi, k0, k1, scale):
+    """Row a of a block, made chunk by chunk from whole Philox outputs, so a
+    partial block sees exactly the entries of the full operator."""
     n_cols = out.shape[1]
-    q_first = major0 // 4
-    n_quads = (major0 + n_cols - 1) // 4 - q_first + 1
-    skip = major0 - 4 * q_first
-    base = uint64((minor0 + a) * ((n_major + 3) // 4) + q_first)
-    buf = np.empty(4 * n_quads, dtype=np.float64)
-    for q in range(n_quads):
-        quad_into(buf, 4 * q, dist, ctr_lo, ctr_hi, base + uint64(q), k0, k1)
-    if dist == GAUSSIAN:
-        box_muller_pairs(buf)
-    for b in range(n_cols):
-        out[a, b] = scale * buf[skip + b]
+    q_end = (major0 + n_cols - 1) // 4 + 1
+    base = uint64((minor0 + a) * ((n_major + 3) // 4))
+    for q0 in range(major0 // 4, q_end, QUADS_PER_CHUNK):
+        n_quads = min(QUADS_PER_CHUNK, q_end - q0)
+        fill_quads(buf, n_quads, dist, ctr_lo, ctr_hi, base + uint64(q0), k0, k1)
+        for j in range(max(4 * q0, major0), min(4 * (q0 + n_quads), major0 + n_cols)):
+            out[a, j - major0] = scale * buf[j - 4 * q0]
 
 
 @njit(parallel=True, cache=True)
 def fill_dense(out, dist, minor0, major0, n_major, ctr_lo, ctr_hi, k0, k1, scale):
     """out[a, b] = scale * entry(minor0 + a, major0 + b) of a dense operator."""
     for a in prange(out.shape[0]):
-        _dense_row(out, a, dist, minor0, major0, n_major, ctr_lo, ctr_hi, k0, k1, scale)
+        buf = np.empty(4 * QUADS_PER_CHUNK, dtype=np.float64)
+        _dense_row(out, buf, a, dist, minor0, major0, n_major, ctr_lo, ctr_hi, k0, k1, scale)
 
 
 @njit(cache=True)
 def fill_dense_serial(out, dist, minor0, major0, n_major, ctr_lo, ctr_hi, k0, k1, scale):
     """fill_dense on the calling thread, for small blocks."""
+    buf = np.empty(4 * QUADS_PER_CHUNK, dtype=np.float64)
     for a in range(out.shape[0]):
-        _dense_row(out, a, dist, minor0, major0, n_major, ctr_lo, ctr_hi, k0, k1, scale)
+        _dense_row(out, buf, a, dist, minor0, major0, n_major, ctr_lo, ctr_hi, k0, k1, scale)
 
 
 @njit(inline="always", cache=True)
