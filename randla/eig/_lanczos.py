@@ -410,10 +410,17 @@ def _extend(bk, V, W, size, fresh, room):
     bound of 1e4 let it reach 1e-3, and after a few dozen steps the basis of
     a float32 cluster of 79 equal values was no basis, with values of 6.6
     for 1).  Otherwise (an invariant subspace, exact low rank, V
-    nearly filling the space) the factor's weak directions are rounding
-    noise, not ⟂ V: Q' is projected once more, and directions that lose most
-    of their length are replaced by fresh random ones (``fresh(count,
-    *bases)``), as many as there is room for, with zero rows of B.
+    nearly filling the space) W's weak directions are rounding noise, not
+    ⟂ V.  They are found from W's SVD, heaviest first, so that each one's
+    weight in W is its singular value: the directions are projected once
+    more, and those that lose most of their length (their weight can only
+    be rounding, as W ⟂ V) or weigh no more than rounding are replaced by
+    fresh random ones (``fresh(count, *bases)``), as many as there is room
+    for, with zero rows of B.  A Householder factor would not do: for a
+    zero column of W it holds an arbitrary direction that other columns
+    may weigh on, and dropping it broke ``M V = V H + Q' B E`` by 1e-2
+    (svds from a ``v0`` in A's null space with two columns per step, which
+    then never converged).
     """
     xp = bk.xp
     if room == 0:
@@ -424,9 +431,11 @@ def _extend(bk, V, W, size, fresh, room):
     if Q.shape[1] <= room and diagonal.min() > max(eps ** 0.25 * diagonal.max(),
                                                    eps ** 0.5 * size):
         return Q, B
-    Q2, R = bk.tall_qr(Q - V @ (V.T @ Q))
-    B = R @ B
-    weak = np.abs(np.diag(bk.to_host(R))) < 0.5
+    U, weights, Yt = bk.svd(W)
+    Q2, R = bk.tall_qr(U - V @ (V.T @ U))
+    B = R @ (weights[:, None] * Yt)
+    weak = ((np.abs(np.diag(bk.to_host(R))) < 0.5)
+            | (bk.to_host(weights).astype(np.float64) <= eps * size))
     if not weak.any() and Q2.shape[1] <= room:
         return Q2, B
     strong = xp.asarray(np.flatnonzero(~weak)[:room])

@@ -161,6 +161,48 @@ def test_a_start_vector_near_the_null_space_does_not_fix_the_scale():
     assert np.allclose(np.sort(w), top, rtol=1e-12)
 
 
+@pytest.mark.parametrize("block", [2, 3, 4])
+def test_a_start_column_in_the_null_space_keeps_the_krylov_relation(block):
+    # its product is 0, and the factor of the new block dropped a direction
+    # other columns weighed on: with 2 or 3 columns per step svds ran out of
+    # steps with residuals stuck near 1e-7 (4 converged, in 76 steps, not 24)
+    d = np.linspace(1, 2, 60)
+    d[-1] = 1e-100
+    v0 = np.zeros(60)
+    v0[-1] = 1
+    s = randla.svds(np.diag(d), k=3, v0=v0, rng=0, options={"block_size": block},
+                    return_singular_vectors=False)
+    np.testing.assert_allclose(s, np.sort(d)[-3:], rtol=1e-12)
+
+
+def test_a_new_block_with_a_zero_column_is_factored_exactly():
+    from randla._backend import get_backend
+    from randla.eig._lanczos import _extend
+    # a Householder factor's arbitrary first direction is e_1, here mostly
+    # inside V, and w, which it weighs on, is not
+    rng = np.random.default_rng(0)
+    n = 50
+    e1 = np.eye(n)[:, 0]
+    V = np.linalg.qr(np.column_stack([e1 + 0.25 * rng.standard_normal(n) / np.sqrt(n),
+                                      rng.standard_normal((n, 3))]))[0]
+    w = rng.standard_normal(n)
+    w -= V @ (V.T @ w)
+    W = np.column_stack([np.zeros(n), w, 2 * w])    # rank one
+    bk = get_backend(W)
+
+    def fresh(count, *bases):
+        Z = rng.standard_normal((n, count))
+        for basis in bases:
+            Z -= basis @ (basis.T @ Z)
+        return np.linalg.qr(Z)[0]
+
+    Q, B = _extend(bk, V, W, float(np.linalg.norm(W)), fresh, n - 4)
+    assert Q.shape == (n, 3)
+    np.testing.assert_allclose(Q @ B, W, rtol=0, atol=1e-14 * np.linalg.norm(W))
+    np.testing.assert_allclose(Q.T @ Q, np.eye(3), atol=1e-14)
+    assert np.abs(V.T @ Q).max() <= 1e-14
+
+
 def test_subnormal_matrices_get_a_factor_their_precision_holds():
     # 1e-40 in float32 (1e-312 in float64) asked for 2^130 (2^1036): inf in
     # float32, OverflowError in float64
