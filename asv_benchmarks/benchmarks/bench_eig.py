@@ -358,9 +358,9 @@ class SparseEigsh:
     """Ten largest-magnitude eigenvalues of a sparse symmetric matrix with
     about 20 nonzeros per row: randla.eigsh against ARPACK (both tol=0).
 
-    Products are cheap here, so randla takes one column per step, as ARPACK
-    does, and projecting the new column out of the basis costs about as much
-    as the product.
+    Products are cheap here, so randla takes two columns per step (ARPACK
+    takes one), and projecting the new block out of the basis costs about as
+    much as the product.
     """
 
     params = [selected_sizes(_SYMMETRIC_SIZES), ["randla", "arpack"]]

@@ -34,12 +34,11 @@ block until as many pairs beyond those already converged as the block
 gained have converged too (pairs converged before the widening prove
 nothing about the new directions), and no cluster above the k-th fills the
 block.  One column cannot tell a double value from a single one, so with
-b = 1 every run widens once, to two: on a clustered sparse spectrum that
-costs half as much again as the run itself (eigsh of the 2 x 10^5 sparse
-symmetric matrix of ``bench_eig.SparseEigsh``, k = 10: 10.6 s, 7.4 s
-without the widening, in one process), the price of finding copies ARPACK
-misses.  A heuristic, not a proof: a copy whose start components are all
-tiny can still surface late.
+b = 1 every run widens once, to two, and goes on for half its steps again;
+that is why no default takes one column (see :func:`default_block`).
+The settling steps are the price of finding copies ARPACK misses.  A
+heuristic, not a proof: a copy whose start components are all tiny can
+still surface late.
 
 Where the products run on numba's threads the basis is a
 :class:`RowMajorBasis` (``_cpu_basis.py``), whose projections run there too.
@@ -577,14 +576,20 @@ def default_block(op: Operand, k: int, normal: bool) -> int:
     sparse one (measured when tol bounded residuals by tol max|θ|; with each
     value's own tol the dense benchmark takes 18 steps, with svds's tol²
     20).  Where products are cheap the projections weigh as much as
-    the products and one column is fastest (``bench_eig.SparseEigsh``, a
-    2 x 10^5 sparse symmetric matrix with 20 nonzeros per row, one run each:
-    12.2 s with one column, 12.7 s with two, 23 s with four).
+    the products, and two columns are fastest: one column must widen to two
+    once it converges (it cannot tell a double value from a single one,
+    see :func:`_missing_copies`) and go on for half its steps again, so two
+    from the start take fewer products as well as fewer steps
+    (``bench_eig.SparseEigsh``, a 2 x 10^5 sparse symmetric matrix with 20
+    nonzeros per row, k = 10, one run each: 14.3 s with two, 19.2 s with
+    one, 20.6 s with three, ARPACK 20.3 s; eigsh of the Laplacian of a
+    100 x 100 grid, k = 6: 2.4 against 3.8 s; svds of a 10^5 x 2 x 10^4
+    matrix with 5 nonzeros per row, k = 6: 1.6 against 2.8 s).
     On a GPU each step's launches and syncs cost more than its columns.
     """
     if op.backend.is_gpu:
         return int(min(16, max(4, math.ceil(k / 2))))
     if op.backend.issparse(op.A):
         per_row = (2 if normal else 1) * op.A.nnz / max(op.shape[1], 1)
-        return 4 if per_row >= 64 else 1
+        return 4 if per_row >= 64 else 2
     return 4

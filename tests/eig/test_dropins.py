@@ -507,11 +507,11 @@ def _sparse_symmetric(n, per_row, seed):
     return (A + A.T).tocsr()
 
 
-def test_eigsh_cheap_sparse_products_take_one_column_per_step_and_agree_with_arpack():
+def test_eigsh_cheap_sparse_products_take_two_columns_per_step_and_agree_with_arpack():
     from randla.eig._lanczos import default_block
     from randla.eig._operand import Operand
     A = _sparse_symmetric(2000, 8, seed=3)
-    assert default_block(Operand(A), 6, normal=False) == 1
+    assert default_block(Operand(A), 6, normal=False) == 2
     W = spla.eigsh(A, 6, rng=0, return_eigenvectors=False)
     w, v = randla.eigsh(A, 6, rng=0)
     scale = np.abs(W).max()
@@ -525,7 +525,7 @@ def test_svds_block_size_follows_the_nonzeros_per_basis_row():
     from randla.eig._operand import Operand
     few = _sparse_symmetric(2000, 8, seed=4)          # 2 nnz / n = 16
     many = sp.csr_matrix(matrix((240, 100), np.float64))   # 2 nnz / n = 480
-    assert default_block(Operand(few), 6, normal=True) == 1
+    assert default_block(Operand(few), 6, normal=True) == 2
     assert default_block(Operand(many), 6, normal=True) == 4
     assert default_block(Operand(matrix((240, 100), np.float64)), 6, normal=True) == 4
     s = randla.svds(few, 6, rng=0, return_singular_vectors=False)
