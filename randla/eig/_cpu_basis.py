@@ -10,8 +10,8 @@ pair of projections.  Here V is stored row by row, so a chunk of rows is one
 contiguous stream, and a chunk's rows serve the subtraction and the next
 projection's ``Vᵀ W`` while they are in cache: three reads of V (two where
 one projection suffices), on every core.  On ``bench_eig.SparseEigsh`` (a
-2 x 10^5 sparse symmetric matrix, one column per step, up to 40 basis
-columns, 655 steps) the projections, the appends and the restarts took
+2 x 10^5 sparse symmetric matrix, then with one column per step, up to 40
+basis columns, 655 steps) the projections, the appends and the restarts took
 about 10 ms a step instead of about 20, and eigsh 10.6-12.2 s instead of
 16.5-18.9 s (ARPACK 19.8-24.5 s; single runs in separate processes).
 

@@ -290,7 +290,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     options : dict, optional
         Randomized solver: ``block_size``, columns per step.  Default 4 for
         dense data and LinearOperators; for sparse data 4 when the products
-        read at least 64 nonzeros per basis row (``2 nnz / n``), else 1;
+        read at least 64 nonzeros per basis row (``2 nnz / n``), else 2;
         ``min(16, max(4, ceil(k/2)))`` on a GPU.  Larger blocks take fewer
         steps but more matvecs.  With a scipy solver: scipy's options.
     random_state : optional, keyword-only

@@ -410,12 +410,12 @@ def _extend(bk, V, W, size, fresh, room):
     a float32 cluster of 79 equal values was no basis, with values of 6.6
     for 1).  Otherwise (an invariant subspace, exact low rank, V
     nearly filling the space) W's weak directions are rounding noise, not
-    ⟂ V.  They are found from W's SVD, heaviest first, so that each one's
-    weight in W is its singular value: the directions are projected once
-    more, and those that lose most of their length (their weight can only
-    be rounding, as W ⟂ V) or weigh no more than rounding are replaced by
-    fresh random ones (``fresh(count, *bases)``), as many as there is room
-    for, with zero rows of B.  A Householder factor would not do: for a
+    ⟂ V.  W's singular directions, heaviest first, are projected once more
+    out of V and the directions kept before; those that weigh no more than
+    rounding, or lose most of their length (their weight can only be
+    rounding, as W ⟂ V), are replaced by fresh random ones (``fresh(count,
+    *bases)``), as many as there is room for, with zero rows of B; the kept
+    ones' rows are ``Q'ᵀ W``.  A Householder factor of W would not do: for a
     zero column of W it holds an arbitrary direction that other columns
     may weigh on, and dropping it broke ``M V = V H + Q' B E`` by 1e-2
     (svds from a ``v0`` in A's null space with two columns per step, which
@@ -430,17 +430,24 @@ def _extend(bk, V, W, size, fresh, room):
     if Q.shape[1] <= room and diagonal.min() > max(eps ** 0.25 * diagonal.max(),
                                                    eps ** 0.5 * size):
         return Q, B
-    U, weights, Yt = bk.svd(W)
-    Q2, R = bk.tall_qr(U - V @ (V.T @ U))
-    B = R @ (weights[:, None] * Yt)
-    weak = ((np.abs(np.diag(bk.to_host(R))) < 0.5)
-            | (bk.to_host(weights).astype(np.float64) <= eps * size))
-    if not weak.any() and Q2.shape[1] <= room:
-        return Q2, B
-    strong = xp.asarray(np.flatnonzero(~weak)[:room])
-    kept = xp.take(Q2, strong, axis=1)
-    B = xp.take(B, strong, axis=0)
-    extra = min(int(weak.sum()), room - kept.shape[1])
+    U, weights, _ = bk.svd(W)
+    weights = bk.to_host(weights).astype(np.float64)
+    kept = xp.zeros((V.shape[0], 0), dtype=V.dtype)
+    for j in np.flatnonzero(weights > eps * size)[:W.shape[1]]:
+        if kept.shape[1] == room:
+            break
+        # one direction at a time, projected twice out of V and the kept
+        # ones: no noise direction ahead of it can leave a part along V in it
+        p = U[:, j:j + 1]
+        for _ in range(2):
+            p = p - V @ (V.T @ p)
+            p = p - kept @ (kept.T @ p)
+        length = float(xp.linalg.norm(p))
+        if length >= 0.5:
+            kept = xp.hstack([kept, p / length])
+    # W ⟂ V, so what lies outside the kept directions is rounding
+    B = kept.T @ W
+    extra = min(W.shape[1], room) - kept.shape[1]
     if extra == 0:
         return kept, B
     zeros = xp.zeros((extra, B.shape[1]), B.dtype)
@@ -581,10 +588,11 @@ def default_block(op: Operand, k: int, normal: bool) -> int:
     see :func:`_missing_copies`) and go on for half its steps again, so two
     from the start take fewer products as well as fewer steps
     (``bench_eig.SparseEigsh``, a 2 x 10^5 sparse symmetric matrix with 20
-    nonzeros per row, k = 10, one run each: 14.3 s with two, 19.2 s with
-    one, 20.6 s with three, ARPACK 20.3 s; eigsh of the Laplacian of a
-    100 x 100 grid, k = 6: 2.4 against 3.8 s; svds of a 10^5 x 2 x 10^4
-    matrix with 5 nonzeros per row, k = 6: 1.6 against 2.8 s).
+    nonzeros per row, k = 10, one run each in one process: 14.3 s with two,
+    19.2 s with one, 20.6 s with three, ARPACK 20.3 s; in the same process,
+    eigsh of the Laplacian of a 100 x 100 grid, k = 6: 2.4 against 3.8 s,
+    and svds of a 10^5 x 2 x 10^4 matrix with 5 nonzeros per row, k = 6:
+    1.6 against 2.8 s).
     On a GPU each step's launches and syncs cost more than its columns.
     """
     if op.backend.is_gpu:

@@ -99,10 +99,13 @@ def test_a_restart_while_settling_still_checks_when_the_window_ends():
     assert result.steps < 600
 
 
+@pytest.mark.parametrize("block", [1, 2])
 @pytest.mark.parametrize("seed", range(4))
-def test_out_of_steps_before_copies_are_ruled_out_is_no_convergence(seed):
-    # 12 values 1, k = 13, maxiter = 45: the run stopped converged before the
-    # widening could show the last copies, and returned 1/12 for one of them
+def test_out_of_steps_before_copies_are_ruled_out_is_no_convergence(seed, block, monkeypatch):
+    # 12 values 1, k = 13, maxiter = 45: the run with one column per step
+    # stopped converged before the widening could show the last copies, and
+    # returned 1/12 for one of them
+    monkeypatch.setattr(randla.eig._dropins, "default_block", lambda op, k, normal: block)
     lam = np.r_[np.ones(12), 0.5 / np.arange(1, 289)]
     A = _two_by_two_blocks(lam, 300, seed, symmetric=True)
     for maxiter in (45, 60, 200):

@@ -173,6 +173,14 @@ def test_a_start_column_in_the_null_space_keeps_the_krylov_relation(block):
     s = randla.svds(np.diag(d), k=3, v0=v0, rng=0, options={"block_size": block},
                     return_singular_vectors=False)
     np.testing.assert_allclose(s, np.sort(d)[-3:], rtol=1e-12)
+    # and the start costs no more steps than a random one (4 columns: 76, not 24)
+    from randla.eig._lanczos import block_lanczos, default_max_basis
+    from randla.eig._operand import Operand
+    steps = [block_lanczos(Operand(np.diag(d)), 3, normal=True, tol=0.0, maxiter=600,
+                           block=block, max_basis=default_max_basis(3, block, 60), rng=0,
+                           floor=1e-13, start=start).steps
+             for start in (v0, None)]
+    assert steps[0] <= steps[1] + 5
 
 
 def test_a_new_block_with_a_zero_column_is_factored_exactly():
@@ -200,6 +208,16 @@ def test_a_new_block_with_a_zero_column_is_factored_exactly():
     assert Q.shape == (n, 3)
     np.testing.assert_allclose(Q @ B, W, rtol=0, atol=1e-14 * np.linalg.norm(W))
     np.testing.assert_allclose(Q.T @ Q, np.eye(3), atol=1e-14)
+    assert np.abs(V.T @ Q).max() <= 1e-14
+    # rounding along V heavier than a direction ⟂ V just above rounding: the
+    # noise direction came first and left a part along V in the other
+    # (|Vᵀ Q| 4e-3 when all directions were factored together)
+    x = w / np.linalg.norm(w)
+    W = np.column_stack([3e-16 * x, V @ rng.standard_normal(4) * 5e-16])
+    Q, B = _extend(bk, V, W, 1.0, fresh, n - 4)
+    assert Q.shape == (n, 2)
+    np.testing.assert_allclose(Q @ B, W, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(2), atol=1e-14)
     assert np.abs(V.T @ Q).max() <= 1e-14
 
 
