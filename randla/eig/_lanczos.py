@@ -152,7 +152,7 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
 
     def apply(Q):
         if not normal:
-            return op.matmat(Q)
+            return op.matmat(Q, numba=numba_products)
         AQ, MQ = op.normal_matmat(Q)
         if keep_images:
             images.append(AQ)
@@ -178,9 +178,10 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
             columns.append(Z)
         Q = bk.tall_qr(xp.hstack(columns))[0]
     # Where the products run on numba's threads the basis projects there too;
-    # next to BLAS products with A (dense eigsh, LinearOperators) OpenBLAS's
-    # spinning workers stall those kernels (eigsh of a dense 4000 x 4000
-    # matrix took 1.9-2.2 s against 0.9 s), and BLAS projects as fast.
+    # next to BLAS products with A (small dense eigsh, LinearOperators)
+    # OpenBLAS's spinning workers stall those kernels (eigsh of a dense 4000
+    # x 4000 matrix took 1.9-2.2 s against 0.9 s when its products were
+    # BLAS's), and BLAS projects as fast.
     basis = (RowMajorBasis(n, max_basis + block, Q)
              if numba_products and RowMajorBasis.serves(Q)
              else _Basis(bk, n, max_basis + block, Q))

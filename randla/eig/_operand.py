@@ -25,6 +25,9 @@ from ..solve import _cpu_sweep
 
 __all__ = ["Operand", "gaussian"]
 
+# Entries from which dense products with few columns run on numba's threads
+# when a driver asks (see Operand.numba_matmat).
+_NUMBA_MATMAT_ENTRIES = 3_000_000
 # The probe of Operand's scale: fixed, so that results depend on rng alone.
 _PROBE_STATE = RNGState(0x5CA1E, 0)
 
@@ -63,8 +66,14 @@ class Operand:
         self._host_sparse = self.backend.issparse(A) and not self.backend.is_gpu
         self._sparse_products = SparseProducts(A) if self._host_sparse else None
 
-    def matmat(self, X):
-        """``scale * A @ X`` for an n x b array X, in the working precision."""
+    def matmat(self, X, numba: bool = False):
+        """``scale * A @ X`` for an n x b array X, in the working precision.
+
+        ``numba``: on numba's threads where :meth:`numba_matmat` allows, for
+        callers that keep BLAS on one thread meanwhile (its spinning workers
+        stall numba's)."""
+        if numba and self.numba_matmat(X.shape[1]):
+            return self._calibrated(self._numba_matmat, X)
         return self._calibrated(self._matmat, X)
 
     def rmatmat(self, X):
@@ -126,6 +135,10 @@ class Operand:
             return xp.ascontiguousarray((X.T @ self.A.T).T)
         return xp.asarray(self.A @ X, dtype=self.dtype)
 
+    def _numba_matmat(self, X):
+        self._count(X)
+        return np.ascontiguousarray(_cpu_sweep.matmul(self.A, self._scaled(X)))
+
     def _rmatmat(self, X):
         self._count(X)
         xp = self.xp
@@ -149,12 +162,27 @@ class Operand:
         random accesses.)"""
         return not self.backend.is_gpu and _cpu_sweep.supported(self.A, columns)
 
+    def numba_matmat(self, columns: int) -> bool:
+        """Whether ``matmat(X, numba=True)`` runs on numba's threads for this
+        many columns: host row-major dense A with at least
+        ``_NUMBA_MATMAT_ENTRIES`` entries.  OpenBLAS runs such thin products
+        at 2-3 times a matrix-vector product, numba's kernel at 1.5-2 (5000 x
+        5000, 4 columns: 12 against 16-19 ms, one ``A @ x`` 6 ms; eigsh of a
+        dense symmetric 5000 x 5000 matrix, k = 6, 3.5 against 5.0 s); below
+        about 2000 x 2000 its per-step costs outweigh that (1000 x 1000: 0.21
+        against 0.13 s)."""
+        return (self._row_major and not self.backend.is_gpu
+                and self.shape[0] * self.shape[1] >= _NUMBA_MATMAT_ENTRIES
+                and _cpu_sweep.supported(self.A, columns, layouts="C"))
+
     def on_numba(self, columns: int, normal: bool = False) -> bool:
         """Whether products with this many columns (``normal``: with A and Aᵀ
-        through :meth:`normal_matmat`) may run on numba's threads: a host
-        dense sweep, or host sparse data, whose products gather or scatter
-        there (see ``randla._sparse_products``)."""
-        return self._host_sparse or (normal and self.fused_normal(columns))
+        through :meth:`normal_matmat`; else :meth:`matmat` with ``numba``)
+        may run on numba's threads: a host dense sweep or product, or host
+        sparse data, whose products gather or scatter there (see
+        ``randla._sparse_products``)."""
+        return self._host_sparse or (self.fused_normal(columns) if normal
+                                     else self.numba_matmat(columns))
 
     def normal_matmat(self, X):
         """``(scale A @ X, scale² A.T @ (A @ X))`` for an n x b array X.

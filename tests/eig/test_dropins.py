@@ -507,6 +507,35 @@ def _sparse_symmetric(n, per_row, seed):
     return (A + A.T).tocsr()
 
 
+@pytest.mark.parametrize("dtype, size", [(np.float64, 1.0), (np.float32, 1.0),
+                                         (np.float64, 1e-200)])
+def test_eigsh_dense_products_on_numba_threads_agree_with_eigh(dtype, size, monkeypatch):
+    # from about 2000 x 2000 entries the products of a row-major dense A run on
+    # numba's threads; here every size does, with values ±1 in the top 6
+    from randla.eig import _operand
+    monkeypatch.setattr(_operand, "_NUMBA_MATMAT_ENTRIES", 0)
+    lam = np.r_[1.0, -0.95, 0.9, 0.85, -0.8, 0.75, 0.5 * np.linspace(1, 0, 114)]
+    A = (known_eig(120, lam, seed=7)[0] * size).astype(dtype)
+    op = _operand.Operand(A)
+    assert op.on_numba(4) and op.numba_matmat(4)
+    w, v = randla.eigsh(A, 6, rng=0)
+    top = lam[np.argsort(-np.abs(lam))[:6]]
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(np.sort(w / size), np.sort(top), rtol=0, atol=tol)
+    residual = np.linalg.norm(A.astype(np.float64) @ v - v * w, axis=0).max()
+    assert residual <= 10 * tol * size
+
+
+def test_dense_products_use_numba_threads_from_their_size_and_layout_only():
+    from randla.eig._operand import _NUMBA_MATMAT_ENTRIES, Operand
+    side = int(np.ceil(np.sqrt(_NUMBA_MATMAT_ENTRIES)))
+    big = np.zeros((side, side))
+    assert Operand(big).numba_matmat(4) and Operand(big).on_numba(4)
+    assert not Operand(np.asfortranarray(big)).numba_matmat(4)     # not row-major
+    assert not Operand(big).numba_matmat(64)                        # too many columns
+    assert not Operand(big[:side // 2]).numba_matmat(4)             # too small
+
+
 def test_eigsh_cheap_sparse_products_take_two_columns_per_step_and_agree_with_arpack():
     from randla.eig._lanczos import default_block
     from randla.eig._operand import Operand
