@@ -27,7 +27,7 @@ __all__ = ["Operand", "gaussian"]
 
 # Entries from which dense products with few columns run on numba's threads
 # when a driver asks (see Operand.numba_matmat).
-_NUMBA_MATMAT_ENTRIES = 3_000_000
+_NUMBA_MATMAT_ENTRIES = 2_000_000
 # The probe of Operand's scale: fixed, so that results depend on rng alone.
 _PROBE_STATE = RNGState(0x5CA1E, 0)
 
@@ -166,11 +166,12 @@ class Operand:
         """Whether ``matmat(X, numba=True)`` runs on numba's threads for this
         many columns: host row-major dense A with at least
         ``_NUMBA_MATMAT_ENTRIES`` entries.  OpenBLAS runs such thin products
-        at 2-3 times a matrix-vector product, numba's kernel at 1.5-2 (5000 x
-        5000, 4 columns: 12 against 16-19 ms, one ``A @ x`` 6 ms; eigsh of a
-        dense symmetric 5000 x 5000 matrix, k = 6, 3.5 against 5.0 s); below
-        about 2000 x 2000 its per-step costs outweigh that (1000 x 1000: 0.21
-        against 0.13 s)."""
+        at 2-3 times a matrix-vector product, numba's kernel at about one
+        (5000 x 5000, 4 columns: 5.4 against 15-17 ms, one ``A @ x`` 5.7 ms;
+        eigsh of a dense symmetric 5000 x 5000 matrix, k = 6: 1.53 against
+        4.5 s, ARPACK 3.1 s); below about 1400 x 1400 its per-step costs
+        outweigh that (2000 x 2000: 0.30 against 0.55 s; 1000 x 1000: 0.135
+        against 0.115 s)."""
         return (self._row_major and not self.backend.is_gpu
                 and self.shape[0] * self.shape[1] >= _NUMBA_MATMAT_ENTRIES
                 and _cpu_sweep.supported(self.A, columns, layouts="C"))

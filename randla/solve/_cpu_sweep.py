@@ -483,11 +483,74 @@ def _row_chunks(rows, cols, triangle):
 def _matmul_kernel():
     from numba import njit, prange
 
+    # Full M: tiles of four rows by four columns of Xt, as in the sweep, so
+    # each vector loaded feeds four multiply-adds (5000 x 5000 by 4 columns:
+    # 5.4 against 12.1 ms a row at a time, one ``M @ x`` 5.7 ms; 8 columns
+    # 9.6 ms).  One function, no helpers (numba's cache, see _kernel).
     @njit(parallel=True, cache=True, fastmath=_FASTMATH)
     def rows_dot(M, Xt, out, triangle, bounds):
         cols = M.shape[1]
+        k = Xt.shape[0]
         for chunk in prange(len(bounds) - 1):
-            for i in range(bounds[chunk], bounds[chunk + 1]):
+            first = bounds[chunk]
+            if triangle == FULL:
+                while first + 4 <= bounds[chunk + 1]:
+                    r = first
+                    a0 = M[r]
+                    a1 = M[r + 1]
+                    a2 = M[r + 2]
+                    a3 = M[r + 3]
+                    c = 0
+                    while c + 4 <= k:
+                        z0 = Xt[c]
+                        z1 = Xt[c + 1]
+                        z2 = Xt[c + 2]
+                        z3 = Xt[c + 3]
+                        s00 = s01 = s02 = s03 = 0.0
+                        s10 = s11 = s12 = s13 = 0.0
+                        s20 = s21 = s22 = s23 = 0.0
+                        s30 = s31 = s32 = s33 = 0.0
+                        for j in range(cols):
+                            v0, v1, v2, v3 = a0[j], a1[j], a2[j], a3[j]
+                            w0, w1, w2, w3 = z0[j], z1[j], z2[j], z3[j]
+                            s00 += v0 * w0
+                            s01 += v0 * w1
+                            s02 += v0 * w2
+                            s03 += v0 * w3
+                            s10 += v1 * w0
+                            s11 += v1 * w1
+                            s12 += v1 * w2
+                            s13 += v1 * w3
+                            s20 += v2 * w0
+                            s21 += v2 * w1
+                            s22 += v2 * w2
+                            s23 += v2 * w3
+                            s30 += v3 * w0
+                            s31 += v3 * w1
+                            s32 += v3 * w2
+                            s33 += v3 * w3
+                        out[c, r], out[c, r + 1], out[c, r + 2], out[c, r + 3] = \
+                            s00, s10, s20, s30
+                        out[c + 1, r], out[c + 1, r + 1] = s01, s11
+                        out[c + 1, r + 2], out[c + 1, r + 3] = s21, s31
+                        out[c + 2, r], out[c + 2, r + 1] = s02, s12
+                        out[c + 2, r + 2], out[c + 2, r + 3] = s22, s32
+                        out[c + 3, r], out[c + 3, r + 1] = s03, s13
+                        out[c + 3, r + 2], out[c + 3, r + 3] = s23, s33
+                        c += 4
+                    while c < k:
+                        z0 = Xt[c]
+                        s0 = s1 = s2 = s3 = 0.0
+                        for j in range(cols):
+                            w = z0[j]
+                            s0 += a0[j] * w
+                            s1 += a1[j] * w
+                            s2 += a2[j] * w
+                            s3 += a3[j] * w
+                        out[c, r], out[c, r + 1], out[c, r + 2], out[c, r + 3] = s0, s1, s2, s3
+                        c += 1
+                    first += 4
+            for i in range(first, bounds[chunk + 1]):
                 j1 = min(i + 1, cols) if triangle == LOWER else cols
                 # slices, so the loops vectorise (a loop over part of a
                 # row ran six times slower)

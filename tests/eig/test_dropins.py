@@ -510,7 +510,7 @@ def _sparse_symmetric(n, per_row, seed):
 @pytest.mark.parametrize("dtype, size", [(np.float64, 1.0), (np.float32, 1.0),
                                          (np.float64, 1e-200)])
 def test_eigsh_dense_products_on_numba_threads_agree_with_eigh(dtype, size, monkeypatch):
-    # from about 2000 x 2000 entries the products of a row-major dense A run on
+    # from 2e6 entries (1400 x 1400) the products of a row-major dense A run on
     # numba's threads; here every size does, with values ±1 in the top 6
     from randla.eig import _operand
     monkeypatch.setattr(_operand, "_NUMBA_MATMAT_ENTRIES", 0)

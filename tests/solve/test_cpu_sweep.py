@@ -87,16 +87,34 @@ def test_sweep_refuses_what_it_cannot_do():
 @pytest.mark.parametrize("shape", [(1, 1), (5, 5), (130, 130), (40, 70), (70, 40)])
 @pytest.mark.parametrize("triangle, part", [(_cpu_sweep.FULL, lambda M: M),
                                             (_cpu_sweep.LOWER, np.tril)])
-def test_matmul_reads_only_the_named_triangle(shape, triangle, part, dtype, tol):
+@pytest.mark.parametrize("columns", [1, 3, 4, 7, 16])
+def test_matmul_reads_only_the_named_triangle(shape, triangle, part, dtype, tol, columns):
     rng = np.random.default_rng(shape[0])
     M = rng.standard_normal(shape).astype(dtype)
-    X = rng.standard_normal((shape[1], 3)).astype(dtype)
+    X = rng.standard_normal((shape[1], columns)).astype(dtype)
     # garbage in the half it must skip would show in the result
     product = _cpu_sweep.matmul(M, X, triangle)
     assert product.dtype == dtype
     reference = part(M).astype(np.float64) @ X.astype(np.float64)
     np.testing.assert_allclose(product, reference, rtol=0,
                                atol=tol * np.abs(M).max() * np.abs(X).max() * shape[1])
+
+
+@pytest.mark.parametrize("columns", [1, 4, 6])
+def test_matmul_does_not_depend_on_the_thread_count(columns):
+    import numba
+    rng = np.random.default_rng(1)
+    M = rng.standard_normal((203, 57))
+    X = rng.standard_normal((57, columns))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = _cpu_sweep.matmul(M, X)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = _cpu_sweep.matmul(M, X)
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(one, two)
 
 
 def test_single_threaded_blas_limits_and_restores_the_threads():
