@@ -414,7 +414,8 @@ class DenseEigsh:
         n = _DENSE_SYMMETRIC_SIZES[size]
         G = np.random.default_rng(0).standard_normal((n, n))
         self.A = G + G.T
-        randla.eigsh(self.A[:300, :300], 3, rng=0)
+        # the kernels of the size's own path (numba's from 1500 x 1500, C-ordered)
+        randla.eigsh(np.ascontiguousarray(self.A[:1500, :1500]), 3, rng=0)
 
     def _values(self, method):
         if method == "randla":

@@ -453,12 +453,12 @@ _ROW_CHUNKS = 16
 
 
 def matmul(M, X, triangle: int = FULL):
-    """``M @ X`` for C-contiguous M and X with at most MAX_COLUMNS columns
-    (both of M's dtype),
-    on numba's threads: inside the refinement loop this keeps the sweeps
-    from competing with BLAS worker threads, which spin for about 0.1 s after
-    each multithreaded call on the 2-core CI machine.  ``triangle=LOWER``
-    says M is lower triangular: the zero half is not read.
+    """``M @ X`` for a C-contiguous M and an X with at most MAX_COLUMNS
+    columns (any layout, cast to M's dtype), on numba's threads: inside the
+    refinement loop this keeps the sweeps from competing with BLAS worker
+    threads, which spin for about 0.1 s after each multithreaded call on the
+    2-core CI machine.  ``triangle=LOWER`` says M is lower triangular: the
+    zero half is not read.
     """
     Xt = np.ascontiguousarray(X.T, dtype=M.dtype)
     out = np.empty((Xt.shape[0], M.shape[0]), dtype=M.dtype)
