@@ -434,7 +434,7 @@ def _extend(bk, V, W, size, fresh, room):
     U, weights, _ = bk.svd(W)
     weights = bk.to_host(weights).astype(np.float64)
     kept = xp.zeros((V.shape[0], 0), dtype=V.dtype)
-    for j in np.flatnonzero(weights > eps * size)[:W.shape[1]]:
+    for j in np.flatnonzero(weights > eps * size):
         if kept.shape[1] == room:
             break
         # one direction at a time, projected twice out of V and the kept

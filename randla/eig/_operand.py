@@ -136,8 +136,9 @@ class Operand:
         return xp.asarray(self.A @ X, dtype=self.dtype)
 
     def _numba_matmat(self, X):
+        # column-major n x b: the Lanczos basis copies it into its own layout anyway
         self._count(X)
-        return np.ascontiguousarray(_cpu_sweep.matmul(self.A, self._scaled(X)))
+        return _cpu_sweep.matmul(self.A, self._scaled(X))
 
     def _rmatmat(self, X):
         self._count(X)
