@@ -1,0 +1,81 @@
+"""Values without vectors: block Lanczos may stop once each Ritz value is
+within its target by the gap bound |θ̂ − θ| ≤ ‖r‖² / δ, before the residuals
+reach the target the vectors need.  The values must stay as accurate as
+the vectors' run gives them."""
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+import randla
+from randla.eig._lanczos import block_lanczos, default_max_basis
+from randla.eig._operand import Operand
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from _matrices import known_eig, known_svd  # noqa: E402
+
+_EPS = np.finfo(np.float64).eps
+
+
+def _lanczos(A, k, normal, values_only, tol=0.0):
+    n = A.shape[1]
+    return block_lanczos(Operand(A), k, normal=normal, tol=tol, maxiter=1000, block=4,
+                         max_basis=default_max_basis(k, 4, n), rng=0,
+                         floor=50 * _EPS * np.sqrt(n), values_only=values_only)
+
+
+@pytest.mark.parametrize("tol", [0.0, 1e-16, 1e-10])
+def test_values_take_fewer_steps_than_vectors_and_stay_accurate(tol):
+    # singular values 1/i, k = 20: the 20th and 21st values of AᵀA are 10 %
+    # apart, so the values converge several steps before the vectors
+    s = 1.0 / np.arange(1, 401)
+    A = known_svd(1200, 400, s, seed=0)[0]
+    vectors = _lanczos(A, 20, True, False, tol)
+    values = _lanczos(A, 20, True, True, tol)
+    assert vectors.converged.all() and values.converged.all()
+    assert values.steps < vectors.steps
+    exact = s[:20] ** 2
+    # each value within its target (tol θ, or the rounding level of θ:
+    # u sqrt(n) sqrt(θ θ₁)), with a factor 2 to spare
+    allowed = 2 * np.maximum(tol * exact, _EPS / 2 * np.sqrt(400) * np.sqrt(exact))
+    assert (np.abs(values.values - exact) <= allowed).all()
+    # and no less accurate than the full run's, to a few rounding units of θ₁
+    assert (np.abs(values.values - exact)
+            <= np.abs(vectors.values - exact) + 10 * _EPS).all()
+
+
+def test_svds_values_alone_agree_with_the_full_call():
+    s = 1.0 / np.arange(1, 301)
+    A = known_svd(900, 300, s, seed=1)[0]
+    alone = randla.svds(A, 20, rng=0, return_singular_vectors=False)
+    _, full, _ = randla.svds(A, 20, rng=0)
+    np.testing.assert_allclose(alone, full, rtol=1e-13)
+    np.testing.assert_allclose(alone, s[:20][::-1], rtol=1e-13)
+
+
+def test_eigsh_values_alone_of_an_indefinite_matrix():
+    # largest magnitudes of both signs: the gap of each value is measured
+    # to its neighbours in value, not in magnitude
+    lam = np.r_[np.linspace(10, 6, 8), -np.linspace(9.5, 5.5, 8), np.linspace(4, -4, 284)]
+    M = known_eig(300, lam, seed=2)[0]
+    w = randla.eigsh(M, 12, rng=0, return_eigenvectors=False)
+    top = lam[np.argsort(-np.abs(lam), kind="stable")[:12]]
+    expected = top[np.argsort(np.abs(top), kind="stable")]
+    np.testing.assert_allclose(w, expected, atol=1e-12 * 10)
+
+
+@pytest.mark.parametrize("block", [1, 2, 3])
+@pytest.mark.parametrize("split", [1e-6, 1e-10])
+def test_near_copies_at_the_cut_keep_full_accuracy(block, split):
+    # three singular values `split` apart at the k-th place: a Ritz value
+    # that mixes two of them has a residual near split and a gap to the
+    # other Ritz values of 0.1 or more, so the gap bound alone would accept
+    # an error near split; the values must come out to rounding instead
+    s = np.r_[1.0, 0.9, 0.8, 0.8 - split, 0.8 - 2 * split, np.linspace(0.5, 0.01, 195)]
+    for seed in range(4):
+        A = known_svd(400, 200, s, seed=seed)[0]
+        for k in (3, 4, 5):
+            got = randla.svds(A, k, rng=seed, return_singular_vectors=False,
+                              options={"block_size": block})
+            np.testing.assert_allclose(got[::-1], s[:k], atol=1e-13)
