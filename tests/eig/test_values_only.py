@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.sparse.linalg as spla
 
 import randla
 from randla.eig._lanczos import block_lanczos, default_max_basis
@@ -79,3 +80,29 @@ def test_near_copies_at_the_cut_keep_full_accuracy(block, split):
             got = randla.svds(A, k, rng=seed, return_singular_vectors=False,
                               options={"block_size": block})
             np.testing.assert_allclose(got[::-1], s[:k], atol=1e-13)
+
+
+@pytest.mark.parametrize("delta, seed", [(1e-3, 14), (1e-4, 2), (1e-4, 5)])
+def test_eigsh_values_alone_wait_for_a_runner_up_of_the_other_sign(delta, seed):
+    # +0.7 heads a run of close values (slow to converge) and -0.7 (1 - delta),
+    # the most negative value, converges fast: the values above +0.7 met the
+    # gap bound while its Ritz value still lay below 0.6993, and -0.6993
+    # came back in its place (found by review; seeds where it did)
+    lam = np.r_[1.0, 0.9, 0.7 - 1e-3 * np.arange(30), -0.7 * (1 - delta),
+                np.linspace(0.5, 0.01, 167)]
+    M = known_eig(200, lam, seed=seed)[0]
+    w = randla.eigsh(M, 3, rng=seed, return_eigenvectors=False)
+    np.testing.assert_allclose(w, [0.7, 0.9, 1.0], atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4])
+def test_a_run_cut_short_reports_only_what_the_residuals_prove(seed):
+    # one column per step (ncv = k + 3) cannot tell 1 from 1 - 1e-8 until it
+    # widens: cut short by maxiter, a Ritz value mixing both (up to 4e-9
+    # off) was reported as converged by the gap bound
+    lam = np.r_[1.0, 1 - 1e-8, 0.8, 0.75, np.linspace(0.6, 0.01, 146)]
+    M = known_eig(150, lam, seed=seed)[0]
+    with pytest.raises(spla.ArpackNoConvergence) as info:
+        randla.eigsh(M, 2, rng=seed, ncv=5, maxiter=20, return_eigenvectors=False)
+    for value in np.atleast_1d(info.value.eigenvalues):
+        assert np.min(np.abs(value - lam)) <= 1e-12
