@@ -123,13 +123,13 @@ def block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: int
     an estimate of 0 (a cluster, a neighbour not resolved yet) leaves only
     the residual target, and every value does while a pair beyond the
     wanted ones could still outrank the last of them (|θ_j| plus its
-    residual above it).  An
-    eigenvalue with no Ritz value near it is not seen: with one column per
-    step a near-copy hides in a value's Ritz vector, which the widening
-    before any stop brings out (see below); a run cut short by ``maxiter``
-    reports as converged only the pairs whose residuals reached the target.
-    On the dense benchmark (20000 x 5000, singular values 1/i, k = 20) 17
-    steps instead of 20.
+    residual above it).  An eigenvalue with no Ritz value near it is not
+    seen: with one column per step a near-copy hides in a value's Ritz
+    vector, which the widening before any stop brings out (see
+    :func:`_missing_copies`); a run cut short by ``maxiter`` reports as
+    converged only the pairs whose residuals reached their target.  On the
+    dense benchmark (20000 x 5000, singular values 1/i, k = 20) 17 steps
+    instead of 20.
     """
     # Next to numba products (a dense sweep, sparse gathers) every BLAS call
     # of the run runs on one thread: OpenBLAS's workers spin for about 0.1 s
@@ -276,7 +276,7 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
         target = np.r_[reach[:seen], unheld]
         # the floor of the largest value, which every estimate reaches
         loose = np.r_[np.maximum(tol * relative, floor)[:seen], unheld]
-        proven = (target, loose)      # what the residuals alone prove
+        proven, proven_loose = target, loose      # what the residuals alone prove
         if values_only:
             enough = np.r_[value_residuals(theta / scale, pair_residuals, seen),
                            np.zeros(len(checked) - seen)]
@@ -287,7 +287,7 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
             # estimates of values at the rounding level of the largest
             # stall above their own floor (rank 5 and float32 noise
             # below: 3000 steps, then no convergence): take the loose one
-            target, proven = loose, (proven[1], proven[1])
+            target, proven = loose, proven_loose
         residuals = checked[:k]
         converged = residuals <= target[:k]
         if full:
@@ -298,7 +298,7 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
             # copy near a value, which only the widening makes sure of (one
             # column per step, cut short: a Ritz value 4e-9 off, between 1
             # and 1 - 1e-8, was reported converged)
-            converged = residuals <= proven[0][:k]
+            converged = residuals <= proven[:k]
             # and before a hidden copy could be ruled out the lowest values
             # may stand in for missing copies (eigsh of 12 values 1, k=13,
             # maxiter=45 returned 1/12 as converged)
