@@ -1,10 +1,10 @@
 """The row-major kernels of ``_cpu_sweep`` that dot rows of A with columns
 of a block: the sweep's (``row_sweep``) and the product's (``rows_dot``).
 
-Both take register tiles of four rows of A against one or four columns of
-the block, so each vector loaded feeds four multiply-adds; the tiles are
-inlined into each kernel (numba IR), so they compile with its fast-math
-flags.  The kernels live here, at module level, because numba caches a
+Both take register tiles of four rows of A against four columns of the
+block, then two (the sweep) or one, so each vector loaded feeds several
+multiply-adds; the tiles are inlined into each kernel (numba IR), so they
+compile with its fast-math flags.  The kernels live here, at module level, because numba caches a
 kernel that calls other functions only when both are module-level (compiled
 inside ``_cpu_sweep``'s lazy factories, every process compiled them again:
 about 9 s).  Imported on the first sweep or product, never with ``randla``.
@@ -54,6 +54,29 @@ def four_by_four(a0, a1, a2, a3, Zt, c, out, r):
 
 
 @njit(inline="always", cache=True)
+def four_by_two(a0, a1, a2, a3, Zt, c, out, r):
+    """``out[c + q, r + p] = a_p · Zt[c + q]`` for p in 0..3, q in 0..1."""
+    z0 = Zt[c]
+    z1 = Zt[c + 1]
+    s00 = s01 = s10 = s11 = 0.0
+    s20 = s21 = s30 = s31 = 0.0
+    for j in range(a0.shape[0]):
+        v0, v1, v2, v3 = a0[j], a1[j], a2[j], a3[j]
+        w0, w1 = z0[j], z1[j]
+        s00 += v0 * w0
+        s01 += v0 * w1
+        s10 += v1 * w0
+        s11 += v1 * w1
+        s20 += v2 * w0
+        s21 += v2 * w1
+        s30 += v3 * w0
+        s31 += v3 * w1
+    out[c, r], out[c, r + 1], out[c, r + 2], out[c, r + 3] = s00, s10, s20, s30
+    out[c + 1, r], out[c + 1, r + 1] = s01, s11
+    out[c + 1, r + 2], out[c + 1, r + 3] = s21, s31
+
+
+@njit(inline="always", cache=True)
 def four_by_one(a0, a1, a2, a3, z, out, c, r):
     """``out[c, r + p] = a_p · z`` for p in 0..3."""
     s0 = s1 = s2 = s3 = 0.0
@@ -90,24 +113,7 @@ def row_sweep(A, Zt, Bt, has_b, T, partial, rows, chunk):
                 if c + 2 <= k:     # two or three left: four rows by two columns
                     # (k = 2 or 3 at 20000 x 5000: 34 and 42 ms against 37
                     # and 50 with a column at a time)
-                    z0 = Zt[c]
-                    z1 = Zt[c + 1]
-                    s00 = s01 = s10 = s11 = 0.0
-                    s20 = s21 = s30 = s31 = 0.0
-                    for j in range(n):
-                        v0, v1, v2, v3 = a0[j], a1[j], a2[j], a3[j]
-                        w0, w1 = z0[j], z1[j]
-                        s00 += v0 * w0
-                        s01 += v0 * w1
-                        s10 += v1 * w0
-                        s11 += v1 * w1
-                        s20 += v2 * w0
-                        s21 += v2 * w1
-                        s30 += v3 * w0
-                        s31 += v3 * w1
-                    T[c, r], T[c, r + 1], T[c, r + 2], T[c, r + 3] = s00, s10, s20, s30
-                    T[c + 1, r], T[c + 1, r + 1] = s01, s11
-                    T[c + 1, r + 2], T[c + 1, r + 3] = s21, s31
+                    four_by_two(a0, a1, a2, a3, Zt, c, T, r)
                     c += 2
                 while c < k:
                     four_by_one(a0, a1, a2, a3, Zt[c], T, c, r)
