@@ -39,7 +39,10 @@ b = 1 every run widens once, to two, and goes on for half its steps again;
 that is why no default takes one column (see :func:`default_block`).
 The settling steps are the price of finding copies ARPACK misses.  A
 heuristic, not a proof: a copy whose start components are all tiny can
-still surface late.
+still surface late.  Small spaces are the exception: once the basis holds
+over half of the space it grows to the whole of it, where every pair is
+exact (any subspace that large holds exact copies of a large eigenspace,
+which can crowd out the value they were meant to lie below).
 
 Where the products run on numba's threads the basis is a
 :class:`RowMajorBasis` (``_cpu_basis.py``), whose projections run there too.
@@ -315,7 +318,17 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
             if due is not None and due > steps:
                 next_check = min(next_check, due)
         wider = 0
-        if (checked <= target).all() and steps >= settle_until:
+        if 2 * d > n:
+            # a basis of over half the space holds d + m - n directions of
+            # any m-fold eigenspace whatever the iteration did, and Ritz
+            # values between such exact copies can stand for lower ones
+            # (eigsh of a 5 x 5 matrix with eigenvalues -1, -1, -1, 0.5, 0.5,
+            # k = 3: after one step of four columns, -1, -1 and 0.5 came out
+            # exact and one more in between, and 0.5 was returned in place of
+            # the third -1 in 22 of 30 seeds).  Completing the space makes
+            # every pair exact, for at most as many products again.
+            max_basis = n
+        elif (checked <= target).all() and steps >= settle_until:
             wider = _missing_copies(theta[:k], b, normal, floor, tol)
             if not wider:
                 break
