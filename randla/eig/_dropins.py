@@ -86,7 +86,8 @@ def _solve(op, k, *, normal, tol, maxiter, options, ncv, rng, v0=None, values_on
         # restart, a block power method that stalls where ARPACK converges
         # (eigsh with k = 3, ncv = 5 of a 30 x 30 matrix with gap 8 : 7.5)
         block = min(block, max(1, (ncv - k) // 3))
-    max_basis = default_max_basis(k, block, n) if ncv is None else ncv
+    max_basis = (default_max_basis(k, block, n, np.dtype(op.dtype).itemsize) if ncv is None
+                 else ncv)
     dense = not (op.backend.issparse(op.A) or op.backend.is_linear_operator(op.A))
     if v0 is not None and rng is None:
         rng = _seed_from(v0)
@@ -246,7 +247,10 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     ncv : int, optional
         Lanczos vectors kept before a restart (``k < ncv <= min(A.shape)``),
         for randla as for ARPACK.  Default ``max(4k, 2k + 12 b)`` (b: block
-        size), at most ``min(A.shape)``.  A given ncv also caps the block at
+        size), or 100 where that is more and 100 vectors of ``min(A.shape)``
+        entries take at most 512 MiB, at most ``min(A.shape)``.  Runs that
+        converge before the basis fills never restart; slower ones take
+        fewer steps with more vectors.  A given ncv also caps the block at
         ``(ncv - k) // 3`` columns (at least 1), so that a restart comes at
         most every second step.
     tol : float, default 0
@@ -480,10 +484,11 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         integer and bool entries and an n x 1 column are taken.
     ncv : int, optional
         Lanczos vectors kept before a restart (``k < ncv``; as in scipy, at
-        most n are used).  Default ``max(4k, 2k + 12 b)``, at most n, with
-        b columns per step: 4, or 1 for sparse A with fewer than 64 nonzeros
-        per row (there the products are cheap and each step's projections
-        cost as much), as in :func:`svds`; a given ncv caps b at
+        most n are used).  Default ``max(4k, 2k + 12 b)``, or 100 where that
+        is more and 100 vectors of n entries take at most 512 MiB, at most
+        n, with b columns per step: 4, or 2 for sparse A with fewer than 64
+        nonzeros per row (there the products are cheap and each step's
+        projections cost as much), as in :func:`svds`; a given ncv caps b at
         ``(ncv - k) // 3`` (at least 1).
     maxiter : int, optional
         Maximum block Lanczos steps (default ``10 n``); not ARPACK's restart
