@@ -39,10 +39,11 @@ b = 1 every run widens once, to two, and goes on for half its steps again;
 that is why no default takes one column (see :func:`default_block`).
 The settling steps are the price of finding copies ARPACK misses.  A
 heuristic, not a proof: a copy whose start components are all tiny can
-still surface late.  Small spaces are the exception: once the basis holds
-over half of the space it grows to the whole of it, where every pair is
-exact (any subspace that large holds exact copies of a large eigenspace,
-which can crowd out the value they were meant to lie below).
+still surface late.  A basis that (nearly) contains the next product,
+an invariant subspace, holds Ritz pairs that are exact by dimension count
+rather than by convergence, and copies can hide behind them too: the run
+then goes on for a few steps from the new (random) directions before any
+stop (see ``exhausted``).
 
 Where the products run on numba's threads the basis is a
 :class:`RowMajorBasis` (``_cpu_basis.py``), whose projections run there too.
@@ -237,6 +238,7 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
     extra = 0      # pairs beyond the k leading ones that must converge too
     deadline = None    # the step from which the floor of the largest value will do
     settle_until = 0   # after a widening, the step before which no stop
+    exhausted = None   # the first step whose product V nearly contained
     first_stop = None  # the step at which the pairs first met their targets
     next_check = 0     # the next step that checks the Ritz pairs (restarts check too)
     step_seconds = _step_cost(op, normal)
@@ -252,8 +254,19 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
         C = bk.to_host(C).astype(np.float64)
         size = float(np.linalg.norm(before))
         H.extend(C)
-        Qn, Beta = _extend(bk, V, W, size, fresh, n - d)
+        Qn, Beta, weak = _extend(bk, V, W, size, fresh, n - d)
         full = d >= n    # V spans everything: the Ritz pairs are exact
+        if weak and not full and exhausted is None:
+            # V is (nearly) invariant, so its Ritz pairs are exact by
+            # dimension count, not by convergence: beside a value of many
+            # copies (a bulk), a Krylov space short of a small invariant
+            # subspace holds exact copies of its values too, and a mixture in
+            # between can leave one out (eigsh of 0.5 I plus a rank-5 part
+            # with eigenvalues -1, -1, -1, 0.1, -0.2, n = 200, k = 3:
+            # -1, -1, 0.5 after two steps in 2 of 10 seeds).  The new
+            # directions (random where W had none) get steps of their own.
+            exhausted = steps
+            settle_until = max(settle_until, steps + max(5, steps // 2))
         restart_due = d + Qn.shape[1] > max(max_basis, k + extra + Qn.shape[1])
         if not (full or restart_due or steps >= maxiter or steps >= next_check):
             basis.append(Qn)
@@ -318,17 +331,7 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
             if due is not None and due > steps:
                 next_check = min(next_check, due)
         wider = 0
-        if 2 * d > n:
-            # a basis of over half the space holds d + m - n directions of
-            # any m-fold eigenspace whatever the iteration did, and Ritz
-            # values between such exact copies can stand for lower ones
-            # (eigsh of a 5 x 5 matrix with eigenvalues -1, -1, -1, 0.5, 0.5,
-            # k = 3: after one step of four columns, -1, -1 and 0.5 came out
-            # exact and one more in between, and 0.5 was returned in place of
-            # the third -1 in 22 of 30 seeds).  Completing the space makes
-            # every pair exact, for at most as many products again.
-            max_basis = n
-        elif (checked <= target).all() and steps >= settle_until:
+        if (checked <= target).all() and steps >= settle_until:
             wider = _missing_copies(theta[:k], b, normal, floor, tol)
             if not wider:
                 break
@@ -471,8 +474,10 @@ class _Basis:
 
 
 def _extend(bk, V, W, size, fresh, room):
-    """Orthonormal Q' ⟂ V, at most ``room`` columns, and B with ``W ≈ Q' B``
-    (W projected out of V twice; ``size``: its norm before).
+    """Orthonormal Q' ⟂ V, at most ``room`` columns, B with ``W ≈ Q' B``
+    (W projected out of V twice; ``size``: its norm before), and whether W
+    had a direction of weight at most ``sqrt(u) size`` (V nearly invariant:
+    what W adds there is rounding).
 
     A well-conditioned W that kept a fair part of its size gives Q' from its
     QR factorisation: W's rounding along V grows by R's condition number in
@@ -494,15 +499,17 @@ def _extend(bk, V, W, size, fresh, room):
     """
     xp = bk.xp
     if room == 0:
-        return xp.zeros((V.shape[0], 0), dtype=V.dtype), xp.zeros((0, W.shape[1]), W.dtype)
+        return (xp.zeros((V.shape[0], 0), dtype=V.dtype), xp.zeros((0, W.shape[1]), W.dtype),
+                True)
     Q, B = bk.tall_qr(W)
     diagonal = np.abs(np.diag(bk.to_host(B)))
     eps = float(np.finfo(W.dtype).eps)
     if Q.shape[1] <= room and diagonal.min() > max(eps ** 0.25 * diagonal.max(),
                                                    eps ** 0.5 * size):
-        return Q, B
+        return Q, B, False
     U, weights, _ = bk.svd(W)
     weights = bk.to_host(weights).astype(np.float64)
+    weak = bool(weights.min(initial=np.inf) <= eps ** 0.5 * size) or W.shape[1] > room
     kept = xp.zeros((V.shape[0], 0), dtype=V.dtype)
     for j in np.flatnonzero(weights > eps * size):
         if kept.shape[1] == room:
@@ -520,9 +527,9 @@ def _extend(bk, V, W, size, fresh, room):
     B = kept.T @ W
     extra = min(W.shape[1], room) - kept.shape[1]
     if extra == 0:
-        return kept, B
+        return kept, B, weak
     zeros = xp.zeros((extra, B.shape[1]), B.dtype)
-    return xp.hstack([kept, fresh(extra, V, kept)]), xp.concatenate([B, zeros])
+    return xp.hstack([kept, fresh(extra, V, kept)]), xp.concatenate([B, zeros]), weak
 
 
 # Seconds an eigendecomposition of the d x d H takes, per d³ (numpy's eigh
