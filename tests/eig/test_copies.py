@@ -149,3 +149,15 @@ def test_pairs_exact_by_dimension_count_do_not_stop_the_run(vectors):
             w = randla.eigsh(M, 3, rng=seed, return_eigenvectors=vectors)
             np.testing.assert_allclose(w[0] if vectors else w, [-1, -1, -1], atol=1e-12,
                                        err_msg=f"n = {n}, seed {seed}")
+
+
+def test_a_spike_on_a_bulk_is_found():
+    # -0.5 I + 5 u uᵀ (eigenvalues 4.5 once, -0.5 nineteen times), k = 1:
+    # -0.5 came back in 11 of 20 seeds when its exact copies stopped the run
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        u = rng.standard_normal((20, 1))
+        u /= np.linalg.norm(u)
+        A = -0.5 * np.eye(20) + 5 * u @ u.T
+        w = randla.eigsh(A, 1, rng=seed, return_eigenvectors=False)
+        np.testing.assert_allclose(w, [4.5], rtol=1e-12, err_msg=f"seed {seed}")
