@@ -238,7 +238,7 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
     extra = 0      # pairs beyond the k leading ones that must converge too
     deadline = None    # the step from which the floor of the largest value will do
     settle_until = 0   # after a widening, the step before which no stop
-    exhausted = None   # the first step whose product V nearly contained
+    exhausted = False  # whether a product lay (nearly) in V: settle once, not again
     first_stop = None  # the step at which the pairs first met their targets
     next_check = 0     # the next step that checks the Ritz pairs (restarts check too)
     step_seconds = _step_cost(op, normal)
@@ -256,7 +256,7 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
         H.extend(C)
         Qn, Beta, weak = _extend(bk, V, W, size, fresh, n - d)
         full = d >= n    # V spans everything: the Ritz pairs are exact
-        if weak and not full and exhausted is None:
+        if weak and not full and not exhausted:
             # V is (nearly) invariant, so its Ritz pairs are exact by
             # dimension count, not by convergence: beside a value of many
             # copies (a bulk), a Krylov space short of a small invariant
@@ -265,7 +265,7 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
             # with eigenvalues -1, -1, -1, 0.1, -0.2, n = 200, k = 3:
             # -1, -1, 0.5 after two steps in 2 of 10 seeds).  The new
             # directions (random where W had none) get steps of their own.
-            exhausted = steps
+            exhausted = True
             settle_until = max(settle_until, steps + max(5, steps // 2))
         restart_due = d + Qn.shape[1] > max(max_basis, k + extra + Qn.shape[1])
         if not (full or restart_due or steps >= maxiter or steps >= next_check):
