@@ -1,4 +1,4 @@
-"""The block Lanczos basis on the host: row-major, projected on numba's threads.
+"""The block Lanczos basis on the host, projected on numba's threads.
 
 Each Lanczos step removes the basis V (n x d) from the new block W (n x b):
 ``C = Vᵀ W``, ``W -= V C``, and where that cancelled much of a column, once
@@ -6,20 +6,22 @@ more.  These products read all of V for a few columns of work, so memory
 bounds them.  Where the products with A run on numba's threads (dense
 sweeps, sparse products), BLAS must stay on one thread between them (its
 spinning workers stall numba's), and there it read V four times for the
-pair of projections.  Here V is stored row by row, so a chunk of rows is one
-contiguous stream, and a chunk's rows serve the subtraction and the next
-projection's ``Vᵀ W`` while they are in cache: three reads of V (two where
-one projection suffices), on every core.  On ``bench_eig.SparseEigsh`` (a
-2 x 10^5 sparse symmetric matrix, then with one column per step, up to 40
-basis columns, 655 steps) the projections, the appends and the restarts took
-about 10 ms a step instead of about 20, and eigsh 10.6-12.2 s instead of
-16.5-18.9 s (ARPACK 19.8-24.5 s; single runs in separate processes).
+pair of projections.  Here a chunk's rows serve the subtraction and the
+next projection's ``Vᵀ W`` while they are in cache: three reads of V (two
+where one projection suffices), on every core.
 
-Rows are split into chunks of ``_CHUNK`` rows (fixed, so results do not
-depend on the thread count): the kernels return per-chunk partial sums,
-which numpy adds in chunk order.
+The store is split into chunks of ``_CHUNK`` rows, and within a chunk it is
+column by column: the d columns in use are one contiguous run of memory per
+chunk, whatever room the store keeps for later columns.  A row-major store
+with that room read rows of d entries at a stride of its width, and that ran
+far below the memory's speed (10^5 rows, width 104, b = 4: a ``Vᵀ W`` took
+7.0 ms for d = 8 and 7.7 ms for d = 24 where 0.6 and 1.0 ms read V
+stored without gaps; the three passes of a projection 17 and 19 ms, now
+1.8 and 4.3 ms; at d = 60, 11.3 against 9.8 ms).
 
-Kernels compile on first use (``cache=True``), never at import.
+Chunks are fixed (results do not depend on the thread count): the kernels
+return per-chunk partial sums, which numpy adds in chunk order.  Kernels
+compile on first use (``cache=True``), never at import.
 """
 from __future__ import annotations
 
@@ -27,24 +29,27 @@ import functools
 
 import numpy as np
 
-__all__ = ["RowMajorBasis"]
+__all__ = ["ChunkedBasis"]
 
 _CHUNK = 512
 _FASTMATH = {"reassoc", "contract", "nsz"}
 
 
-class RowMajorBasis:
+class ChunkedBasis:
     """An orthonormal basis of a host float32/float64 space, grown in place.
 
-    The store is row-major with room for ``capacity`` columns (doubled when
-    full); ``view()`` is the used columns (a strided view, no copy).  A block
-    appended waits to be written until the next :meth:`project`, which writes
-    it while that row is in cache anyway (a write of its own touches every
-    row: 2 ms for one column of 2 x 10^5 rows), or the next ``view()``.
+    The store holds ``capacity`` columns (doubled when full) in chunks of
+    rows, each chunk column by column (see the module's docstring); ``view()``
+    copies the used columns out as an n x d array.  A block appended waits
+    to be written until the next :meth:`project`, which writes it while that
+    chunk is in cache anyway, or the next ``view()``.
     """
 
     def __init__(self, n: int, capacity: int, first):
-        self.store = np.empty((n, max(capacity, first.shape[1])), dtype=first.dtype)
+        chunks = -(-n // _CHUNK)
+        self.n = n
+        self.store = np.empty((chunks, max(capacity, first.shape[1]), min(n, _CHUNK)),
+                              dtype=first.dtype)
         self.used = 0
         self.pending = None
         self.append(first)
@@ -55,14 +60,26 @@ class RowMajorBasis:
         return isinstance(Q, np.ndarray) and Q.dtype in (np.float32, np.float64)
 
     def view(self):
+        """The used columns, a fresh n x d C-ordered array."""
         self._write_pending()
-        return self.store[:, :self.used]
+        V = np.empty((self.n, self.used), dtype=self.store.dtype)
+        _kernels().copy_out(self.store, self.used, V)
+        return V
+
+    def times(self, Y):
+        """``V @ Y`` (n x k, C-ordered) without copying V out."""
+        self._write_pending()
+        Y = self._small(Y, "times")
+        out = np.empty((self.n, Y.shape[1]), dtype=self.store.dtype)
+        _kernels().times(self.store, self.used, Y, out)
+        return out
 
     def append(self, Q):
         self._write_pending()
         end = self.used + Q.shape[1]
         if end > self.store.shape[1]:
-            grown = np.empty((self.store.shape[0], 2 * end), dtype=self.store.dtype)
+            grown = np.empty((self.store.shape[0], 2 * end, self.store.shape[2]),
+                             dtype=self.store.dtype)
             grown[:, :self.used] = self.store[:, :self.used]
             self.store = grown
         # a copy: the caller goes on to hand Q to A's products, which may write to it
@@ -70,18 +87,21 @@ class RowMajorBasis:
 
     def _write_pending(self):
         if self.pending is not None:
-            end = self.used + self.pending.shape[1]
-            self.store[:, self.used:end] = self.pending
-            self.used, self.pending = end, None
+            _kernels().write(self.store, self.used, self.pending)
+            self.used, self.pending = self.used + self.pending.shape[1], None
+
+    def _small(self, Y, what):
+        Y = np.ascontiguousarray(Y, dtype=self.store.dtype)
+        if Y.ndim != 2 or Y.shape[0] != self.used or Y.shape[1] > self.used:
+            raise ValueError(f"{what}: Y must be {self.used} x (at most {self.used}), "
+                             f"got shape {Y.shape}")
+        return Y
 
     def restart(self, Y):
         """Keep the columns V Y (at most as many as V has)."""
         self._write_pending()
-        Y = np.ascontiguousarray(Y, dtype=self.store.dtype)
-        if Y.ndim != 2 or Y.shape[0] != self.used or Y.shape[1] > self.used:
-            raise ValueError(f"restart: Y must be {self.used} x (at most {self.used}), "
-                             f"got shape {Y.shape}")
-        _kernels().times_small(self.store, self.used, Y, _CHUNK)
+        Y = self._small(Y, "restart")
+        _kernels().restart(self.store, self.n, self.used, Y)
         self.used = Y.shape[1]
 
     def project(self, W, dgks: float):
@@ -91,21 +111,21 @@ class RowMajorBasis:
         Returns ``(W', C, before)``: ``W = V C + W'`` (C summed over both
         passes) and the column norms of W (host float64)."""
         W = np.array(W, dtype=self.store.dtype, order="C", copy=True)
-        pending = self.pending if self.pending is not None else self.store[:, :0]
+        pending = self.pending if self.pending is not None else np.empty((self.n, 0), W.dtype)
         d = self.used + pending.shape[1]
-        chunks = -(-W.shape[0] // _CHUNK)
+        chunks = self.store.shape[0]
         partial = np.empty((chunks, W.shape[1], d), dtype=W.dtype)
         squares = np.empty((chunks, W.shape[1]))
         kernels = _kernels()
-        kernels.gram(self.store, self.used, pending, W, partial, squares, _CHUNK)
+        kernels.gram(self.store, self.used, pending, W, partial, squares)
         self.used, self.pending = d, None
         Ct = partial.sum(axis=0)
         before = np.sqrt(squares.sum(axis=0))
-        kernels.subtract(self.store, d, W, Ct, True, partial, squares, _CHUNK)
+        kernels.subtract(self.store, d, W, Ct, True, partial, squares)
         after = np.sqrt(squares.sum(axis=0))
         if (after < dgks * before).any():
             C2t = partial.sum(axis=0)
-            kernels.subtract(self.store, d, W, C2t, False, partial, squares, _CHUNK)
+            kernels.subtract(self.store, d, W, C2t, False, partial, squares)
             Ct = Ct + C2t
         return W, Ct.T, before
 
@@ -116,64 +136,122 @@ def _kernels():
 
     from numba import njit, prange
 
-    # V is the first ``used`` columns of the row-major ``store``; partial
-    # sums are laid out (chunk, column of W, column of V).
+    # store[t, j, i] is entry (t * chunk + i, j) of V; the last chunk's rows
+    # past n are never read.  Partial sums are laid out (chunk, column of W,
+    # column of V).  Each task copies its rows of W column by column (``Wt``,
+    # b x chunk: in L1 for a few columns), so every inner loop runs down
+    # contiguous columns.
+
+    @njit(inline="always")
+    def rows_of(store, n, t):
+        chunk = store.shape[2]
+        return t * chunk, min(n, (t + 1) * chunk) - t * chunk
+
+    @njit(inline="always")
+    def load_columns(W, first, rows):
+        Wt = np.empty((W.shape[1], rows), dtype=W.dtype)
+        for i in range(rows):
+            for c in range(W.shape[1]):
+                Wt[c, i] = W[first + i, c]
+        return Wt
+
+    @njit(inline="always")
+    def sums(S, d, Wt, rows, partial_t, squares_t):
+        for c in range(Wt.shape[0]):
+            s = 0.0
+            for i in range(rows):
+                s += np.float64(Wt[c, i]) * np.float64(Wt[c, i])
+            squares_t[c] = s
+        for j in range(d):
+            for c in range(Wt.shape[0]):
+                s = Wt.dtype.type(0)
+                for i in range(rows):
+                    s += S[j, i] * Wt[c, i]
+                partial_t[c, j] = s
+
+    @njit(parallel=True, cache=True)
+    def write(store, used, block):
+        # store[:, used:used + k] = block (n x k)
+        n = block.shape[0]
+        for t in prange(store.shape[0]):
+            first, rows = rows_of(store, n, t)
+            for j in range(block.shape[1]):
+                for i in range(rows):
+                    store[t, used + j, i] = block[first + i, j]
+
     @njit(parallel=True, cache=True, fastmath=_FASTMATH)
-    def gram(store, used, pending, W, partial, squares, chunk):
-        # first writes the pending block's row into the store, after V's
-        n = store.shape[0]
-        b = W.shape[1]
+    def gram(store, used, pending, W, partial, squares):
+        # first writes the pending block after V's columns, then Vᵀ W
+        n = W.shape[0]
         d = used + pending.shape[1]
-        for t in prange(partial.shape[0]):
-            acc = partial[t]
-            acc[:, :] = 0
-            squares[t, :] = 0.0
-            rows = range(t * chunk, min(n, (t + 1) * chunk))
-            for r in rows:
-                for i in range(pending.shape[1]):
-                    store[r, used + i] = pending[r, i]
-            for r in rows:
-                for c in range(b):
-                    w = W[r, c]
-                    squares[t, c] += np.float64(w) * np.float64(w)
-                    for j in range(d):
-                        acc[c, j] += store[r, j] * w
+        for t in prange(store.shape[0]):
+            first, rows = rows_of(store, n, t)
+            S = store[t]
+            for j in range(pending.shape[1]):
+                for i in range(rows):
+                    S[used + j, i] = pending[first + i, j]
+            Wt = load_columns(W, first, rows)
+            sums(S, d, Wt, rows, partial[t], squares[t])
 
     @njit(parallel=True, cache=True, fastmath=_FASTMATH)
-    def subtract(store, used, W, Ct, then_gram, partial, squares, chunk):
-        n = store.shape[0]
-        b = W.shape[1]
-        for t in prange(partial.shape[0]):
-            acc = partial[t]
+    def subtract(store, used, W, Ct, then_gram, partial, squares):
+        # W -= V C, then (then_gram) Vᵀ W of the result
+        n, b = W.shape
+        for t in prange(store.shape[0]):
+            first, rows = rows_of(store, n, t)
+            S = store[t]
+            Wt = load_columns(W, first, rows)
+            for j in range(used):
+                for c in range(b):
+                    f = Ct[c, j]
+                    for i in range(rows):
+                        Wt[c, i] -= f * S[j, i]
+            for i in range(rows):
+                for c in range(b):
+                    W[first + i, c] = Wt[c, i]
             if then_gram:
-                acc[:, :] = 0
-                squares[t, :] = 0.0
-            for r in range(t * chunk, min(n, (t + 1) * chunk)):
-                for c in range(b):
-                    s = W.dtype.type(0)
-                    for j in range(used):
-                        s += store[r, j] * Ct[c, j]
-                    w = W[r, c] - s
-                    W[r, c] = w
-                    if then_gram:
-                        squares[t, c] += np.float64(w) * np.float64(w)
-                        for j in range(used):
-                            acc[c, j] += store[r, j] * w
+                sums(S, used, Wt, rows, partial[t], squares[t])
+
+    @njit(parallel=True, cache=True)
+    def copy_out(store, used, out):
+        # out = V (n x used)
+        for t in prange(store.shape[0]):
+            first, rows = rows_of(store, out.shape[0], t)
+            S = store[t]
+            for i in range(rows):
+                for j in range(used):
+                    out[first + i, j] = S[j, i]
+
+    @njit(inline="always")
+    def chunk_times(S, used, Y, rows):
+        kept = np.zeros((Y.shape[1], rows), dtype=S.dtype)
+        for j in range(used):
+            for c in range(Y.shape[1]):
+                f = Y[j, c]
+                for i in range(rows):
+                    kept[c, i] += f * S[j, i]
+        return kept
 
     @njit(parallel=True, cache=True, fastmath=_FASTMATH)
-    def times_small(store, used, Y, chunk):
-        # rows of V Y overwrite the same rows' first k columns
-        n = store.shape[0]
-        k = Y.shape[1]
-        for t in prange(-(-n // chunk)):
-            row = np.empty(k, dtype=store.dtype)
-            for r in range(t * chunk, min(n, (t + 1) * chunk)):
-                row[:] = 0
-                for j in range(used):
-                    v = store[r, j]
-                    for i in range(k):
-                        row[i] += v * Y[j, i]
-                for i in range(k):
-                    store[r, i] = row[i]
+    def times(store, used, Y, out):
+        # out = V Y (n x k)
+        for t in prange(store.shape[0]):
+            first, rows = rows_of(store, out.shape[0], t)
+            kept = chunk_times(store[t], used, Y, rows)
+            for i in range(rows):
+                for c in range(Y.shape[1]):
+                    out[first + i, c] = kept[c, i]
 
-    return SimpleNamespace(gram=gram, subtract=subtract, times_small=times_small)
+    @njit(parallel=True, cache=True, fastmath=_FASTMATH)
+    def restart(store, n, used, Y):
+        # the store's first k columns = V Y
+        for t in prange(store.shape[0]):
+            first, rows = rows_of(store, n, t)
+            S = store[t]
+            kept = chunk_times(S, used, Y, rows)
+            for c in range(Y.shape[1]):
+                for i in range(rows):
+                    S[c, i] = kept[c, i]
+
+    return SimpleNamespace(write=write, gram=gram, subtract=subtract, copy_out=copy_out,
+                           times=times, restart=restart)

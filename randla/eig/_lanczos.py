@@ -46,7 +46,7 @@ then goes on for a few steps from the new (random) directions before any
 stop (see ``exhausted``).
 
 Where the products run on numba's threads the basis is a
-:class:`RowMajorBasis` (``_cpu_basis.py``), whose projections run there too.
+:class:`ChunkedBasis` (``_cpu_basis.py``), whose projections run there too.
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..sketch import as_rng_state
-from ._cpu_basis import RowMajorBasis
+from ._cpu_basis import ChunkedBasis
 from ._lowrank import _project_out
 from ._operand import Operand
 
@@ -230,8 +230,8 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
     # OpenBLAS's spinning workers stall those kernels (eigsh of a dense 4000
     # x 4000 matrix took 1.9-2.2 s against 0.9 s when its products were
     # BLAS's), and BLAS projects as fast.
-    basis = (RowMajorBasis(n, max_basis + block, Q)
-             if numba_products and RowMajorBasis.serves(Q)
+    basis = (ChunkedBasis(n, max_basis + block, Q)
+             if numba_products and ChunkedBasis.serves(Q)
              else _Basis(bk, n, max_basis + block, Q))
     H = _Projected()
     steps = 0
@@ -246,15 +246,14 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
         W = apply(Q)
         steps += 1
         W, C, before = basis.project(W, _DGKS)
-        V = basis.view()
-        d, b = V.shape[1], Q.shape[1]
+        d, b = basis.used, Q.shape[1]
         if not np.isfinite(before).all():
             raise ValueError("a product with A is not finite: A has NaN or inf "
                              "entries, or entries so large that its products overflow")
         C = bk.to_host(C).astype(np.float64)
         size = float(np.linalg.norm(before))
         H.extend(C)
-        Qn, Beta, weak = _extend(bk, V, W, size, fresh, n - d)
+        Qn, Beta, weak = _extend(bk, basis.view, W, size, fresh, n - d)
         full = d >= n    # V spans everything: the Ritz pairs are exact
         if weak and not full and not exhausted:
             # V is (nearly) invariant, so its Ritz pairs are exact by
@@ -357,7 +356,7 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
             beyond = np.linalg.norm(Beta @ Y[d - b:, len(checked):d], axis=0) / scale
             reached = beyond <= reach[len(checked):d]
             extra += int(np.argmin(np.r_[reached, False])) + wider
-            Qn = xp.hstack([Qn, fresh(wider, V, Qn)])
+            Qn = xp.hstack([Qn, fresh(wider, basis.view(), Qn)])
             # and the room a run for k + extra pairs would have had (a
             # basis of k + extra + block columns restarted every step)
             max_basis = max(max_basis, default_max_basis(k + extra, Qn.shape[1], n,
@@ -369,18 +368,35 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
             # converge, and half the room), continue from Qn
             room = max_basis - Qn.shape[1]
             keep = min(d, room, max(k + extra, (room + k + extra) // 2))
-            Yk = xp.asarray(Y[:, :keep], dtype=V.dtype)
+            Yk = xp.asarray(Y[:, :keep], dtype=op.dtype)
             basis.restart(Yk)
             if keep_images:
-                images = [xp.hstack(images) @ Yk]
+                images = [_times_stacked(images, Yk)]
             H.restart(theta[:keep])
         basis.append(Qn)
         Q = Qn
-    Yk = xp.asarray(Y[:, :k], dtype=V.dtype)
-    vectors = V @ Yk
-    AV = xp.hstack(images) @ Yk if keep_images else None
+    Yk = xp.asarray(Y[:, :k], dtype=op.dtype)
+    vectors = basis.times(Yk)
+    AV = _times_stacked(images, Yk) if keep_images else None
     return LanczosResult(theta[:k].astype(np.float64), vectors, AV, residuals, converged,
                          steps, op.passes, op.matvecs)
+
+
+def _times_stacked(blocks, Y):
+    """``[B1 B2 ...] @ Y`` for blocks of the same rows, block by block: the
+    stacked copy would cost more than the products (17 blocks of 20000 x 4,
+    one per step of the dense svds benchmark: 30-40 ms to stack into fresh
+    memory, then 6 ms for the product; 4 ms by blocks)."""
+    start = 0
+    total = None
+    for B in blocks:
+        part = B @ Y[start:start + B.shape[1]]
+        start += B.shape[1]
+        if total is None:
+            total = part
+        else:
+            total += part
+    return total
 
 
 class _Projected:
@@ -423,7 +439,7 @@ class _Basis:
     """The orthonormal basis, grown in place: columns of a Fortran-ordered
     store (no copy of the whole basis per step, and each block of columns
     contiguous for the products).  Where the products run on numba's threads,
-    host float data keeps a :class:`RowMajorBasis` instead, with the same
+    host float data keeps a :class:`ChunkedBasis` instead, with the same
     methods."""
 
     def __init__(self, bk, n, capacity, first):
@@ -445,6 +461,9 @@ class _Basis:
             self.store = grown
         self.store[:, self.used:end] = Q
         self.used = end
+
+    def times(self, Y):
+        return self.view() @ Y
 
     def restart(self, Y):
         """Keep the columns V Y."""
@@ -473,11 +492,12 @@ class _Basis:
         return W, C, before
 
 
-def _extend(bk, V, W, size, fresh, room):
+def _extend(bk, view, W, size, fresh, room):
     """Orthonormal Q' ⟂ V, at most ``room`` columns, B with ``W ≈ Q' B``
     (W projected out of V twice; ``size``: its norm before), and whether W
     had a direction of weight at most ``sqrt(u) size`` (V nearly invariant:
-    what W adds there is rounding).
+    what W adds there is rounding).  ``view()`` gives V, which only the
+    rare second branch below reads (a host basis copies it out).
 
     A well-conditioned W that kept a fair part of its size gives Q' from its
     QR factorisation: W's rounding along V grows by R's condition number in
@@ -499,7 +519,7 @@ def _extend(bk, V, W, size, fresh, room):
     """
     xp = bk.xp
     if room == 0:
-        return (xp.zeros((V.shape[0], 0), dtype=V.dtype), xp.zeros((0, W.shape[1]), W.dtype),
+        return (xp.zeros((W.shape[0], 0), dtype=W.dtype), xp.zeros((0, W.shape[1]), W.dtype),
                 True)
     Q, B = bk.tall_qr(W)
     diagonal = np.abs(np.diag(bk.to_host(B)))
@@ -510,6 +530,7 @@ def _extend(bk, V, W, size, fresh, room):
     U, weights, _ = bk.svd(W)
     weights = bk.to_host(weights).astype(np.float64)
     weak = bool(weights.min(initial=np.inf) <= eps ** 0.5 * size) or W.shape[1] > room
+    V = view()
     kept = xp.zeros((V.shape[0], 0), dtype=V.dtype)
     for j in np.flatnonzero(weights > eps * size):
         if kept.shape[1] == room:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from randla.eig import _cpu_basis
-from randla.eig._cpu_basis import RowMajorBasis
+from randla.eig._cpu_basis import ChunkedBasis
 
 
 @pytest.fixture(params=["shipped", "small"])
@@ -40,7 +40,7 @@ def test_project_matches_gram_schmidt(n, d, b, dtype, rtol, along, chunk):
     V = _orthonormal(rng, n, d + b, dtype)
     W = (rng.standard_normal((n, b)) + along * V[:, :d + b] @ rng.standard_normal((d + b, b))
          ).astype(dtype)
-    basis = RowMajorBasis(n, d + b + 2, V[:, :d])
+    basis = ChunkedBasis(n, d + b + 2, V[:, :d])
     basis.append(V[:, d:])                 # written by the projection, not before it
     W_in = W.copy()
     W_out, C, before = basis.project(W, 1 / np.sqrt(2))
@@ -62,7 +62,7 @@ def test_projection_leaves_w_orthogonal_to_the_basis(dtype, chunk):
     V = _orthonormal(rng, 2000, 30, dtype)
     W = (rng.standard_normal((2000, 3)) + 1e4 * V @ rng.standard_normal((30, 3))
          ).astype(dtype)
-    basis = RowMajorBasis(2000, 30, V)
+    basis = ChunkedBasis(2000, 30, V)
     W_out, _, _ = basis.project(W, 1 / np.sqrt(2))
     eps = np.finfo(dtype).eps
     along = np.linalg.norm(V.T.astype(np.float64) @ W_out, axis=0)
@@ -72,7 +72,7 @@ def test_projection_leaves_w_orthogonal_to_the_basis(dtype, chunk):
 def test_append_keeps_its_own_copy():
     rng = np.random.default_rng(2)
     V = _orthonormal(rng, 100, 4, np.float64)
-    basis = RowMajorBasis(100, 4, V[:, :2])
+    basis = ChunkedBasis(100, 4, V[:, :2])
     block = V[:, 2:].copy()
     basis.append(block)
     block *= 3                  # as a product that writes to its input might
@@ -81,7 +81,7 @@ def test_append_keeps_its_own_copy():
 
 def test_restart_checks_the_shape_of_y():
     V = _orthonormal(np.random.default_rng(0), 50, 4, np.float64)
-    basis = RowMajorBasis(50, 4, V)
+    basis = ChunkedBasis(50, 4, V)
     for Y in (np.eye(3)[:, :2], np.eye(4, 5)):
         with pytest.raises(ValueError, match="restart"):
             basis.restart(Y)
@@ -93,7 +93,7 @@ def test_restart_keeps_v_times_y(dtype, keep, chunk):
     rng = np.random.default_rng(keep)
     V = _orthonormal(rng, 1100, 12, dtype)
     Y = rng.standard_normal((12, keep))
-    basis = RowMajorBasis(1100, 12, V[:, :10])
+    basis = ChunkedBasis(1100, 12, V[:, :10])
     basis.append(V[:, 10:])
     basis.restart(Y)
     assert basis.used == keep
@@ -105,7 +105,7 @@ def test_restart_keeps_v_times_y(dtype, keep, chunk):
 def test_append_grows_the_store():
     rng = np.random.default_rng(0)
     V = _orthonormal(rng, 300, 9, np.float64)
-    basis = RowMajorBasis(300, 2, V[:, :2])
+    basis = ChunkedBasis(300, 2, V[:, :2])
     for j in range(2, 9, 3):
         basis.append(V[:, j:j + 3])
     np.testing.assert_array_equal(basis.view(), V)
@@ -121,7 +121,7 @@ def test_results_do_not_depend_on_the_thread_count():
     try:
         for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
             numba.set_num_threads(threads)
-            basis = RowMajorBasis(20000, 30, V[:, :26])
+            basis = ChunkedBasis(20000, 30, V[:, :26])
             basis.append(V[:, 26:])
             projected = basis.project(W, 1 / np.sqrt(2))
             basis.restart(Y)
@@ -130,3 +130,19 @@ def test_results_do_not_depend_on_the_thread_count():
         numba.set_num_threads(before)
     for one, two in zip(*results):
         np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_times_is_v_times_y_and_keeps_the_basis(dtype, chunk):
+    rng = np.random.default_rng(5)
+    V = _orthonormal(rng, 1100, 12, dtype)
+    Y = rng.standard_normal((12, 5))
+    basis = ChunkedBasis(1100, 16, V[:, :9])
+    basis.append(V[:, 9:])                 # still pending: times writes it first
+    product = basis.times(Y)
+    assert product.shape == (1100, 5) and product.dtype == dtype
+    np.testing.assert_allclose(product, V.astype(np.float64) @ Y, rtol=0,
+                               atol=(1e-13 if dtype == np.float64 else 1e-5) * 12)
+    np.testing.assert_array_equal(basis.view(), V)
+    with pytest.raises(ValueError, match="times"):
+        basis.times(np.eye(11, 2))

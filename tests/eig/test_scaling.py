@@ -204,7 +204,7 @@ def test_a_new_block_with_a_zero_column_is_factored_exactly():
             Z -= basis @ (basis.T @ Z)
         return np.linalg.qr(Z)[0]
 
-    Q, B, weak = _extend(bk, V, W, float(np.linalg.norm(W)), fresh, n - 4)
+    Q, B, weak = _extend(bk, lambda: V, W, float(np.linalg.norm(W)), fresh, n - 4)
     assert weak
     assert Q.shape == (n, 3)
     np.testing.assert_allclose(Q @ B, W, rtol=0, atol=1e-14 * np.linalg.norm(W))
@@ -215,7 +215,7 @@ def test_a_new_block_with_a_zero_column_is_factored_exactly():
     # (|Vᵀ Q| 4e-3 when all directions were factored together)
     x = w / np.linalg.norm(w)
     W = np.column_stack([3e-16 * x, V @ rng.standard_normal(4) * 5e-16])
-    Q, B, weak = _extend(bk, V, W, 1.0, fresh, n - 4)
+    Q, B, weak = _extend(bk, lambda: V, W, 1.0, fresh, n - 4)
     assert weak
     assert Q.shape == (n, 2)
     np.testing.assert_allclose(Q @ B, W, rtol=0, atol=1e-15)
