@@ -115,7 +115,7 @@ def chunk_times(S, used, Y, rows):
     return np.dot(Y.T, np.ascontiguousarray(S[:used, :rows]))
 
 
-@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+@njit(parallel=True, cache=True)
 def times(store, used, Y, out):
     # out = V Y (n x k)
     for t in prange(store.shape[0]):
@@ -126,7 +126,7 @@ def times(store, used, Y, out):
                 out[first + i, c] = kept[c, i]
 
 
-@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+@njit(parallel=True, cache=True)
 def restart(store, n, used, Y):
     # the store's first k columns = V Y
     for t in prange(store.shape[0]):

@@ -44,7 +44,10 @@ class ChunkedBasis:
     rows, each chunk column by column (see the module's docstring); ``view()``
     copies the used columns out as an n x d array.  A block appended waits
     to be written until the next :meth:`project`, which writes it while that
-    chunk is in cache anyway, or the next ``view()``.
+    chunk is in cache anyway, or the next ``view()``.  :meth:`restart` and
+    :meth:`times` call BLAS from each of numba's threads: the Lanczos
+    drivers keep BLAS to one thread meanwhile (otherwise its threads and
+    numba's oversubscribe the cores; the results are the same).
     """
 
     def __init__(self, n: int, capacity: int, first):

@@ -387,6 +387,9 @@ def _times_stacked(blocks, Y):
     stacked copy would cost more than the products (17 blocks of 20000 x 4,
     one per step of the dense svds benchmark: 30-40 ms to stack into fresh
     memory, then 6 ms for the product; 4 ms by blocks)."""
+    if sum(B.shape[1] for B in blocks) != Y.shape[0]:
+        raise ValueError(f"the blocks have {sum(B.shape[1] for B in blocks)} columns "
+                         f"in all; Y has {Y.shape[0]} rows")
     start = 0
     total = None
     for B in blocks:
