@@ -47,15 +47,20 @@ def sums(S, d, Wt, rows, partial_t, squares_t):
             partial_t[c, j] = s
 
 
+@njit(inline="always", cache=True)
+def put_columns(S, used, block, first, rows):
+    # the chunk's rows of block (n x k) as its columns used .. used + k
+    for j in range(block.shape[1]):
+        for i in range(rows):
+            S[used + j, i] = block[first + i, j]
+
+
 @njit(parallel=True, cache=True)
 def write(store, used, block):
     # store[:, used:used + k] = block (n x k)
-    n = block.shape[0]
     for t in prange(store.shape[0]):
-        first, rows = rows_of(store, n, t)
-        for j in range(block.shape[1]):
-            for i in range(rows):
-                store[t, used + j, i] = block[first + i, j]
+        first, rows = rows_of(store, block.shape[0], t)
+        put_columns(store[t], used, block, first, rows)
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -66,9 +71,7 @@ def gram(store, used, pending, W, partial, squares):
     for t in prange(store.shape[0]):
         first, rows = rows_of(store, n, t)
         S = store[t]
-        for j in range(pending.shape[1]):
-            for i in range(rows):
-                S[used + j, i] = pending[first + i, j]
+        put_columns(S, used, pending, first, rows)
         Wt = load_columns(W, first, rows)
         sums(S, d, Wt, rows, partial[t], squares[t])
 

@@ -387,18 +387,12 @@ def _times_stacked(blocks, Y):
     stacked copy would cost more than the products (17 blocks of 20000 x 4,
     one per step of the dense svds benchmark: 30-40 ms to stack into fresh
     memory, then 6 ms for the product; 4 ms by blocks)."""
-    if sum(B.shape[1] for B in blocks) != Y.shape[0]:
-        raise ValueError(f"the blocks have {sum(B.shape[1] for B in blocks)} columns "
-                         f"in all; Y has {Y.shape[0]} rows")
-    start = 0
-    total = None
-    for B in blocks:
-        part = B @ Y[start:start + B.shape[1]]
-        start += B.shape[1]
-        if total is None:
-            total = part
-        else:
-            total += part
+    ends = np.cumsum([B.shape[1] for B in blocks])
+    if ends[-1] != Y.shape[0]:
+        raise ValueError(f"the blocks have {ends[-1]} columns in all; Y has {Y.shape[0]} rows")
+    total = blocks[0] @ Y[:ends[0]]
+    for B, end in zip(blocks[1:], ends[1:]):
+        total += B @ Y[end - B.shape[1]:end]
     return total
 
 

@@ -119,3 +119,14 @@ def test_out_of_steps_before_copies_are_ruled_out_is_no_convergence(seed, block,
             assert maxiter < 200
         else:
             np.testing.assert_allclose(np.sort(w), np.sort(lam)[-13:], atol=1e-8)
+
+
+def test_times_stacked_equals_the_product_with_the_stacked_blocks():
+    from randla.eig._lanczos import _times_stacked
+    rng = np.random.default_rng(4)
+    blocks = [rng.standard_normal((30, w)) for w in (4, 1, 3)]
+    Y = rng.standard_normal((8, 5))
+    np.testing.assert_allclose(_times_stacked(blocks, Y), np.hstack(blocks) @ Y,
+                               rtol=0, atol=1e-13)
+    with pytest.raises(ValueError, match="8 columns"):
+        _times_stacked(blocks, Y[:7])
