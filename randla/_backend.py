@@ -105,7 +105,7 @@ class Backend:
             raise ValueError(f"mode must be 'reduced' or 'r', got {mode!r}")
         return self.xp.linalg.qr(A, mode=mode)
 
-    def tall_qr(self, Y, *, q: bool = True):
+    def tall_qr(self, Y, *, q: bool = True, gram=None):
         """Economic QR ``(Q, R)`` of a tall block: CholeskyQR2, Householder where unsafe.
 
         Two passes of ``Q = Y C^{-1}`` with ``C^T C = Y^T Y`` are Gram
@@ -122,6 +122,11 @@ class Backend:
         C-ordered after CholeskyQR2.  A single column is scaled by its norm
         (one pass, not four), unless squares of its entries could fall among
         the subnormal numbers or overflow: then Householder QR.
+
+        ``gram``, where the caller has it already, is ``Yᵀ Y`` in Y's dtype
+        (a host array for a GPU block of at most 64 columns, whose small
+        factors are computed on the host): the first Gram product, and on a
+        GPU its transfer and synchronisation, are saved.
 
         With ``q=False`` only R is computed: ``(None, R)``, the same R.  On
         the host the products with the small inverses run a block of rows at
@@ -144,7 +149,7 @@ class Backend:
         small = NUMPY if self.is_gpu and Y.shape[1] <= _HOST_FACTOR_COLUMNS else self
         to_small = self.to_host if small is NUMPY else (lambda M: M)
         try:
-            C1 = small.cholesky(to_small(Y.T @ Y))
+            C1 = small.cholesky(to_small(Y.T @ Y) if gram is None else small.xp.asarray(gram))
             Q, G = self._times_and_gram(Y, xp.asarray(small._triangular_inverse(C1)), keep=q)
             G = to_small(G)
             eye = small.xp.eye(G.shape[0], dtype=G.dtype)

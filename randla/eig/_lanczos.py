@@ -6,7 +6,8 @@ dense A applies both factors in one read, see ``Operand.normal_matmat``) or a
 symmetric A itself (eigenvectors, largest magnitude first).  From a random
 block of ``block`` columns the basis V grows by one block per step,
 ``W = M Q`` for the newest block Q, projected out of V (classical
-Gram–Schmidt, a second time where the first cancelled much of a column) and
+Gram–Schmidt, a second time where the first cancelled much of a column, or
+always on a GPU) and
 factored ``W = Q' B``.  The projections
 are the new columns of ``H = VᵀMV``, so the Rayleigh–Ritz pairs (θ, Vy)
 come from an eigendecomposition of the small H, and ``M V = V H + Q' B E``
@@ -198,13 +199,11 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
             return np.zeros(count)
         return np.where(np.isfinite(gap), np.sqrt(error * gap), 0.0)
 
-    def apply(Q):
+    def product(Q):
+        """``(A Q, M Q)`` (normal), or ``(None, A Q)``."""
         if not normal:
-            return op.matmat(Q, numba=numba_products)
-        AQ, MQ = op.normal_matmat(Q)
-        if keep_images:
-            images.append(AQ)
-        return MQ
+            return None, op.matmat(Q, numba=numba_products)
+        return op.normal_matmat(Q)
 
     def fresh(count, *bases):
         """count random orthonormal directions orthogonal to the bases."""
@@ -234,6 +233,15 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
              if numba_products and ChunkedBasis.serves(Q)
              else _Basis(bk, n, max_basis + block, Q))
     H = _Projected()
+    # On a GPU the host's share of a step would leave the device idle: the
+    # projections come to the host in one transfer, and before the host
+    # checks the Ritz pairs (an eigendecomposition of H, about 0.5 ms on the
+    # H200's host at d = 56) the next product is launched, to run meanwhile
+    # (in one process, alternating with the plain step: svds of the 20000 x
+    # 5000 benchmark 29-48 against 32-53 ms, faster in 13 of 15 pairs; eigsh
+    # of a dense 5000 x 5000, k = 6, 321-378 against 348-395 ms, 5 of 6).
+    overlap = _overlapped(bk) and isinstance(basis, _Basis)
+    ahead = None       # (Q, product(Q)) launched before a check
     steps = 0
     extra = 0      # pairs beyond the k leading ones that must converge too
     deadline = None    # the step from which the floor of the largest value will do
@@ -243,9 +251,15 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
     next_check = 0     # the next step that checks the Ritz pairs (restarts check too)
     step_seconds = _step_cost(op, normal)
     while True:
-        W = apply(Q)
+        AQ, W = ahead[1] if ahead is not None and ahead[0] is Q else product(Q)
+        ahead = None
+        if keep_images:
+            images.append(AQ)
         steps += 1
-        W, C, before = basis.project(W, _DGKS)
+        if overlap:
+            W, C, before, gram = basis.project_twice(W)
+        else:
+            (W, C, before), gram = basis.project(W, _DGKS), None
         d, b = basis.used, Q.shape[1]
         if not np.isfinite(before).all():
             raise ValueError("a product with A is not finite: A has NaN or inf "
@@ -253,7 +267,7 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
         C = bk.to_host(C).astype(np.float64)
         size = float(np.linalg.norm(before))
         H.extend(C)
-        Qn, Beta, weak = _extend(bk, basis.view, W, size, fresh, n - d)
+        Qn, Beta, weak = _extend(bk, basis.view, W, size, fresh, n - d, gram)
         full = d >= n    # V spans everything: the Ritz pairs are exact
         if weak and not full and not exhausted:
             # V is (nearly) invariant, so its Ritz pairs are exact by
@@ -271,6 +285,8 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
             basis.append(Qn)
             Q = Qn
             continue
+        if overlap and not full and steps < maxiter and Qn.shape[1]:
+            ahead = (Qn, product(Qn))   # wasted if the run stops or widens here
         theta, Y = np.linalg.eigh(H.view())
         order = leading(theta)
         theta, Y = theta[order], Y[:, order]
@@ -488,13 +504,39 @@ class _Basis:
             C = C + C2
         return W, C, before
 
+    def project_twice(self, W):
+        """As :meth:`project`, with both passes always (on a GPU a second
+        pass costs less than the synchronisation that would decide it), and
+        what the host needs from the step in one transfer.
 
-def _extend(bk, view, W, size, fresh, room):
+        Returns ``(W', C, before, G)``: project's three (C on the host,
+        float64) and ``G = W'ᵀ W'``, on the host in W's dtype, the Gram
+        matrix that ``tall_qr`` factors first."""
+        V = self.view()
+        d, b = V.shape[1], W.shape[1]
+        C = V.T @ W
+        projected = W - V @ C
+        C2 = V.T @ projected
+        projected -= V @ C2
+        packed = self.bk.to_host(self.xp.concatenate(
+            [C + C2, projected.T @ projected, W.T @ W]))
+        before = np.sqrt(np.diag(packed[d + b:]).astype(np.float64))
+        return projected, packed[:d].astype(np.float64), before, packed[d:d + b]
+
+
+def _overlapped(bk) -> bool:
+    """Whether the host's work of a Lanczos step runs beside the device's
+    (see ``overlap`` in :func:`_block_lanczos`): on a GPU."""
+    return bk.is_gpu
+
+
+def _extend(bk, view, W, size, fresh, room, gram=None):
     """Orthonormal Q' ⟂ V, at most ``room`` columns, B with ``W ≈ Q' B``
     (W projected out of V twice; ``size``: its norm before), and whether W
     had a direction of weight at most ``sqrt(u) size`` (V nearly invariant:
     what W adds there is rounding).  ``view()`` gives V, which only the
-    rare second branch below reads (a host basis copies it out).
+    rare second branch below reads (a host basis copies it out); ``gram``,
+    ``Wᵀ W`` where the projection computed it (see ``tall_qr``).
 
     A well-conditioned W that kept a fair part of its size gives Q' from its
     QR factorisation: W's rounding along V grows by R's condition number in
@@ -518,7 +560,7 @@ def _extend(bk, view, W, size, fresh, room):
     if room == 0:
         return (xp.zeros((W.shape[0], 0), dtype=W.dtype), xp.zeros((0, W.shape[1]), W.dtype),
                 True)
-    Q, B = bk.tall_qr(W)
+    Q, B = bk.tall_qr(W, gram=gram)
     diagonal = np.abs(np.diag(bk.to_host(B)))
     eps = float(np.finfo(W.dtype).eps)
     if Q.shape[1] <= room and diagonal.min() > max(eps ** 0.25 * diagonal.max(),
