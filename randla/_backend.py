@@ -124,9 +124,10 @@ class Backend:
         the subnormal numbers or overflow: then Householder QR.
 
         ``gram``, where the caller has it already, is ``Yᵀ Y`` in Y's dtype
-        (a host array for a GPU block of at most 64 columns, whose small
-        factors are computed on the host): the first Gram product, and on a
-        GPU its transfer and synchronisation, are saved.
+        (a host or device array): the first Gram product is saved, and on a
+        GPU, for a block of at most 64 columns (whose small factors are
+        computed on the host) given a host array, its transfer and
+        synchronisation.
 
         With ``q=False`` only R is computed: ``(None, R)``, the same R.  On
         the host the products with the small inverses run a block of rows at
@@ -149,7 +150,7 @@ class Backend:
         small = NUMPY if self.is_gpu and Y.shape[1] <= _HOST_FACTOR_COLUMNS else self
         to_small = self.to_host if small is NUMPY else (lambda M: M)
         try:
-            C1 = small.cholesky(to_small(Y.T @ Y) if gram is None else small.xp.asarray(gram))
+            C1 = small.cholesky(small.xp.asarray(to_small(Y.T @ Y if gram is None else gram)))
             Q, G = self._times_and_gram(Y, xp.asarray(small._triangular_inverse(C1)), keep=q)
             G = to_small(G)
             eye = small.xp.eye(G.shape[0], dtype=G.dtype)

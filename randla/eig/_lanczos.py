@@ -80,8 +80,10 @@ class LanczosResult:
     ``images`` A times them when kept (``normal`` with ``keep_images``),
     ``residuals`` the relative residuals ‖Mv − θv‖ / max|θ| (host float64),
     ``converged`` which reached their target (see :func:`block_lanczos`);
-    ``steps`` products with M;
-    ``passes`` and ``matvecs`` the reads of A and columns multiplied.
+    ``steps`` products with M used;
+    ``passes`` and ``matvecs`` the reads of A and columns multiplied (on a
+    GPU also the product launched ahead of the last check, and of a check
+    that widened the block, which go unused).
     """
 
     values: np.ndarray
@@ -236,11 +238,15 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
     # On a GPU the host's share of a step would leave the device idle: the
     # projections come to the host in one transfer, and before the host
     # checks the Ritz pairs (an eigendecomposition of H, about 0.5 ms on the
-    # H200's host at d = 56) the next product is launched, to run meanwhile
+    # H200's host at d = 56, and the tests on its pairs) the next product is
+    # launched, to run meanwhile
     # (in one process, alternating with the plain step: svds of the 20000 x
     # 5000 benchmark 29-48 against 32-53 ms, faster in 13 of 15 pairs; eigsh
     # of a dense 5000 x 5000, k = 6, 321-378 against 348-395 ms, 5 of 6).
     overlap = _overlapped(bk) and isinstance(basis, _Basis)
+    # not a LinearOperator's: its products may be host code that runs at
+    # once, and every check that stops or widens would waste a call of it
+    launch_ahead = overlap and not bk.is_linear_operator(op.A)
     ahead = None       # (Q, product(Q)) launched before a check
     steps = 0
     extra = 0      # pairs beyond the k leading ones that must converge too
@@ -285,13 +291,13 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
             basis.append(Qn)
             Q = Qn
             continue
-        if overlap and not full and steps < maxiter and Qn.shape[1]:
+        Beta = bk.to_host(Beta).astype(np.float64)
+        if launch_ahead and not full and steps < maxiter:
             ahead = (Qn, product(Qn))   # wasted if the run stops or widens here
         theta, Y = np.linalg.eigh(H.view())
         order = leading(theta)
         theta, Y = theta[order], Y[:, order]
         scale = max(float(np.max(np.abs(theta))), np.finfo(np.float64).tiny)
-        Beta = bk.to_host(Beta).astype(np.float64)
         # the leading k pairs, and after a widening as many more as it
         # added: a hidden copy shows up before those converge
         checked = np.full(k + extra, np.inf)
