@@ -8,6 +8,8 @@ eigsh).  Imported on the first projection, never with ``randla``.
 import numpy as np
 from numba import njit, prange
 
+from ..solve._row_kernels import four_by_one, four_by_two
+
 _FASTMATH = {"reassoc", "contract", "nsz"}
 
 # store[t, j, i] is entry (t * chunk + i, j) of V; the last chunk's rows
@@ -34,11 +36,12 @@ def load_columns(W, first, rows):
 
 @njit(inline="always", cache=True)
 def sums(S, d, Wt, rows, partial_t, squares_t):
-    # partial_t[c, j] = S[j] · Wt[c], in tiles of four columns of V by two
-    # of W, so each vector loaded feeds more than one multiply-add (a dot
-    # at a time fed one: Vᵀ W of 2 x 10^5 x 80 by 2 columns took 4.9-5.0 ms
-    # against 3.8-4.0, about the memory's 35 GB/s; 10^4 x 74, in cache,
-    # 126-128 against 102-109 us; alternating in one process)
+    # partial_t[c, j] = S[j] · Wt[c] in W's precision, in the sweep's tiles
+    # of four columns of V by two of W (or one), so each vector loaded feeds
+    # more than one multiply-add (a dot at a time fed one: Vᵀ W of 2 x 10^5
+    # x 80 by 2 columns took 4.9-5.0 ms against 3.8-4.0, about the memory's
+    # 35 GB/s; 10^4 x 74, in cache, 126-128 against 102-109 us; alternating
+    # in one process)
     zero = Wt.dtype.type(0)
     b = Wt.shape[0]
     for c in range(b):
@@ -46,54 +49,24 @@ def sums(S, d, Wt, rows, partial_t, squares_t):
         for i in range(rows):
             s += np.float64(Wt[c, i]) * np.float64(Wt[c, i])
         squares_t[c] = s
-    c = 0
-    while c < b:
-        pair = c + 1 < b
-        w0 = Wt[c]
-        w1 = Wt[c + 1] if pair else Wt[c]
-        j = 0
-        while j + 4 <= d:
-            s0, s1, s2, s3 = S[j], S[j + 1], S[j + 2], S[j + 3]
-            p0 = p1 = p2 = p3 = q0 = q1 = q2 = q3 = zero
-            if pair:
-                for i in range(rows):
-                    x, y = w0[i], w1[i]
-                    p0 += s0[i] * x
-                    p1 += s1[i] * x
-                    p2 += s2[i] * x
-                    p3 += s3[i] * x
-                    q0 += s0[i] * y
-                    q1 += s1[i] * y
-                    q2 += s2[i] * y
-                    q3 += s3[i] * y
-            else:
-                for i in range(rows):
-                    x = w0[i]
-                    p0 += s0[i] * x
-                    p1 += s1[i] * x
-                    p2 += s2[i] * x
-                    p3 += s3[i] * x
-            partial_t[c, j], partial_t[c, j + 1] = p0, p1
-            partial_t[c, j + 2], partial_t[c, j + 3] = p2, p3
-            if pair:
-                partial_t[c + 1, j], partial_t[c + 1, j + 1] = q0, q1
-                partial_t[c + 1, j + 2], partial_t[c + 1, j + 3] = q2, q3
-            j += 4
-        while j < d:
-            sj = S[j]
-            p0 = q0 = zero
-            if pair:
-                for i in range(rows):
-                    p0 += sj[i] * w0[i]
-                    q0 += sj[i] * w1[i]
-            else:
-                for i in range(rows):
-                    p0 += sj[i] * w0[i]
-            partial_t[c, j] = p0
-            if pair:
-                partial_t[c + 1, j] = q0
-            j += 1
-        c += 2
+    j = 0
+    while j + 4 <= d:
+        s0, s1, s2, s3 = S[j, :rows], S[j + 1, :rows], S[j + 2, :rows], S[j + 3, :rows]
+        c = 0
+        while c + 2 <= b:
+            four_by_two(s0, s1, s2, s3, Wt, c, partial_t, j, zero)
+            c += 2
+        if c < b:
+            four_by_one(s0, s1, s2, s3, Wt[c], partial_t, c, j, zero)
+        j += 4
+    while j < d:
+        sj = S[j, :rows]
+        for c in range(b):
+            p = zero
+            for i in range(rows):
+                p += sj[i] * Wt[c, i]
+            partial_t[c, j] = p
+        j += 1
 
 
 @njit(inline="always", cache=True)

@@ -4,7 +4,8 @@ of a block: the sweep's (``row_sweep``) and the product's (``rows_dot``).
 Both take register tiles of four rows of A against four columns of the
 block, then two (the sweep) or one, so each vector loaded feeds several
 multiply-adds; the tiles are inlined into each kernel (numba IR), so they
-compile with its fast-math flags.  The tiles are alike on purpose: their
+compile with its fast-math flags.  ``_basis_kernels`` takes the four-by-two
+and four-by-one tiles too, for the Lanczos basis's ``Vᵀ W``.  The tiles are alike on purpose: their
 shapes are the register blocking.  The kernels live here, at module level,
 because numba caches a kernel that calls other functions only when both are
 module-level (compiled inside ``_cpu_sweep``'s lazy factories, every
@@ -56,12 +57,13 @@ def four_by_four(a0, a1, a2, a3, Zt, c, out, r):
 
 
 @njit(inline="always", cache=True)
-def four_by_two(a0, a1, a2, a3, Zt, c, out, r):
-    """``out[c + q, r + p] = a_p · Zt[c + q]`` for p in 0..3, q in 0..1."""
+def four_by_two(a0, a1, a2, a3, Zt, c, out, r, zero=0.0):
+    """``out[c + q, r + p] = a_p · Zt[c + q]`` for p in 0..3, q in 0..1,
+    summed in ``zero``'s type (float64 unless given)."""
     z0 = Zt[c]
     z1 = Zt[c + 1]
-    s00 = s01 = s10 = s11 = 0.0
-    s20 = s21 = s30 = s31 = 0.0
+    s00 = s01 = s10 = s11 = zero
+    s20 = s21 = s30 = s31 = zero
     for j in range(a0.shape[0]):
         v0, v1, v2, v3 = a0[j], a1[j], a2[j], a3[j]
         w0, w1 = z0[j], z1[j]
@@ -79,9 +81,9 @@ def four_by_two(a0, a1, a2, a3, Zt, c, out, r):
 
 
 @njit(inline="always", cache=True)
-def four_by_one(a0, a1, a2, a3, z, out, c, r):
-    """``out[c, r + p] = a_p · z`` for p in 0..3."""
-    s0 = s1 = s2 = s3 = 0.0
+def four_by_one(a0, a1, a2, a3, z, out, c, r, zero=0.0):
+    """``out[c, r + p] = a_p · z`` for p in 0..3, summed in ``zero``'s type."""
+    s0 = s1 = s2 = s3 = zero
     for j in range(a0.shape[0]):
         w = z[j]
         s0 += a0[j] * w
