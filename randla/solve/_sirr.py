@@ -6,6 +6,7 @@ import numpy as np
 from .._backend import get_backend
 from ._drivers import (LstsqResult, _check_count, _check_tol, _factor, _norms, _prepare,
                        _result)
+from ._preconditioner import _conditioned_within, _full_rank
 
 __all__ = ["sirr"]
 
@@ -67,6 +68,18 @@ def _norms_of_a_columns(op):
     return xp.sqrt(xp.asarray(squares.sum(axis=0)).ravel())
 
 
+def _sketch_of_a_has_full_rank(P, scale, cutoff):
+    """Whether S A passes the rank tests :func:`spir` applies to it, from the
+    QR form P of the column-scaled sketch S A D (D = diag(scale)): its
+    triangular factor is R D, so S A's is R D^-1 (and its inverse D R^-1),
+    with no second sketch.  False for the SVD form."""
+    if P.kind != "qr":
+        return False
+    R = P.R / scale[None, :]
+    R_inv = None if P.R_inv is None else scale[:, None] * P.R_inv
+    return _full_rank(R, cutoff) and _conditioned_within(R, R_inv, cutoff)
+
+
 def _galerkin(AZ, Z, C):
     """Per column j, ``Z_j a`` with ``a`` the minimum-norm solution of
     ``(A Z_j)^T (A Z_j) a = Z_j^T c_j``; Z and AZ hold one K-vector basis per
@@ -120,9 +133,11 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
         As in :func:`spir`.
     scale_columns : bool, default True
         Work with A scaled to unit column norms (undone on return); not
-        possible for LinearOperators, which are used as given.  Where the
-        scaled sketch is rank deficient the solve starts again with A's own
-        columns (one more sketch), so that x is the minimum-norm solution.
+        possible for LinearOperators, which are used as given.  The rank
+        (``cond``) is judged on A's own sketch S A, as in :func:`spir`:
+        where it or the scaled sketch is rank deficient by that test the
+        solve starts again with A's own columns (one more sketch), so that
+        x is the minimum-norm solution of the same rank.
 
     Returns
     -------
@@ -165,11 +180,14 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
     unscaled = op.a_scale, op.damp
     P, X = _factor(scaled, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
                    preconditioner="auto")
-    if norms is not None and P.rank < op.shape[1]:
-        # rank deficient: the minimum-norm y of (A D) y = b is not the
-        # minimum-norm x = D y, so work with A's own columns instead, and
-        # from A's own scale (rescaled twice, A of entries near 1e308 went
-        # to 0 and x = 0 was reported converged)
+    if norms is not None and not _sketch_of_a_has_full_rank(P, scale, cutoff):
+        # The cutoff (cond) is a statement about S A, not S A D: scaling
+        # makes tiny columns look well conditioned (cond=1e-3 kept 40 of
+        # A's 40 columns where the others keep 20, and x came out 1600
+        # times longer).  And where S A is rank deficient, the minimum-norm
+        # y of (A D) y = b is not the minimum-norm x = D y.  So A's own
+        # columns are used instead, from A's own scale (rescaled twice, A
+        # of entries near 1e308 went to 0 and x = 0 was reported converged).
         op.a_scale, op.damp = unscaled
         scale = xp.ones(op.shape[1], dtype=op.dtype)
         scaled = _ColumnScaled(op, scale)

@@ -540,6 +540,24 @@ def test_sirr_gives_the_minimum_norm_solution_of_a_rank_deficient_problem():
     assert np.linalg.norm(res.x - x) <= 1e-10 * np.linalg.norm(x)
 
 
+@pytest.mark.parametrize("cond, rank", [(1e-3, 20), (None, 10)])
+def test_sirr_judges_the_rank_on_a_not_on_its_scaled_columns(cond, rank):
+    # Scaled to unit norms, columns of 1e-6 or 1e-18 look well conditioned:
+    # sirr kept all 40 (x 1600 times longer than gelsd's) and, with the
+    # default cutoff, the 1e-18 column (x of norm 8e15 against 0.15).
+    rng = np.random.default_rng(0)
+    if cond is None:
+        A = np.c_[rng.standard_normal((300, 10)), 1e-18 * rng.standard_normal(300)]
+    else:
+        A = rng.standard_normal((300, 40)) * np.logspace(0, -6, 40)
+    b = rng.standard_normal(300)
+    x, _, reference_rank, _ = sla.lstsq(A, b, cond=cond)
+    res = sirr(A, b, cond=cond, rng=0)
+    assert reference_rank == rank and res.rank == rank and res.converged
+    assert np.linalg.norm(res.x - spir(A, b, cond=cond, rng=0).x) <= 1e-10 * np.linalg.norm(x)
+    assert np.linalg.norm(res.x - x) <= 1e-8 * np.linalg.norm(x)
+
+
 @pytest.mark.parametrize("driver", [spir, fossils, sirr, iterative_sketching,
                                     sketch_and_precondition])
 @pytest.mark.parametrize("scale", [1e-300, 1e-160, 1e160])
