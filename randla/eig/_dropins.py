@@ -26,8 +26,16 @@ __all__ = ["svds", "eigsh"]
 _SOLVERS = ("arpack", "lobpcg", "propack")
 _OPTIONS = ("block_size",)
 _EIGSH_WHICH = ("LM", "SM", "LA", "SA", "BE")
-# Default steps: 10 per basis dimension, as scipy allows n * 10 ARPACK iterations.
-_STEPS_PER_DIMENSION = 10
+# The default budget is ARPACK's: scipy allows 10 n restart cycles of ncv - k
+# products each (ncv as given, or scipy's default max(2k + 1, 20), at most n).
+_CYCLES_PER_DIMENSION = 10
+# A given ncv caps the block so that a restart cycle (about half of ncv - k
+# new columns) has at least this many steps: a cycle of few wide steps is a
+# low-degree filter that stalls on clustered values (1-D Laplacian, n = 600,
+# k = 6, matvecs to tol 0 at ncv 13 / 20 / 30 / 60: one column 12268 / 4073 /
+# 2116 / 1388, two 20342 / 5630 / 2336 / 874, four - / 25048 / 7784 / 1660;
+# ARPACK 6963 / 3825 / 2640 / 1880).
+_MIN_CYCLE_STEPS = 6
 # Arguments of scipy's routines that cupyx.scipy.sparse.linalg's do not take (CuPy 14).
 _CUPYX_LACKS = {"svds": ("v0", "solver", "rng", "options"),
                 "eigsh": ("M", "sigma", "Minv", "OPinv", "rng")}
@@ -81,11 +89,15 @@ def _solve(op, k, *, normal, tol, maxiter, options, ncv, rng, v0=None, values_on
     block = _block_size(options, op, k, normal)
     n = op.shape[1]
     if ncv is not None:
-        # at most a third of the room beyond k: a thick restart keeps about half
-        # of what is left (at least k), and a block of ncv - k made every step a
-        # restart, a block power method that stalls where ARPACK converges
-        # (eigsh with k = 3, ncv = 5 of a 30 x 30 matrix with gap 8 : 7.5)
-        block = min(block, max(1, (ncv - k) // 3))
+        # a thick restart keeps about half of the room beyond k, so a cycle
+        # has about (ncv - k) / (2 block) steps; with one or two, a block
+        # power method, runs stalled where ARPACK converges (eigsh with k =
+        # 3, ncv = 5 of a 30 x 30 matrix with gap 8 : 7.5; and see
+        # _MIN_CYCLE_STEPS)
+        block = min(block, max(1, (ncv - k) // (2 * _MIN_CYCLE_STEPS)))
+    if maxiter is None:
+        arpack_ncv = ncv if ncv is not None else min(n, max(2 * k + 1, 20))
+        maxiter = -(-_CYCLES_PER_DIMENSION * n * max(1, arpack_ncv - k) // block)
     max_basis = (default_max_basis(k, block, n, np.dtype(op.dtype).itemsize) if ncv is None
                  else ncv)
     dense = not (op.backend.issparse(op.A) or op.backend.is_linear_operator(op.A))
@@ -156,9 +168,10 @@ def _check_k(k, limit):
     return int(k)
 
 
-def _check_maxiter(maxiter, n):
+def _check_maxiter(maxiter):
+    """maxiter as an int, or None for :func:`_solve`'s default."""
     if maxiter is None:
-        return _STEPS_PER_DIMENSION * n
+        return None
     if int(maxiter) != maxiter or maxiter <= 0:
         raise ValueError("`maxiter` must be a positive integer.")
     return int(maxiter)
@@ -251,8 +264,9 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         entries take at most 512 MiB, at most ``min(A.shape)``.  Runs that
         converge before the basis fills never restart; slower ones take
         fewer steps with more vectors.  A given ncv also caps the block at
-        ``(ncv - k) // 3`` columns (at least 1), so that a restart comes at
-        most every second step.
+        ``(ncv - k) // 12`` columns (at least 1), so that a restart cycle
+        has about six steps or more: fewer, wider steps stall on clustered
+        values where ARPACK converges.
     tol : float, default 0
         Relative accuracy ``tol²`` of each eigenvalue θ = σ² of ``AᵀA``, as
         in scipy (which hands ARPACK ``tol**2``): the eigen-residual must
@@ -285,12 +299,14 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         result, as with ARPACK.  A complex v0 for real A starts from its
         real part, with numpy's ComplexWarning, as in scipy.
     maxiter : int, optional
-        Maximum block Lanczos steps (default ``10 min(A.shape)``).  Not
-        ARPACK's unit: an ARPACK iteration is a restart cycle of about
-        ``ncv - k`` products (ncv 20 by default), a step here one product
-        with a block of b columns, so a maxiter tuned for ARPACK stops this
-        solver sooner: the same number of products is about
-        ``maxiter * (ncv - k) / b`` steps.
+        Maximum block Lanczos steps.  Not ARPACK's unit: an ARPACK iteration
+        is a restart cycle of about ``ncv - k`` products, a step here one
+        product with a block of b columns, so a maxiter tuned for ARPACK
+        stops this solver sooner: the same number of products is about
+        ``maxiter * (ncv - k) / b`` steps.  The default is the products
+        ARPACK's default allows, ``10 min(A.shape)`` cycles of ``ncv - k``
+        (ncv as given, or scipy's default ``max(2k + 1, 20)``), in steps of
+        b columns.
     return_singular_vectors : {True, False, 'u', 'vh'}
         As in scipy: ``(u, s, vh)``, ``s`` (also for any false value, such as 0
         or ``numpy.False_``), ``(u, s, None)`` or ``(None, s, vh)``.
@@ -398,7 +414,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     if which not in ("LM", "SM"):
         raise ValueError("`which` must be in {'LM', 'SM'}.")
     v0 = _check_v0(v0, limit, real=not np.issubdtype(dtype, np.complexfloating))
-    steps = _check_maxiter(maxiter, limit)
+    steps = _check_maxiter(maxiter)
     if return_singular_vectors not in (True, False, "u", "vh"):
         raise ValueError("`return_singular_vectors` must be in {True, False, 'vh', 'u'}.")
     if which == "SM" or np.issubdtype(dtype, np.complexfloating):
@@ -489,10 +505,12 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         n, with b columns per step: 4, or 2 for sparse A with fewer than 64
         nonzeros per row (there the products are cheap and each step's
         projections cost as much), as in :func:`svds`; a given ncv caps b at
-        ``(ncv - k) // 3`` (at least 1).
+        ``(ncv - k) // 12`` (at least 1).
     maxiter : int, optional
-        Maximum block Lanczos steps (default ``10 n``); not ARPACK's restart
-        cycles, see :func:`svds`.
+        Maximum block Lanczos steps; not ARPACK's restart cycles.  The
+        default is the products ARPACK's default allows, ``10 n`` cycles of
+        ``ncv - k`` (ncv as given, or scipy's default ``max(2k + 1, 20)``),
+        in steps of b columns; see :func:`svds`.
     tol : float, default 0
         Relative accuracy of each eigenvalue, as in scipy: the
         eigen-residual ``‖Av − λv‖`` must reach ``tol |λ|``.  0 (or, as in
@@ -580,7 +598,7 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     if not isinstance(tol, numbers.Real) or not np.isfinite(tol):
         raise ValueError(f"tol must be a finite real number, got {tol!r}")
     tol = max(float(tol), 0.0)   # ARPACK reads tol <= 0 as machine precision
-    steps = _check_maxiter(maxiter, n)
+    steps = _check_maxiter(maxiter)
     rng = _check_rng(rng)
     dtype = _dtype(A)
     backend = get_backend(A)

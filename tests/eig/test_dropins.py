@@ -467,6 +467,24 @@ def test_eigsh_no_convergence_reports_signed_eigenvalues():
     assert x.shape == (400, 1) and np.linalg.norm(A @ x + 3 * x) <= 1e-8
 
 
+@pytest.mark.parametrize("solver, ncv", [("eigsh", 13), ("svds", 10)])
+def test_a_small_ncv_converges_where_arpack_does(solver, ncv):
+    # The top of a 1-D Laplacian's spectrum is a tight cluster (neighbours
+    # 2e-3 apart, spread 4).  ARPACK converges with these ncv within its
+    # default budget; randla raised ArpackNoConvergence when ncv let it take
+    # two columns per step (a restart cycle of two or three steps) or gave it
+    # 10 n steps instead of ARPACK's 10 n cycles of ncv - k products.
+    n = 200
+    L = sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1], format="csr")
+    exact = np.linalg.eigvalsh(L.toarray())[-K:]
+    values_only = ({"return_eigenvectors": False} if solver == "eigsh"
+                   else {"return_singular_vectors": False})
+    reference = getattr(spla, solver)(L, K, ncv=ncv, rng=0, **values_only)
+    np.testing.assert_allclose(np.sort(reference), exact, rtol=0, atol=1e-10 * 4)
+    got = getattr(randla, solver)(L, K, ncv=ncv, rng=0, **values_only)
+    np.testing.assert_allclose(np.sort(got), exact, rtol=0, atol=1e-10 * 4)
+
+
 def test_svds_clustered_sparse_agrees_with_arpack_and_maxiter_bounds_the_steps():
     from _matrices import clustered_sparse
     A = clustered_sparse()     # sigma_10 and sigma_11 0.6 % apart
