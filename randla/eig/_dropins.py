@@ -46,6 +46,15 @@ def _dtype(A):
     return np.dtype(dtype) if dtype is not None else np.asarray(A).dtype
 
 
+def _check_precision(dtype):
+    """Refuse long double data, as scipy's ARPACK does (computing them in
+    float64 would quietly drop the precision they were stored in)."""
+    if ((dtype.kind == "f" and dtype.itemsize > 8)
+            or (dtype.kind == "c" and dtype.itemsize > 16)):
+        raise ValueError(f"matrix type must be 'f', 'd', 'F', or 'D' (as in scipy), "
+                         f"got {dtype}")
+
+
 def _rounding_floor(dtype, n):
     """The eigen-residual, relative to max|θ|, that rounding in M v allows."""
     return 50 * float(np.finfo(working_float(dtype)).eps) * np.sqrt(n)
@@ -339,7 +348,8 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     ------
     ValueError
         For bad k, ncv, tol, which, v0, maxiter, return_singular_vectors or
-        solver, with scipy's messages; for A with NaN or inf entries; for CuPy data handed to cupyx
+        solver, with scipy's messages; for A with NaN or inf entries or of
+        long double type (as scipy); for CuPy data handed to cupyx
         (``which='SM'``, complex data) with an argument cupyx's ``svds``
         lacks (``v0``, ``rng``, ``options``), or with ``solver``.
     TypeError
@@ -405,6 +415,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     dtype = _dtype(A)
     if not np.issubdtype(dtype, np.number):
         raise ValueError("`A` must be of numeric data type.")
+    _check_precision(dtype)
     limit = min(shape)
     k = _check_k(k, limit)
     if ncv is not None and (int(ncv) != ncv or not k < ncv <= limit):
@@ -546,13 +557,14 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     ------
     ValueError
         Non-square A ("expected square matrix"), NaN or inf entries,
-        ``k <= 0``, bad ``which``,
+        long double data (as scipy), ``k <= 0``, bad ``which``,
         non-finite ``tol``, bad ``maxiter``; for CuPy data, ``M``, ``sigma``,
         ``Minv``, ``OPinv``, a mode other than 'normal', or ``rng`` on a call
         handed to cupyx.
     TypeError
         As scipy: k that is not a number (None, a string) or a bool; ncv
-        that is not an integer (10.0 included) or a bool.
+        that is not an integer (10.0 included) or a bool;
+        ``return_eigenvectors`` that is not a bool or an integer.
     scipy.sparse.linalg.ArpackError
         A zero ``v0`` (ARPACK error -9, as in scipy; also a ValueError).
     scipy.sparse.linalg.ArpackNoConvergence
@@ -600,7 +612,12 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     tol = max(float(tol), 0.0)   # ARPACK reads tol <= 0 as machine precision
     steps = _check_maxiter(maxiter)
     rng = _check_rng(rng)
+    if not isinstance(return_eigenvectors, (bool, np.bool_, numbers.Integral)):
+        # scipy's ARPACK wrapper takes an integer: a string or None is a TypeError
+        raise TypeError(f"return_eigenvectors must be True or False, "
+                        f"got {return_eigenvectors!r}")
     dtype = _dtype(A)
+    _check_precision(dtype)
     backend = get_backend(A)
     hand_over = (M is not None or sigma is not None or Minv is not None or OPinv is not None
                  or mode != "normal" or which != "LM" or k >= n

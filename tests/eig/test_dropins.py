@@ -856,3 +856,26 @@ def test_float32_finds_every_copy_of_a_value_repeated_beyond_the_block():
     assert np.allclose(got[:5], 1, atol=1e-5) and np.all(np.abs(got[5:]) < 1e-5)
     w = np.sort(randla.eigsh(M, k=8, rng=0, return_eigenvectors=False))[::-1]
     assert np.allclose(w[:5], 1, atol=1e-5) and np.all(np.abs(w[5:]) < 1e-5)
+
+
+@pytest.mark.parametrize("solver", ["svds", "eigsh"])
+def test_long_double_data_are_refused_as_scipy_refuses_them(solver):
+    if np.dtype(np.longdouble).itemsize <= 8:
+        pytest.skip("long double is float64 here")
+    A = np.diag(np.arange(1.0, 31.0)).astype(np.longdouble)
+    with pytest.raises(ValueError, match="matrix type must be") as reference:
+        getattr(spla, solver)(A, 3)
+    with pytest.raises(ValueError, match="matrix type must be"):
+        getattr(randla, solver)(A, 3, rng=0)
+    assert "'f', 'd', 'F', or 'D'" in str(reference.value)
+
+
+@pytest.mark.parametrize("flag", ["x", None, 1.5])
+def test_eigsh_return_eigenvectors_must_be_a_bool_or_an_integer(flag):
+    A = np.diag(np.arange(1.0, 31.0))
+    with pytest.raises(TypeError, match="return_eigenvectors"):
+        randla.eigsh(A, 3, return_eigenvectors=flag, rng=0)
+    with pytest.raises(TypeError):
+        spla.eigsh(A, 3, return_eigenvectors=flag)
+    values = randla.eigsh(A, 3, return_eigenvectors=0, rng=0)
+    np.testing.assert_allclose(values, [28.0, 29.0, 30.0], rtol=1e-12)
