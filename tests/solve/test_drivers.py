@@ -89,7 +89,8 @@ def test_iterative_sketching_forward_stable_but_not_backward_stable():
         lambda A, b, s: iterative_sketching(A, b, rng=s).x, 600, 20, 1e12, 1e-6)
     (_, be_spir), _ = median_errors(lambda A, b, s: spir(A, b, rng=s).x, 600, 20, 1e12, 1e-6)
     assert fe <= 10 * fe_qr
-    assert be >= 100 * be_qr
+    assert be >= 30 * be_qr    # 90 times here (over 100 before a run that
+    # ends far above its best estimate returned its best iterate)
     assert be_spir <= 10 * be_qr
 
 
@@ -500,7 +501,29 @@ def test_a_diverging_run_is_never_reported_converged():
     with np.errstate(over="ignore", invalid="ignore"):
         res = iterative_sketching(A, b, sketch_size=20, rng=0)
     assert not res.converged
-    assert not np.isfinite(res.residual_norm) or res.residual_norm > 1e3 * np.linalg.norm(b)
+    # and what it returns is its best iterate, finite, with its own residual
+    assert np.all(np.isfinite(res.x))
+    assert np.isclose(res.residual_norm, np.linalg.norm(b - A @ res.x), rtol=1e-10)
+
+
+def test_iterative_sketching_notices_divergence_below_its_estimates_ceiling():
+    # With d barely above n the momentum diverged while the backward-error
+    # estimate, bounded by about ||A||_2 / ||A||_F, rose only from 0.15 to
+    # 0.21: no restart, and x came back 1e45 to 1e128 off in all 8 runs
+    # (d = 36 and 45 for n = 30).  Now 7 of 8 converge and the eighth ends
+    # 1.6e-14 off.
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((1000, 30)), rng.standard_normal(1000)
+    x = np.linalg.lstsq(A, b, rcond=None)[0]
+    converged = 0
+    for d in (36, 45):
+        for seed in range(4):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                res = iterative_sketching(A, b, sketch_size=d, rng=seed)
+            assert forward_error(res.x, x) <= 1e-12
+            converged += res.converged
+    assert converged >= 6
 
 
 def test_cg_that_meets_its_test_on_the_last_allowed_iteration_has_converged():
