@@ -12,8 +12,9 @@ import scipy.linalg as sla
 from .._backend import Backend, _blas_controller, get_backend
 from .._operand import cast_operator, require_adjoint, stored_values
 from ..sketch._rng import check_rng
-from ._drivers import (DEFAULT_CUTOFF_EPS, _check_tol, fossils, iterative_sketching, min_norm,
-                       sketch_and_precondition, sketch_and_solve, spir)
+from ._drivers import (DEFAULT_CUTOFF_EPS, _check_count, _check_tol, fossils,
+                       iterative_sketching, min_norm, sketch_and_precondition,
+                       sketch_and_solve, spir)
 from ._preconditioner import _HOST_MODEL, host_pass_seconds
 from ._sirr import sirr
 
@@ -87,6 +88,13 @@ def prefers_randomized(m: int, n: int, nrhs: int = 1, *, row_major: bool = True)
     bool
         True where the randomized solver is modelled at least 1.5 times faster.
 
+    Raises
+    ------
+    TypeError
+        If m, n or nrhs is not an integer.
+    ValueError
+        If one is negative.
+
     Examples
     --------
     >>> from randla.solve import prefers_randomized
@@ -95,6 +103,7 @@ def prefers_randomized(m: int, n: int, nrhs: int = 1, *, row_major: bool = True)
     >>> prefers_randomized(40000, 1000)
     True
     """
+    m, n, nrhs = _check_count("m", m), _check_count("n", n), _check_count("nrhs", nrhs)
     if m < 4 * n or n == 0:
         return False
     lapack = _gelsd_seconds_per_mn2() * m * n * n
@@ -124,6 +133,7 @@ def prefers_randomized_gpu(m: int, n: int) -> bool:
     ``cupy.linalg.lstsq`` computes a full SVD of A with cuSOLVER, which costs
     far more than the randomized solver's few passes over A except on small
     problems, where kernel-launch and synchronisation latency dominate both.
+    m and n are checked as in :func:`prefers_randomized`.
 
     Examples
     --------
@@ -131,6 +141,7 @@ def prefers_randomized_gpu(m: int, n: int) -> bool:
     >>> prefers_randomized_gpu(100000, 2000), prefers_randomized_gpu(2000, 50)
     (True, False)
     """
+    m, n = _check_count("m", m), _check_count("n", n)
     return m >= 4 * n and m * n >= 1 << 20
 
 

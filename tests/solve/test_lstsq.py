@@ -111,6 +111,18 @@ def test_cost_model_prefers_lapack_for_small_or_square(reference_blas):
         prefers_randomized(100000, 2000, 8)
 
 
+@pytest.mark.parametrize("args, error", [
+    ((10, -1), ValueError), ((-5, 2), ValueError), ((1000, 10, -1), ValueError),
+    ((100000.5, 600.2), TypeError), (("a", "b"), TypeError), ((1000, 10, True), TypeError)])
+def test_cost_model_checks_its_sizes(args, error):
+    # prefers_randomized(10, -1) said True, ("a", "b") False
+    with pytest.raises(error, match=r"\b(m|n|nrhs) must be an integer >= 0"):
+        prefers_randomized(*args)
+    if len(args) == 2:
+        with pytest.raises(error, match=r"\b(m|n) must be an integer >= 0"):
+            randla.solve.prefers_randomized_gpu(*args)
+
+
 @pytest.mark.parametrize(("cores", "avx2"), [
     ({"Haswell"}, True), ({"Zen"}, True), ({"Haswell", "Zen"}, True),
     ({"SkylakeX"}, False), ({"Haswell", "SkylakeX"}, False), (set(), False)])
