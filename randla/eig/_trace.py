@@ -116,15 +116,21 @@ def _choose_method(method, psd, matvecs, adaptive=False):
     if not (psd is None or isinstance(psd, (bool, np.bool_))):
         raise TypeError(f"psd must be None, True or False, got {psd!r}")
     psd = None if psd is None else bool(psd)
-    if method == "auto" and adaptive:
-        # the stopping test trusts stderr: only the independent-sample
-        # estimators have a calibrated one (XTrace's covered tr(A) in 32 % of
-        # runs on step spectra, and converged runs missed rtol half the time)
-        return "nystrom++" if psd else "hutch++"
     if method == "auto":
-        if psd:
-            return "xnystrace"
-        return "xtrace" if matvecs is None or matvecs % 2 == 0 else "hutch++"
+        if adaptive:
+            # the stopping test trusts stderr: only the independent-sample
+            # estimators have a calibrated one (XTrace's covered tr(A) in 32 %
+            # of runs on step spectra, and converged runs missed rtol half the
+            # time)
+            chosen = "nystrom++" if psd else "hutch++"
+        elif psd:
+            chosen = "xnystrace"
+        else:
+            chosen = "xtrace" if matvecs is None or matvecs % 2 == 0 else "hutch++"
+        # a budget too small for it (2 or 3 matvecs) still buys Hutchinson
+        if matvecs is not None and matvecs < ESTIMATORS[chosen].min_matvecs:
+            return "hutchinson"
+        return chosen
     if psd is False and getattr(ESTIMATORS[method], "psd", False):
         raise ValueError(f"method={method!r} needs a positive semidefinite A, but psd=False")
     return method
@@ -186,7 +192,8 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
         ``"auto"`` picks XNysTrace when ``psd=True``, else XTrace (Hutch++
         for an odd fixed budget, since XTrace spends matvecs in pairs); in the
         adaptive mode, whose stopping test trusts ``stderr``, Nystrom++ or
-        Hutch++, whose ``stderr`` is calibrated (see Notes); where
+        Hutch++, whose ``stderr`` is calibrated (see Notes); Hutchinson
+        where ``matvecs`` is below that method's least budget (2 or 3); where
         the budget (``matvecs``, or its default) is at least n it computes
         the trace exactly instead, from A's products with the n columns of
         the identity (method ``"exact"``, ``stderr`` 0): no estimate costs
@@ -203,7 +210,9 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
         Seed of the Philox stream all probes come from (SPEC 7).
     max_matvecs : int, optional
         Cap of the adaptive loop, default 1000; never above what the method
-        can use on an n x n matrix.  Reaching it unconverged warns and sets ``converged=False``.
+        can use on an n x n matrix.  Reaching it unconverged warns and sets
+        ``converged=False``.  A cap below the default first budget (100) is
+        the first budget too, unless ``matvecs`` is given.
     n : int, optional
         Size of A; required when A is a callable.
     backend : {None, "numpy", "cupy"}, optional
@@ -293,25 +302,27 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
     method = _choose_method(method, psd, matvecs, adaptive)
     cls = ESTIMATORS[method]
     probes = _check_probes(probes)
-    if requested == "auto" and (_DEFAULT_MATVECS if matvecs is None else matvecs) >= n:
-        if max_matvecs is not None:
-            _check_int("max_matvecs", max_matvecs)
+    if max_matvecs is not None:
+        max_matvecs = _check_int("max_matvecs", max_matvecs)
+    # adaptive, a cap below the default first budget starts at the cap
+    capped = adaptive and matvecs is None and max_matvecs is not None and (
+        max_matvecs < _DEFAULT_MATVECS)
+    start = max_matvecs if capped else _DEFAULT_MATVECS if matvecs is None else matvecs
+    if requested == "auto" and start >= n:
         return _exact_trace(op)
     if matvecs is None:
-        matvecs = min(_DEFAULT_MATVECS, cls.max_matvecs(n))
+        matvecs = min(start, cls.max_matvecs(n))
         matvecs -= matvecs % cls.step
-    _budget_limits(cls, n, "matvecs", matvecs)
+    _budget_limits(cls, n, "max_matvecs" if capped else "matvecs", matvecs)
     if adaptive:
         if max_matvecs is None:
             max_matvecs = max(matvecs, min(_DEFAULT_MAX_MATVECS, cls.max_matvecs(n)))
         else:
-            max_matvecs = min(_check_int("max_matvecs", max_matvecs), cls.max_matvecs(n))
+            max_matvecs = min(max_matvecs, cls.max_matvecs(n))
         max_matvecs -= max_matvecs % cls.step
         if max_matvecs < matvecs:
             raise ValueError(f"max_matvecs={max_matvecs} is below the starting budget "
                              f"matvecs={matvecs}")
-    elif max_matvecs is not None:
-        _check_int("max_matvecs", max_matvecs)
 
     stream = ProbeStream(probes, n, as_rng_state(rng), op.dtype, op.xp)
     estimator = cls(op, stream)

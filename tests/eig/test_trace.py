@@ -612,3 +612,30 @@ def test_adaptive_auto_turns_exact_where_its_budget_would_reach_n():
     assert 300 < res.matvecs < 600
     assert res.estimate == pytest.approx(np.trace(G), rel=1e-12)
     assert randla.trace(G, rtol=1e-2, rng=0, method="hutch++").method == "hutch++"
+
+
+def test_a_cap_below_the_default_start_is_the_start():
+    # max_matvecs=50 with the default first budget (100) was an error about
+    # a matvecs=100 nobody passed; now the loop starts at the cap
+    A = np.diag(np.linspace(1.0, 2.0, 300))
+    with pytest.warns(RuntimeWarning, match="max_matvecs=50 "):
+        res = randla.trace(A, rtol=1e-4, max_matvecs=50, rng=0)
+    assert res.method == "hutch++" and res.matvecs == 50 and not res.converged
+    # and a cap under n keeps the auto mode from the n products of the exact trace
+    with pytest.warns(RuntimeWarning, match="max_matvecs=20"):
+        res = randla.trace(np.eye(50), rtol=1e-2, max_matvecs=20, rng=0)
+    assert res.method == "hutch++" and res.matvecs == 20
+    with pytest.raises(ValueError, match="max_matvecs=2 is too small"):
+        randla.trace(A, rtol=1e-2, max_matvecs=2)
+
+
+@pytest.mark.parametrize("psd", [None, False])
+@pytest.mark.parametrize("matvecs", [2, 3])
+def test_auto_takes_hutchinson_for_a_budget_too_small_for_its_choice(matvecs, psd):
+    # XTrace needs 4 matvecs and Hutch++ 4: "auto" raised for 2 and 3
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((40, 40))
+    res = randla.trace(A, matvecs=matvecs, psd=psd, rng=0)
+    assert res.method == "hutchinson" and res.matvecs == matvecs
+    assert res.estimate == pytest.approx(randla.trace(A, matvecs=matvecs, rng=0,
+                                                      method="hutchinson").estimate)
