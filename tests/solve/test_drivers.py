@@ -1023,6 +1023,18 @@ def test_iterative_sketching_reports_a_crawl_as_unconverged():
         assert res.converged == bool(res.backward_error_estimate <= np.finfo(float).eps)
 
 
+@pytest.mark.parametrize("cond, bound", [(1.0, 1e-13), (1e4, 1e-10)])
+def test_iterative_sketching_backs_off_a_crawl(cond, bound):
+    # d = 3n: seed 1's sketch distorts more than beta = n/d assumes, and the
+    # estimate fell about 5 % a step until the budget ran out, 6e-7 (cond 1)
+    # and 1e-3 (cond 1e4) off; a crawl that still halves its estimate over
+    # the last third of the budget now restarts with more momentum.
+    p = standard_problem(1000, 30, cond=cond, residual=1e-4, rng=0)
+    for seed in range(6):
+        res = iterative_sketching(p.A, p.b, sketch_size=90, rng=seed)
+        assert forward_error(res.x, p.x) <= bound
+
+
 def test_sketch_size_reports_the_sketch_factored_after_a_resketch():
     # a rank-deficient 3-row CountSketch of a 6 x 3 matrix is replaced by A
     # itself (6 rows); the result said 3 all the same (14 of 40 seeds)
