@@ -193,13 +193,15 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
         for an odd fixed budget, since XTrace spends matvecs in pairs); in the
         adaptive mode, whose stopping test trusts ``stderr``, Nystrom++ or
         Hutch++, whose ``stderr`` is calibrated (see Notes); Hutchinson
-        where ``matvecs`` is below that method's least budget (2 or 3); where
+        where ``matvecs`` (or a smaller ``max_matvecs``) is below that
+        method's least budget (2 or 3); where
         the budget (``matvecs``, or its default) is at least n it computes
         the trace exactly instead, from A's products with the n columns of
         the identity (method ``"exact"``, ``stderr`` 0): no estimate costs
         less or is as good.  So does the adaptive mode where its next budget
-        would reach n (``matvecs`` then counts the probes spent before too,
-        fewer than 2n in all).
+        would reach n, if ``max_matvecs`` allows those n products on top of
+        the probes spent before (``matvecs`` then counts both, fewer than
+        2n in all).
     psd : bool, optional
         Whether A is symmetric positive semidefinite.  The Nystrom methods
         assume it and raise ``LinAlgError`` when a probe shows it is false.
@@ -299,21 +301,24 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
         raise ValueError("rtol and atol cannot both be zero")
     if matvecs is not None:
         matvecs = _check_int("matvecs", matvecs)
-    method = _choose_method(method, psd, matvecs, adaptive)
-    cls = ESTIMATORS[method]
-    probes = _check_probes(probes)
     if max_matvecs is not None:
         max_matvecs = _check_int("max_matvecs", max_matvecs)
+    cap = max_matvecs if adaptive else None     # the caller's, before any rounding
     # adaptive, a cap below the default first budget starts at the cap
-    capped = adaptive and matvecs is None and max_matvecs is not None and (
-        max_matvecs < _DEFAULT_MATVECS)
-    start = max_matvecs if capped else _DEFAULT_MATVECS if matvecs is None else matvecs
+    capped = matvecs is None and cap is not None and cap < _DEFAULT_MATVECS
+    method = _choose_method(method, psd, cap if capped else matvecs, adaptive)
+    cls = ESTIMATORS[method]
+    probes = _check_probes(probes)
+    start = cap if capped else _DEFAULT_MATVECS if matvecs is None else matvecs
     if requested == "auto" and start >= n:
         return _exact_trace(op)
     if matvecs is None:
         matvecs = min(start, cls.max_matvecs(n))
         matvecs -= matvecs % cls.step
-    _budget_limits(cls, n, "max_matvecs" if capped else "matvecs", matvecs)
+        if capped and matvecs < cls.min_matvecs:
+            raise ValueError(f"max_matvecs={cap} is too small: method {cls.name!r} needs "
+                             f"at least {cls.min_matvecs} matvecs")
+    _budget_limits(cls, n, "matvecs", matvecs)
     if adaptive:
         if max_matvecs is None:
             max_matvecs = max(matvecs, min(_DEFAULT_MAX_MATVECS, cls.max_matvecs(n)))
@@ -352,10 +357,10 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
         factor = min(2.0, max(1.25, (2 * stderr / target) ** 2)) if target > 0 else 2.0
         m_next = math.ceil(m * factor)
         m = min(max_matvecs, m_next + (-m_next) % cls.step)
-        if requested == "auto" and m >= n:
+        if requested == "auto" and m >= n and (cap is None or op.count + n <= cap):
             # n more products give the exact trace: no more than the next
             # estimate would cost (hutch++ went on to 3n for a 300 x 300
-            # Gaussian matrix at rtol 1e-2)
+            # Gaussian matrix at rtol 1e-2), unless they would pass the cap
             return _exact_trace(op)
     return TraceResult(estimate, stderr, op.count, method, samples, converged)
 

@@ -625,8 +625,17 @@ def test_a_cap_below_the_default_start_is_the_start():
     with pytest.warns(RuntimeWarning, match="max_matvecs=20"):
         res = randla.trace(np.eye(50), rtol=1e-2, max_matvecs=20, rng=0)
     assert res.method == "hutch++" and res.matvecs == 20
-    with pytest.raises(ValueError, match="max_matvecs=2 is too small"):
-        randla.trace(A, rtol=1e-2, max_matvecs=2)
+    # a cap too small for the method: auto takes Hutchinson, as for a fixed
+    # budget; a named method says so, with the cap as given (not rounded)
+    with pytest.warns(RuntimeWarning, match="max_matvecs=2 "):
+        assert randla.trace(A, rtol=1e-6, max_matvecs=2, rng=0).method == "hutchinson"
+    with pytest.raises(ValueError, match="max_matvecs=3 is too small"):
+        randla.trace(A, rtol=1e-2, max_matvecs=3, method="xtrace")
+    # the switch to the exact trace keeps to the cap too: 500 products here
+    G = np.random.default_rng(0).standard_normal((300, 300))
+    with pytest.warns(RuntimeWarning, match="max_matvecs=350 "):
+        res = randla.trace(G, rtol=1e-6, max_matvecs=350, rng=0)
+    assert res.method == "hutch++" and res.matvecs == 350
 
 
 @pytest.mark.parametrize("psd", [None, False])
