@@ -10,6 +10,7 @@ data (which lacks some of scipy's arguments: passing one is an error).
 from __future__ import annotations
 
 import numbers
+import operator
 import warnings
 
 import numpy as np
@@ -48,9 +49,9 @@ def _dtype(A):
 
 def _check_precision(dtype):
     """Refuse long double data, as scipy's ARPACK does (computing them in
-    float64 would quietly drop the precision they were stored in)."""
-    if ((dtype.kind == "f" and dtype.itemsize > 8)
-            or (dtype.kind == "c" and dtype.itemsize > 16)):
+    float64 would quietly drop the precision they were stored in), also
+    where long double is float64's size."""
+    if dtype.char in "gG":
         raise ValueError(f"matrix type must be 'f', 'd', 'F', or 'D' (as in scipy), "
                          f"got {dtype}")
 
@@ -612,10 +613,14 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     tol = max(float(tol), 0.0)   # ARPACK reads tol <= 0 as machine precision
     steps = _check_maxiter(maxiter)
     rng = _check_rng(rng)
-    if not isinstance(return_eigenvectors, (bool, np.bool_, numbers.Integral)):
-        # scipy's ARPACK wrapper takes an integer: a string or None is a TypeError
-        raise TypeError(f"return_eigenvectors must be True or False, "
-                        f"got {return_eigenvectors!r}")
+    if not isinstance(return_eigenvectors, (bool, np.bool_)):
+        # scipy's ARPACK wrapper takes an integer (a 0-d integer array too):
+        # a string or None is a TypeError
+        try:
+            operator.index(return_eigenvectors)
+        except TypeError:
+            raise TypeError(f"return_eigenvectors must be True or False, "
+                            f"got {return_eigenvectors!r}") from None
     dtype = _dtype(A)
     _check_precision(dtype)
     backend = get_backend(A)
