@@ -868,7 +868,7 @@ def iterative_sketching(A, b, *, damp: float = 0.0, tol: float | None = None,
 # condition numbers 1e6 to 1e10, 12 seeds each, took 2500-2800 steps
 # instead of 33 in 7 of 36 with one step, in 4 with three (a factor of 100
 # instead of ten, in one step, spared all 36 but missed a divergence in a
-# crawl: 8e-5 off instead of 1e-15).
+# crawl: 8e-5 off instead of under 1e-14).
 _ABOVE_STEPS = 3
 # Momentum past which iterative sketching stops backing off (four halvings
 # of the gap from 1/2: a distortion of 0.985, where d is barely above n).
