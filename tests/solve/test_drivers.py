@@ -1053,9 +1053,9 @@ def test_iterative_sketching_takes_no_rounding_noise_for_divergence_or_a_crawl()
     p = standard_problem(600, 20, 1e6, 1.0, rng=3)
     assert iterative_sketching(p.A, p.b, rng=3).iterations <= 100
     # nor one noise-low estimate for a divergence: the estimates that follow
-    # it, ten times higher, took 2564-2814 steps with these seeds
-    for seed in (0, 1, 7):
-        p = standard_problem(600, 20, 1e6, 1.0, rng=seed)
+    # it, ten times higher, took 2459-2814 steps with these seeds
+    for cond, seed in ((1e6, 0), (1e6, 1), (1e6, 7), (1e8, 3), (1e8, 9)):
+        p = standard_problem(600, 20, cond, 1.0, rng=seed)
         assert iterative_sketching(p.A, p.b, rng=seed).iterations <= 100
 
 
