@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -792,62 +792,66 @@ def iterative_sketching(A, b, *, damp: float = 0.0, tol: float | None = None,
     P, X = _factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff, preconditioner="auto")
     step = xp.zeros_like(X)
     converged = False
-    best = None         # (largest estimate, X, estimate, residual norms, largest norm of X)
+    best = None         # the _Iterate of the lowest estimate, never a diverging one
     iterations = 0
     moved = False       # a step taken since the start (or a restart)
     diverging = False
     phase = []          # the largest estimate of each step since the start or a restart
-    above = 0           # steps in a row with the estimate tenfold past its lowest
+    lowest_two = (math.inf, math.inf)   # phase's two lowest
+    above = 0           # steps in a row with the estimate tenfold past the reference
     while True:
         R, G = op.residual(X, B)
-        estimate = P.kw(G, *_norms(R, X, op.damp))
-        residual = xp.linalg.norm(R, axis=0)
+        r_norms, x_norms = _norms(R, X, op.damp)
+        estimate = P.kw(G, r_norms, x_norms)
         done = estimate <= tol * P.norm_estimate
         # steps at rounding level end the iteration, but only the estimate
         # says whether it converged (x diverging to 1e155 once read as both)
-        small_step = _column_norms(step) <= eps * _column_norms(X)
+        small_step = _column_norms(step) <= eps * x_norms
         if bool(xp.all(done | (small_step & moved))):
             converged = bool(xp.all(done))
             break
         moved = True
         worst = float(xp.max(estimate))
-        # Diverging: the estimate stays tenfold past its lowest for
-        # _ABOVE_STEPS steps (or is not finite), or x grows
-        # tenfold past the best iterate's norm (largest column: a column
-        # whose solution is about 0 has a norm of rounding noise) while the
-        # estimate does not at least halve.  The estimate alone misses it
-        # where it starts near its ceiling (a relative backward error is at
-        # most about ||A||_2 / ||A||_F: 0.15 rising to 0.21 at 1000 x 30 with
-        # d = 36, while x grew to 1e112; with d = n it drifted down 1 % while
-        # ||x|| grew from 53 to 1e25).  Not the residual's norm: at condition
-        # numbers near 1e12 its rounding floor (u cond(A) ||A|| ||x||, far
-        # above a small optimal residual) varies tenfold between steps.
-        x_norm = float(xp.max(_column_norms(X)))
-        # past the phase's second-lowest estimate: its lowest may be a noise
-        # low at the rounding floor
-        lowest = sorted(phase)[1] if len(phase) > 1 else best[0] if best else None
-        above = 0 if best is None or worst <= _DIVERGED * lowest else above + 1
-        diverging = best is not None and (
-            above >= _ABOVE_STEPS or not math.isfinite(worst)
-            or (x_norm > _DIVERGED * best[4] and not worst <= 0.5 * best[0]))
-        if not diverging and (best is None or worst < best[0]):
-            best = (worst, X, estimate, residual, x_norm)
+        x_norm = float(xp.max(x_norms))
+        # Diverging: the estimate stays tenfold past the phase's second-lowest
+        # (its lowest may be a noise low at the rounding floor) for
+        # _ABOVE_STEPS steps, or is not finite, or x grows tenfold past the
+        # best iterate's norm (largest column: a column whose solution is
+        # about 0 has a norm of rounding noise) while the estimate does not
+        # at least halve.  The estimate alone misses it where it starts near
+        # its ceiling (a relative backward error is at most about ||A||_2 /
+        # ||A||_F: 0.15 rising to 0.21 at 1000 x 30 with d = 36, while x grew
+        # to 1e112; with d = n it drifted down 1 % while ||x|| grew from 53
+        # to 1e25).  Not the residual's norm: at condition numbers near 1e12
+        # its rounding floor (u cond(A) ||A|| ||x||, far above a small
+        # optimal residual) varies tenfold between steps.
+        if best is not None:
+            reference = lowest_two[1] if len(phase) > 1 else best.worst
+            above = 0 if worst <= _DIVERGED * reference else above + 1
+            diverging = (above >= _ABOVE_STEPS or not math.isfinite(worst)
+                         or (x_norm > _DIVERGED * best.x_norm
+                             and not worst <= 0.5 * best.worst))
+        if not diverging and (best is None or worst < best.worst):
+            best = _Iterate(worst, X, R, estimate, x_norm)
+        phase.append(worst)
+        low, second = lowest_two
+        lowest_two = (worst, low) if worst < low else (low, min(second, worst))
         # Crawling: the default budget is spent, this step is the phase's
         # best, and the best of its last third is under half the best before
         # (at 1000 x 30 with d = 3n, one seed in six ended 6e-7 off at
         # condition number 1, 1e-3 at 1e4).  Not earlier, and not at a
         # rounding floor, where single estimates vary by more than 2
         # (backing off on a slow step anywhere left more runs unconverged).
-        phase.append(worst)
         window = max(10, len(phase) // 3)
         crawling = (default_budget and iterations == maxiter and len(phase) > window
-                    and worst <= min(phase) and min(phase[:-window]) > 2 * worst)
+                    and worst <= low and min(phase[:-window]) > 2 * worst)
         if (diverging or crawling) and beta < _MOST_MOMENTUM:
             # the sketch distorts more than beta assumes (diverging: a sparse
             # sign sketch of 1.5n rows, 3000 x 100, in every seed).  Halve the
             # gap of the distortion's square to 1, from the best iterate.
             beta = (1 + beta) / 2
-            X, step, moved, phase = best[1], xp.zeros_like(X), False, []
+            X, step, moved = best.X, xp.zeros_like(X), False
+            phase, lowest_two = [], (math.inf, math.inf)
             if default_budget:
                 maxiter = iterations + _momentum_iterations(beta, eps)
             continue
@@ -857,12 +861,23 @@ def iterative_sketching(A, b, *, damp: float = 0.0, tol: float | None = None,
         X = X + step
         iterations += 1
     if not converged and best is not None and (
-            diverging or not float(xp.max(estimate)) <= _DIVERGED * best[0]):
+            diverging or not float(xp.max(estimate)) <= _DIVERGED * best.worst):
         # diverged: the best iterate, not the blown-up last one (a run that
         # merely crawls ends on its last, whose forward error is the better)
-        _, X, estimate, residual, _ = best
+        X, R, estimate = best.X, best.R, best.estimate
     return _result(X, vector, iterations=iterations, converged=converged, estimate=estimate,
-                   residual=residual, op=op, P=P, method="iterative_sketching")
+                   residual=xp.linalg.norm(R, axis=0), op=op, P=P,
+                   method="iterative_sketching")
+
+
+class _Iterate(NamedTuple):
+    """An iterate of :func:`iterative_sketching` kept as the best so far."""
+
+    worst: float            # its largest backward-error estimate
+    X: object
+    R: object               # its residual
+    estimate: object
+    x_norm: float           # its largest column norm
 
 
 # Steps in a row for which iterative sketching's estimate must stay tenfold
