@@ -5,12 +5,12 @@ Both take register tiles of four rows of A against four columns of the
 block, then two (the sweep) or one, so each vector loaded feeds several
 multiply-adds; the tiles are inlined into each kernel (numba IR), so they
 compile with its fast-math flags.  ``_basis_kernels`` takes the four-by-two
-and four-by-one tiles too, for the Lanczos basis's ``Vᵀ W``.  The tiles are alike on purpose: their
-shapes are the register blocking.  The kernels live here, at module level,
-because numba caches a kernel that calls other functions only when both are
-module-level (compiled inside ``_cpu_sweep``'s lazy factories, every
-process compiled them again: about 9 s).  Imported on the first sweep or
-product, never with ``randla``.
+and four-by-one tiles too, for the Lanczos basis's ``Vᵀ W``.  The tiles are
+alike on purpose: their shapes are the register blocking.  The kernels live
+here, at module level, because numba caches a kernel that calls other
+functions only when both are module-level (compiled inside ``_cpu_sweep``'s
+lazy factories, every process compiled them again: about 9 s).  Imported on
+the first sweep or product, never with ``randla``.
 """
 from numba import njit, prange
 
