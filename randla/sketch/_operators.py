@@ -422,7 +422,9 @@ class DenseOperator(SketchingOperator):
 class _SparseVectors:
     """Mixin: operators whose long-axis or short-axis vectors have k nonzeros."""
 
-    def _vectors(self, first, count, n_short, dtype, distinct, xp):
+    def _vectors(self, first, count, n_short, dtype, distinct, xp, scale=None):
+        """Positions and values (``scale``, default the operator's, times a
+        random sign) of ``count`` vectors from ``first``."""
         dtype = self.dtype if dtype is None else _check_float_dtype(dtype)
         xp = _namespace(xp)
         positions = xp.empty((count, self.k), dtype=np.int32)
@@ -430,12 +432,15 @@ class _SparseVectors:
         kernels = _kernels(positions)
         fill = kernels.sparse_vectors if positions.size >= kernels.SERIAL_BELOW else \
             kernels.sparse_vectors_serial
-        fill(positions, values, n_short, first, *self._words(), self.scale, distinct)
+        fill(positions, values, n_short, first, *self._words(),
+             self.scale if scale is None else scale, distinct)
         return positions, values
 
-    def _sparse_matrix(self, n_vectors, dtype, xp, by_columns):
-        """The operator as a CSC (vectors are columns) or CSR (rows) sparse matrix."""
-        positions, values = (self.columns if by_columns else self.rows)(dtype=dtype, xp=xp)
+    def _sparse_matrix(self, n_vectors, dtype, xp, by_columns, vectors=None):
+        """The operator as a CSC (vectors are columns) or CSR (rows) sparse
+        matrix, from its ``vectors`` (positions, values) if given."""
+        positions, values = vectors if vectors is not None else \
+            (self.columns if by_columns else self.rows)(dtype=dtype, xp=xp)
         xp = _namespace(xp)
         # m k nonzeros of a SASO can pass int32 (m = 2**28, k = 8): int64 offsets then
         nnz = n_vectors * self.k
@@ -615,21 +620,30 @@ class LASO(_SparseVectors, SketchingOperator):
         first, count = _check_range("rows", first, count, self.d)
         return self._vectors(first, count, self.m, dtype, False, xp)
 
+    # Repeated columns within a row add up.  Their signs are summed first
+    # (small integers, exact in floating point) and scaled once, so an entry
+    # is its exact value rounded once, the same in todense(), tosparse() and
+    # S @ A whatever order each sums in (scale times +1 - 1 + 1 - 1 ... in
+    # the order drawn came out 1 ulp off where sum_duplicates reordered it).
     def tosparse(self, dtype=None, xp=None):
         """The operator as a ``scipy.sparse.csr_array`` (CuPy: cupyx CSR matrix).
 
         Repeated columns within a row are summed.
         """
-        s = self._sparse_matrix(self.d, dtype, xp, by_columns=False)
+        signs = self._vectors(0, self.d, self.m, dtype, False, xp, scale=1.0)
+        s = self._sparse_matrix(self.d, dtype, xp, by_columns=False, vectors=signs)
         s.sum_duplicates()
+        s.data *= s.data.dtype.type(self.scale)
         return s
 
     def _fill_block(self, out, r0, c0):
         xp = get_backend(out).xp
-        positions, values = self.rows(r0, out.shape[0], out.dtype, xp=xp)
+        positions, signs = self._vectors(r0, out.shape[0], self.m, out.dtype, False, xp,
+                                         scale=1.0)
         inside = (positions >= c0) & (positions < c0 + out.shape[1])
         rows = xp.broadcast_to(xp.arange(out.shape[0])[:, None], positions.shape)
-        xp.add.at(out, (rows[inside], positions[inside] - c0), values[inside])
+        xp.add.at(out, (rows[inside], positions[inside] - c0), signs[inside])
+        out *= out.dtype.type(self.scale)
 
     def _left_dense(self, a):
         return self.tosparse(a.dtype, xp=get_backend(a).xp) @ a

@@ -237,6 +237,30 @@ def test_laso_and_row_sampling_structure():
     np.testing.assert_array_equal((dense != 0).sum(axis=1), 1)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_laso_repeated_columns_sum_to_the_same_entry_in_every_form(dtype):
+    # k = 200 samples of m = 4 columns: every entry sums about 50 signs.  The
+    # exact entry is (their integer sum) * scale, rounded once; todense(),
+    # tosparse(), blocks and S @ I must all give it (summing the scaled
+    # values in two orders left 1-ulp differences in most of these).
+    mismatches = 0
+    for seed in range(20):
+        scale = 0.1 + 0.37 * seed
+        S = LASO(3, 4, k=200, rng=seed, dtype=dtype, scale=scale)
+        positions, values = S.rows()
+        counts = np.zeros((3, 4))
+        np.add.at(counts, (np.arange(3)[:, None].repeat(200, axis=1), positions),
+                  np.sign(values))
+        exact = (counts * dtype(scale)).astype(dtype)   # |counts| <= 200: exact in float32
+        dense = S.todense()
+        assert dense.dtype == dtype
+        mismatches += not np.array_equal(dense, exact)
+        np.testing.assert_array_equal(S.tosparse().toarray(), exact)
+        np.testing.assert_array_equal(S[1:, 2:], exact[1:, 2:])
+        np.testing.assert_array_equal(S @ np.eye(4, dtype=dtype), exact)
+    assert mismatches == 0
+
+
 def test_row_sampling_is_uniform_over_many_draws():
     # Each index is chosen with probability d/m; check the counts over 400 draws.
     state = RNGState(77)
