@@ -33,8 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._backend import get_backend
+from .._checks import check_int
 from ..sketch import as_rng_state
-from ._lowrank import _check_count, _orth, _project_out, _shifted_nystrom, scaled_qb
+from ._lowrank import _orth, _project_out, _shifted_nystrom, scaled_qb
 from ._operand import Operand
 
 __all__ = ["EPSIResult", "epsi", "lazy_epsi"]
@@ -363,19 +364,19 @@ def lazy_epsi(A, k: int, *, hermitian: bool = False, sketch_size: int | None = N
     m, n = op.shape
     if hermitian and m != n:
         raise ValueError(f"hermitian=True needs a square A, got shape {op.shape}")
-    k = _check_count("k", k, 1)
+    k = check_int("k", k, 1)
     if k >= min(m, n):
         raise ValueError(f"k must be less than min(A.shape) = {min(m, n)}, got {k}")
     if sketch_size is None:
         sketch_size = min(2 * k + 10, min(m, n))
-    sketch_size = _check_count("sketch_size", sketch_size, k + 1)
+    sketch_size = check_int("sketch_size", sketch_size, k + 1)
     if sketch_size > min(m, n):
         raise ValueError(f"sketch_size must not exceed min(A.shape) = {min(m, n)}, "
                          f"got {sketch_size}")
-    power_iters = _check_count("power_iters", power_iters, 0)
+    power_iters = check_int("power_iters", power_iters, 0)
     rho = _check_rho(shrink)
     tol = _check_tol(tol, op.dtype)
-    maxiter = _check_count("maxiter", maxiter, 0)
+    maxiter = check_int("maxiter", maxiter, 0)
     if v0 is not None:
         get_backend(op.A, v0)
         v0 = get_backend(v0).xp.asarray(v0)
@@ -482,7 +483,7 @@ def epsi(A, *, hermitian: bool = False, sketch_size: int | None = 20, power_iter
         if v0.shape != (shape[1],):
             raise ValueError(f"v0 must have shape {(shape[1],)}, got {v0.shape}")
         v0 = v0.reshape(-1, 1)
-    sketch_size = _check_count("sketch_size", 20 if sketch_size is None else sketch_size, 2)
+    sketch_size = check_int("sketch_size", 20 if sketch_size is None else sketch_size, 2)
     return lazy_epsi(A, 1, hermitian=hermitian, sketch_size=min(sketch_size, min(shape)),
                      power_iters=power_iters, shrink=shrink, tol=tol, maxiter=maxiter, v0=v0,
                      rng=rng)

@@ -26,13 +26,13 @@ estimate and the counts are Python numbers.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import gammaincinv
 
 from .._backend import get_backend
+from .._checks import check_int
 from ..sketch import as_rng_state
 from ._operand import Operand
 
@@ -140,16 +140,8 @@ class NystromResult:
     matvecs: int
 
 
-def _check_count(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
-
-
 def _check_rank(name, value, limit):
-    value = _check_count(name, value, 1)
+    value = check_int(name, value, 1)
     if value > limit:
         raise ValueError(f"{name} must not exceed min(A.shape) = {limit}, got {value}")
     return value
@@ -325,8 +317,8 @@ def _rounding(images) -> float:
 def _validate_common(A, rank, oversample, power_iters, method):
     op = Operand(A)
     rank = _check_rank("k", rank, min(op.shape))
-    oversample = _check_count("oversample", oversample, 0)
-    power_iters = _check_count("power_iters", power_iters, 0)
+    oversample = check_int("oversample", oversample, 0)
+    power_iters = check_int("power_iters", power_iters, 0)
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     width = min(rank + oversample, min(op.shape))
@@ -530,7 +522,7 @@ def nystrom(A, k: int, *, oversample: int = 10, rng=None) -> NystromResult:
     if op.shape[0] != op.shape[1]:
         raise ValueError(f"A must be square for a Nyström approximation, got shape {op.shape}")
     k = _check_rank("k", k, n)
-    oversample = _check_count("oversample", oversample, 0)
+    oversample = check_int("oversample", oversample, 0)
     width = min(k + oversample, n)
     if width < min(2, n):       # a full sketch needs no leave-one-out
         raise ValueError("the sketch needs at least 2 columns: raise k or oversample")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._backend import get_backend
+from .._checks import check_int
 from ..sketch import as_rng_state
 from ._trace_estimators import ESTIMATORS, PROBES, CountedOperator, ProbeStream, _extend_basis
 
@@ -84,14 +85,6 @@ class DiagResult:
     stderr: np.ndarray = field(repr=False, compare=False)
     matvecs: int
     method: str
-
-
-def _check_int(name, value, minimum=1, purpose=""):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}{purpose}, got {value}")
-    return int(value)
 
 
 def _check_tolerance(name, value):
@@ -300,9 +293,9 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
     if adaptive and not (rtol or atol):
         raise ValueError("rtol and atol cannot both be zero")
     if matvecs is not None:
-        matvecs = _check_int("matvecs", matvecs)
+        matvecs = check_int("matvecs", matvecs)
     if max_matvecs is not None:
-        max_matvecs = _check_int("max_matvecs", max_matvecs)
+        max_matvecs = check_int("max_matvecs", max_matvecs)
     cap = max_matvecs if adaptive else None     # the caller's, before any rounding
     # adaptive, a cap below the default first budget starts at the cap
     capped = matvecs is None and cap is not None and cap < _DEFAULT_MATVECS
@@ -431,8 +424,8 @@ def diag_estimate(A, *, matvecs: int = 100, method: str = "hutchinson",
     n = op.n
     if method not in ("hutchinson", "diag++"):
         raise ValueError(f"method must be 'hutchinson' or 'diag++', got {method!r}")
-    matvecs = _check_int("matvecs", matvecs, 2 if method == "hutchinson" else 4,
-                         f" for method {method!r}")
+    matvecs = check_int("matvecs", matvecs, 2 if method == "hutchinson" else 4,
+                        f" for method {method!r}")
     probes = _check_probes(probes)
     stream = ProbeStream(probes, n, as_rng_state(rng), op.dtype, op.xp)
     if method == "hutchinson":

@@ -22,7 +22,7 @@ from scipy.sparse.linalg import LinearOperator
 from .._backend import Backend, get_backend, is_cupy_object
 from .._operand import product_scale, real_operand, refuse_non_finite
 from .._sparse_products import SparseProducts
-from ..sketch._operators import check_size
+from .._checks import check_int
 from ..sketch import DenseOperator
 
 __all__ = ["CountedOperator", "ProbeStream", "ESTIMATORS", "PROBES"]
@@ -58,7 +58,7 @@ class CountedOperator:
                 raise ValueError("n (the size of A) is required when A is a callable")
             self._apply = A
             self._matrix = None
-            self.n = check_size("n", n)
+            self.n = check_int("n", n)
             self.dtype = np.dtype(np.float64)
             self.backend = Backend(backend or "numpy")
         else:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._backend import get_backend
+from .._checks import check_int
 from ._rng import RNGState, as_rng_state
 
 __all__ = ["SketchingOperator", "DenseOperator", "SASO", "LASO", "RowSampling", "SRTT"]
@@ -39,15 +40,6 @@ def _kernels(like=None):
 
 def _namespace(xp):
     return np if xp is None else xp
-
-
-def check_size(name: str, value) -> int:
-    """A positive integer argument, or a clear error naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
 
 
 def _check_float_dtype(dtype) -> np.dtype:
@@ -144,8 +136,8 @@ class SketchingOperator:
         # subclass's own test; ``embeds``: the message (``{d}``, ``{m}``) of an
         # operator that needs d <= m; ``limit``: ``(name, largest, message)``
         # for d or m beyond what the operator's index words hold
-        d = check_size("d", d)
-        m = check_size("m", m)
+        d = check_int("d", d)
+        m = check_int("m", m)
         if check is not None:
             check(d, m)
         if embeds is not None and d > m:
@@ -495,8 +487,8 @@ class SASO(_SparseVectors, SketchingOperator):
 
     def __init__(self, d, m, k=None, *, rng=None, dtype=np.float64, scale=None):
         if k is None:   # the usual 8 nonzeros, or one in every row of a shorter sketch
-            k = min(8, check_size("d", d))
-        k = check_size("k", k)
+            k = min(8, check_int("d", d))
+        k = check_int("k", k)
 
         def check(d, m):
             if k > d:
@@ -601,7 +593,7 @@ class LASO(_SparseVectors, SketchingOperator):
     k: int = 8
 
     def __init__(self, d, m, k=8, *, rng=None, dtype=np.float64, scale=None):
-        k = check_size("k", k)
+        k = check_int("k", k)
 
         self._init(d, m, rng, dtype, scale, lambda d, m: math.sqrt(m / (d * k)),
                    embeds="a LASO embeds m into d <= m dimensions; got d={d} > m={m}",

@@ -17,6 +17,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .._backend import get_backend
+from .._checks import check_int
 from .._operand import power_of_two_scale
 from ..sketch._rng import check_rng
 from ._operand import as_operand
@@ -150,15 +151,6 @@ def _prepare(A, b, *, rng, damp=0.0, sketch="saso", sketch_size=None, cond=None,
             raise ValueError(f"cond must be a number >= 0, got {cond!r}")
         cutoff = float(cond)
     return op, B, b_arr.ndim == 1, d, eps, cutoff
-
-
-def _check_count(name, value, minimum=0):
-    # TypeError for what is no integer, as randla.eig and numpy raise
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_tol(tol, eps):
@@ -355,8 +347,8 @@ def _refined(A, b, inner, *, damp, tol, refinements, maxiter, sketch, sketch_siz
     op, B, vector, d, eps, cutoff = _prepare(A, b, rng=rng, damp=damp, sketch=sketch,
                                              sketch_size=sketch_size, cond=cond)
     tol = _check_tol(tol, eps)
-    refinements = _check_count("refinements", refinements, 1)
-    maxiter = _check_count("maxiter", maxiter, 1)
+    refinements = check_int("refinements", refinements, 1)
+    maxiter = check_int("maxiter", maxiter, 1)
     xp = op.xp
     P, X = _factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
                    preconditioner=preconditioner)
@@ -644,7 +636,7 @@ def sketch_and_precondition(A, b, *, solver: str = "lsqr", preconditioner: str =
     op, B, vector, d, eps, cutoff = _prepare(A, b, rng=rng, damp=damp, sketch=sketch,
                                              sketch_size=sketch_size, cond=cond)
     tol = eps if tol is None else _check_tol(tol, eps)
-    maxiter = _check_count("maxiter", maxiter, 1)
+    maxiter = check_int("maxiter", maxiter, 1)
     P, X0 = _factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
                     preconditioner=preconditioner)
     if solver == "cg":
@@ -787,7 +779,7 @@ def iterative_sketching(A, b, *, damp: float = 0.0, tol: float | None = None,
     default_budget = maxiter is None
     if default_budget:
         maxiter = _momentum_iterations(beta, eps)
-    maxiter = _check_count("maxiter", maxiter, 1)
+    maxiter = check_int("maxiter", maxiter, 1)
     xp = op.xp
     P, X = _factor(op, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff, preconditioner="auto")
     step = xp.zeros_like(X)
@@ -953,8 +945,8 @@ def min_norm(A, b, *, tol: float | None = None, refinements: int = 4, maxiter: i
     if m > n:
         raise ValueError(f"A must be wide (m <= n) for min_norm, got shape {op.shape}")
     tol = _check_tol(tol, eps)
-    refinements = _check_count("refinements", refinements, 1)
-    maxiter = _check_count("maxiter", maxiter, 1)
+    refinements = check_int("refinements", refinements, 1)
+    maxiter = check_int("maxiter", maxiter, 1)
     opt = op.T      # n x m, tall: A A^T = opt.normal, and opt.residual(Z, X) = X - A^T Z, A (X - A^T Z)
     xp = op.xp
     P, _ = _factor(opt, None, d=d, sketch=sketch, rng=rng, cutoff=DEFAULT_CUTOFF_EPS * eps,

@@ -10,9 +10,10 @@ import numpy as np
 import scipy.linalg as sla
 
 from .._backend import Backend, _blas_controller, get_backend
+from .._checks import check_int
 from .._operand import cast_operator, require_adjoint, stored_values
 from ..sketch._rng import check_rng
-from ._drivers import (DEFAULT_CUTOFF_EPS, _check_count, _check_tol, fossils,
+from ._drivers import (DEFAULT_CUTOFF_EPS, _check_tol, fossils,
                        iterative_sketching, min_norm, sketch_and_precondition,
                        sketch_and_solve, spir)
 from ._preconditioner import _HOST_MODEL, host_pass_seconds
@@ -103,7 +104,7 @@ def prefers_randomized(m: int, n: int, nrhs: int = 1, *, row_major: bool = True)
     >>> prefers_randomized(40000, 1000)
     True
     """
-    m, n, nrhs = _check_count("m", m), _check_count("n", n), _check_count("nrhs", nrhs)
+    m, n, nrhs = check_int("m", m, 0), check_int("n", n, 0), check_int("nrhs", nrhs, 0)
     if m < 4 * n or n == 0:
         return False
     lapack = _gelsd_seconds_per_mn2() * m * n * n
@@ -141,7 +142,7 @@ def prefers_randomized_gpu(m: int, n: int) -> bool:
     >>> prefers_randomized_gpu(100000, 2000), prefers_randomized_gpu(2000, 50)
     (True, False)
     """
-    m, n = _check_count("m", m), _check_count("n", n)
+    m, n = check_int("m", m, 0), check_int("n", n, 0)
     return m >= 4 * n and m * n >= 1 << 20
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._backend import get_backend
-from ._drivers import (LstsqResult, _check_count, _check_tol, _factor, _norms, _prepare,
+from .._checks import check_int
+from ._drivers import (LstsqResult, _check_tol, _factor, _norms, _prepare,
                        _result)
 from ._preconditioner import _conditioned_within, _full_rank
 
@@ -164,10 +165,10 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
     if not isinstance(scale_columns, (bool, np.bool_)):
         # a string such as "no" would be truthy and scale
         raise TypeError(f"scale_columns must be True or False, got {scale_columns!r}")
-    depth = _check_count("depth", depth, 0)
-    repeats = _check_count("repeats", repeats, 1)
-    krylov = _check_count("krylov", krylov, 1)
-    refinements = _check_count("refinements", refinements, 1)
+    depth = check_int("depth", depth, 0)
+    repeats = check_int("repeats", repeats, 1)
+    krylov = check_int("krylov", krylov, 1)
+    refinements = check_int("refinements", refinements, 1)
     xp = op.xp
     norms = _norms_of_a_columns(op) if scale_columns else None
     if norms is None:

@@ -168,7 +168,7 @@ def test_epsi_checks_its_sketch_size_and_tol():
     A = known_svd(M, N, SPECTRA["poly1"](N), seed=1)[0]
     with pytest.raises(TypeError, match="sketch_size must be an integer"):
         epsi(A, sketch_size="20", rng=0)
-    with pytest.raises(ValueError, match="sketch_size must be at least 2"):
+    with pytest.raises(ValueError, match="sketch_size must be an integer >= 2"):
         epsi(A, sketch_size=1, rng=0)
     with pytest.raises(ValueError, match="tol"):       # True is not a tolerance
         epsi(A, tol=True, rng=0)
