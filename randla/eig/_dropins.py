@@ -73,7 +73,10 @@ def _as_operand(A, backend, dtype, symmetric=False):
     if backend.is_linear_operator(A):
         if not (cast or symmetric):
             return A
-        return cast_operator(A, np.float64 if cast else A.dtype, symmetric=symmetric)
+        # products in float64 unless A's own are float32 or float64: cast to an
+        # integer dtype they would be truncated (eigenvalues 2.2 off, n = 11)
+        work = A.dtype if np.dtype(A.dtype) in (np.float32, np.float64) else np.float64
+        return cast_operator(A, work, symmetric=symmetric)
     return A.astype(np.float64) if cast else A
 
 

@@ -420,6 +420,23 @@ def test_eigsh_linear_operator_with_matvec_only():
     assert sin_angle(v, V) <= 1e-8
 
 
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.bool_])
+def test_eigsh_integer_linear_operator_is_computed_in_float64(dtype):
+    # Its products were cast back to the operator's integer dtype, which
+    # truncated them: eigenvalues 2.2 off at n = 11.  scipy computes in float64.
+    M = np.random.default_rng(131).integers(-10, 10, (11, 11))
+    M = (M + M.T).astype(dtype)
+    exact = np.linalg.eigvalsh(M.astype(np.float64))
+    top = exact[np.argsort(-np.abs(exact), kind="stable")[:8]]
+    for A in (spla.aslinearoperator(M),
+              spla.LinearOperator(M.shape, matvec=lambda x: M @ x, dtype=dtype)):
+        w, v = randla.eigsh(A, 8, rng=0)
+        assert w.dtype == v.dtype == np.float64
+        np.testing.assert_allclose(np.sort(np.abs(w)), np.sort(np.abs(top)),
+                                   atol=1e-10 * abs(exact).max())
+        np.testing.assert_allclose(M @ v, v * w, atol=1e-8 * abs(exact).max())
+
+
 def test_eigsh_ncv_above_n_is_clipped_as_in_scipy():
     A, _, _ = known_eig(40, np.r_[-3.0, 2.0, np.linspace(1, 0.1, 38)], seed=1)
     W = spla.eigsh(A, 2, ncv=60, rng=0, return_eigenvectors=False)
