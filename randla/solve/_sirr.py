@@ -62,11 +62,16 @@ def _norms_of_a_columns(op):
     if op.linear_operator:
         return None
     op.passes += 1
-    if op.dense:
-        return xp.sqrt(xp.einsum("ij,ij->j", A, A))
-    squares = A.copy()
-    squares.data = squares.data ** 2
-    return xp.sqrt(xp.asarray(squares.sum(axis=0)).ravel())
+    # summed in float64 on the host (float32 entries near 1e35 overflowed
+    # their squares; a GPU keeps A's precision rather than cast a copy of A);
+    # a norm that still overflows is inf, and its column is left unscaled
+    with np.errstate(over="ignore"):
+        if op.dense:
+            return xp.sqrt(xp.einsum("ij,ij->j", A, A,
+                                     dtype=None if op.backend.is_gpu else np.float64))
+        squares = A.copy()
+        squares.data = squares.data.astype(np.float64) ** 2
+        return xp.sqrt(xp.asarray(squares.sum(axis=0)).ravel())
 
 
 def _sketch_of_a_has_full_rank(P, scale, cutoff):
@@ -87,6 +92,13 @@ def _galerkin(AZ, Z, C):
     column (shape (rows, K, k)).  The K x K systems are solved by batched
     eigendecompositions, on the data's device."""
     xp = get_backend(C).xp
+    # each vector divided by its largest entry (A Z by the same): near
+    # convergence the corrections are tiny, and in float32 their Gram
+    # entries went subnormal, passed the relative cutoff and overflowed 1/w
+    # (NaN x on easy float32 problems); a zero vector stays zero
+    size = xp.abs(Z).max(axis=0)
+    size = xp.where(size > 0, size, 1)
+    Z, AZ = Z / size, AZ / size
     gram = xp.einsum("iak,ibk->kab", AZ, AZ)
     rhs = xp.einsum("iak,ik->ka", Z, C)
     w, V = xp.linalg.eigh(gram)
@@ -174,9 +186,13 @@ def sirr(A, b, *, depth: int = 2, repeats: int = 3, krylov: int = 2, refinements
     if norms is None:
         scale = xp.ones(op.shape[1], dtype=op.dtype)
     else:
-        # a norm that under- or overflowed (0 or inf) leaves its column as it is
+        # a norm that under- or overflowed (0 or inf), or whose inverse
+        # overflows A's precision (float32 columns of 1e-40), leaves its
+        # column as it is
         usable = (norms > 0) & xp.isfinite(norms)
-        scale = xp.where(usable, 1 / xp.where(usable, norms, 1), 1).astype(op.dtype)
+        inverse = 1 / xp.where(usable, norms, 1)
+        usable &= inverse <= float(np.finfo(op.dtype).max)
+        scale = xp.where(usable, inverse, 1).astype(op.dtype)
     scaled = _ColumnScaled(op, scale)
     unscaled = op.a_scale, op.damp
     P, X = _factor(scaled, B, d=d, sketch=sketch, rng=rng, cutoff=cutoff,
