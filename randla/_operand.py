@@ -12,8 +12,15 @@ import numpy as np
 
 from ._backend import get_backend, working_float
 
-__all__ = ["cast_operator", "one_sweep_scales", "power_of_two_scale", "product_scale",
-           "real_operand", "refuse_non_finite", "require_adjoint", "stored_values"]
+__all__ = ["NonFiniteError", "cast_operator", "one_sweep_scales", "power_of_two_scale",
+           "product_scale", "real_operand", "refuse_non_finite", "require_adjoint",
+           "stored_values"]
+
+
+class NonFiniteError(ValueError):
+    """A's entries, or its products with a finite block, are not finite
+    (NaN or inf, or an overflow): a ValueError that callers which must
+    raise another class for it (the scipy drop-ins) can tell apart."""
 
 
 def power_of_two_scale(size: float, dtype, powers: int = 2) -> float:
@@ -76,7 +83,7 @@ def stored_values(A):
 
 
 def refuse_non_finite(A, image, name: str = "A") -> None:
-    """Raise ValueError naming A where its product ``image`` is not finite.
+    """Raise NonFiniteError naming A where its product ``image`` is not finite.
 
     A product with a random block reaches every entry of A (0 * NaN and
     0 * inf are NaN), so checking a first product finds NaN or inf in A for
@@ -88,11 +95,11 @@ def refuse_non_finite(A, image, name: str = "A") -> None:
         return
     backend = None if A is None else get_backend(A)
     if backend is None or backend.is_linear_operator(A):
-        raise ValueError(f"{name} returned non-finite values (NaN or inf) for a finite block")
+        raise NonFiniteError(f"{name} returned non-finite values (NaN or inf) for a finite block")
     if bool(backend.xp.isfinite(stored_values(A) if backend.issparse(A) else A).all()):
-        raise ValueError(f"a product with {name} overflowed: its entries are too large "
+        raise NonFiniteError(f"a product with {name} overflowed: its entries are too large "
                          "for its precision")
-    raise ValueError(f"{name} has non-finite entries (NaN or inf)")
+    raise NonFiniteError(f"{name} has non-finite entries (NaN or inf)")
 
 
 def real_operand(A, name: str = "A", *, square: bool = False, allow_empty: bool = True,

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from .._backend import get_backend, working_float
-from .._operand import cast_operator, require_adjoint
+from .._operand import NonFiniteError, cast_operator, require_adjoint
 from ..sketch import RNGState
 from ._lanczos import block_lanczos, default_block, default_max_basis
 from ._operand import Operand
@@ -128,6 +128,23 @@ class _ZeroStartVector(ValueError, spla.ArpackError):
     def __init__(self, message):
         RuntimeError.__init__(self, message)
         self.info = -9
+
+
+class _NonFiniteA(ValueError, spla.ArpackError):
+    """NaN or inf in A (or products that overflow): scipy's ARPACK stops with
+    its error -9999 (an ArpackError); randla names the cause, a ValueError too."""
+
+    def __init__(self, message):
+        RuntimeError.__init__(self, message)
+        self.info = -9999
+
+
+def _solve_or_refuse(op, k, **kwargs):
+    """:func:`_solve`, its NonFiniteError raised as scipy's class."""
+    try:
+        return _solve(op, k, **kwargs)
+    except NonFiniteError as exc:
+        raise _NonFiniteA(str(exc)) from None
 
 
 class _NoAdjoint(TypeError, NotImplementedError):
@@ -352,8 +369,8 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     ------
     ValueError
         For bad k, ncv, tol, which, v0, maxiter, return_singular_vectors or
-        solver, with scipy's messages; for A with NaN or inf entries or of
-        long double type (as scipy); for CuPy data handed to cupyx
+        solver, with scipy's messages; for A of long double type (as
+        scipy); for CuPy data handed to cupyx
         (``which='SM'``, complex data) with an argument cupyx's ``svds``
         lacks (``v0``, ``rng``, ``options``), or with ``solver``.
     TypeError
@@ -362,7 +379,10 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         LinearOperator without rmatvec raises a TypeError that is also
         scipy's NotImplementedError.
     scipy.sparse.linalg.ArpackError
-        A zero ``v0`` (ARPACK error -9, as in scipy; also a ValueError).
+        A zero ``v0`` (ARPACK error -9, as in scipy); NaN or inf in A, or
+        products with A that overflow (scipy's ARPACK fails with its error
+        -9999 there; randla's message names the cause).  Both are also
+        ValueErrors.
     scipy.sparse.linalg.ArpackNoConvergence
         If the randomized solver stops short of ``tol`` (its ``eigenvalues``
         attribute holds the converged singular values).
@@ -437,11 +457,11 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         return _hand_over(backend, "svds", A, k=k, ncv=ncv, tol=tol, which=which, v0=v0,
                           maxiter=maxiter, return_singular_vectors=return_singular_vectors,
                           rng=rng, options=options)
-    A = _as_operand(A, backend, dtype)
-    try:
+    try:     # on A as given: a float16 operator is wrapped next, with an rmatvec
         require_adjoint(A, "A", "svds")
     except TypeError as exc:
         raise _NoAdjoint(str(exc)) from None
+    A = _as_operand(A, backend, dtype)
     wide = shape[0] < shape[1]
     if wide:
         # sparse: a CSR copy of Aᵀ, whose products gather from and scatter into
@@ -451,9 +471,9 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
         A = A.T if not backend.issparse(A) else A.T.tocsr()
     op = Operand(A)
     # scipy's svds hands ARPACK tol**2 for the eigenvalues of AᵀA
-    result = _solve(op, k, normal=True, tol=tol ** 2, maxiter=steps,
-                    options=options, ncv=None if ncv is None else int(ncv), rng=rng, v0=v0,
-                    values_only=not return_singular_vectors)
+    result = _solve_or_refuse(op, k, normal=True, tol=tol ** 2, maxiter=steps,
+                              options=options, ncv=None if ncv is None else int(ncv),
+                              rng=rng, v0=v0, values_only=not return_singular_vectors)
     xp = backend.xp
     if not result.converged.all():
         _not_converged(result, "singular values", (np.sqrt(np.maximum(
@@ -560,8 +580,8 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     Raises
     ------
     ValueError
-        Non-square A ("expected square matrix"), NaN or inf entries,
-        long double data (as scipy), ``k <= 0``, bad ``which``,
+        Non-square A ("expected square matrix"), long double data (as
+        scipy), ``k <= 0``, bad ``which``,
         non-finite ``tol``, bad ``maxiter``; for CuPy data, ``M``, ``sigma``,
         ``Minv``, ``OPinv``, a mode other than 'normal', or ``rng`` on a call
         handed to cupyx.
@@ -570,7 +590,9 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
         that is not an integer (10.0 included) or a bool;
         ``return_eigenvectors`` that is not a bool or an integer.
     scipy.sparse.linalg.ArpackError
-        A zero ``v0`` (ARPACK error -9, as in scipy; also a ValueError).
+        A zero ``v0`` (ARPACK error -9, as in scipy); NaN or inf in A, or
+        products with A that overflow (ARPACK's error -9999 in scipy).
+        Both are also ValueErrors.
     scipy.sparse.linalg.ArpackNoConvergence
         If the randomized solver stops short of ``tol`` (its ``eigenvalues``
         and ``eigenvectors`` hold the Ritz pairs of A on the converged vectors).
@@ -647,9 +669,9 @@ def eigsh(A, k: int = 6, M=None, sigma=None, which: str = "LM", v0=None,
     v0 = _check_v0(v0, n, eigsh=True)
     A = _as_operand(A, backend, dtype, symmetric=True)
     op = Operand(A)
-    result = _solve(op, k, normal=False, tol=tol, maxiter=steps,
-                    options=None, ncv=ncv, rng=rng, v0=v0,
-                    values_only=not return_eigenvectors)
+    result = _solve_or_refuse(op, k, normal=False, tol=tol, maxiter=steps,
+                              options=None, ncv=ncv, rng=rng, v0=v0,
+                              values_only=not return_eigenvectors)
     xp = backend.xp
     values = (result.values / op.scale).astype(working_float(op.dtype))   # of A, not scale A
     if not result.converged.all():

@@ -57,6 +57,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._operand import NonFiniteError
 from ..sketch import as_rng_state
 from ._cpu_basis import ChunkedBasis
 from ._lowrank import _project_out
@@ -268,8 +269,8 @@ def _block_lanczos(op: Operand, k: int, *, normal: bool, tol: float, maxiter: in
             (W, C, before), gram = basis.project(W, _DGKS), None
         d, b = basis.used, Q.shape[1]
         if not np.isfinite(before).all():
-            raise ValueError("a product with A is not finite: A has NaN or inf "
-                             "entries, or entries so large that its products overflow")
+            raise NonFiniteError("a product with A is not finite: A has NaN or inf "
+                                 "entries, or entries so large that its products overflow")
         C = bk.to_host(C).astype(np.float64)
         size = float(np.linalg.norm(before))
         H.extend(C)
