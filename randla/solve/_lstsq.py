@@ -258,11 +258,14 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
         Right-hand side(s), dense (a sparse b is refused with TypeError).
     cond : float, optional
         Singular values below ``cond * largest_singular_value`` are treated as
-        zero.  As in LAPACK's gelsd, a cond of 0 or less, or of 1 or more,
-        means the default.  On the randomized path the singular values are
+        zero.  The default (None) is ``eps`` of a's precision, as in scipy.
+        LAPACK's gelsd reads a cond of 0 or less, or of 1 or more, as its
+        machine precision, half that ``eps``, so on the LAPACK path such a
+        cond keeps singular values down to ``eps / 2`` (scipy does the
+        same).  On the randomized path the singular values are
         those of the sketch ``S a`` (equal to a's within a factor
-        ``1 +- O(sqrt(N/d))``); the default there is ``30 * eps`` instead of
-        LAPACK's ``eps``, a smaller cond also means the default (the sketch
+        ``1 +- O(sqrt(N/d))``); the default there is ``30 * eps``, and a
+        smaller cond (0 or less, or 1 or more, too) means that default (the sketch
         does not resolve singular values below it), and the rank, hence x,
         can depend on ``rng`` when a singular value lies near the cutoff.  A
         cond that drops singular values of a sketch truncates in the sketch's
@@ -417,7 +420,8 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     a1 = a1.astype(dtype, copy=False) if not operator_input else _in_precision(a1, dtype,
                                                                                 backend)
     b1 = b1.astype(dtype, copy=False)
-    # gelsd reads cond <= 0 or cond >= 1 as "machine precision": the default.
+    # gelsd reads cond <= 0 or cond >= 1 as its machine precision (eps / 2);
+    # here they, like any cond below the default cutoff, mean that default.
     # Below the default cutoff the sketch's singular values are rounding, and
     # a cutoff there would keep directions A does not have (x ~ 1e14 for a
     # duplicated column at cond = 1e-17).
