@@ -77,6 +77,10 @@ class EPSIResult:
         ``residuals <= tol`` (host), for a value no smaller than Â's j-th
         eigenvalue (Â ≼ M, so a smaller one is not M's j-th: a ``v0`` of
         eigenvectors further down converges to them, reported unconverged).
+        The test only sees what Â resolves: where the gap to the value
+        below is smaller than Â's shortfall, such a pair passes it (σ =
+        1, 0.999, 0.998, ... and ``v0`` the second singular vector: 0.999
+        reported converged as the top value).
     sweeps : int
         EPSI sweeps done (each followed by a Rayleigh–Ritz step).
     passes : int

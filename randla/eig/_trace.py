@@ -256,7 +256,11 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
     poly: i^-2; slowexp: 0.9^i; fastexp: 0.7^i; smallstep / bigstep: 50 ones, then
     1e-3 / 1e-8):
 
-    - Hutchinson, Hutch++, Nystrom++: 93-96 % on all six (independent samples).
+    - Hutchinson, Hutch++, Nystrom++: 93-96 % on all six (independent samples);
+      in 1000 runs Hutch++ covered 92 % on fastexp.  Where A is exactly of
+      low rank, Hutch++ and XTrace are exact to rounding and ``stderr``
+      has no rounding floor: it covered that error in 43 % and 72 % of 200
+      runs (rank 5, n = 400, errors near 1e-15).
     - XTrace: 84-89 % on the four smooth spectra, but only 32 % on both step
       spectra (its 50 probes cannot span the 50-dimensional step, and the
       leave-one-out samples then miss a common bias of the whole run).
