@@ -17,6 +17,7 @@ import numpy as np
 
 from .._backend import get_backend
 from .._checks import check_int
+from .._operand import NonFiniteError
 from ..sketch import as_rng_state
 from ._trace_estimators import ESTIMATORS, PROBES, CountedOperator, ProbeStream, _extend_basis
 
@@ -335,6 +336,11 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
         # float64 whatever A's precision: float32 samples of a float32 trace
         # near 1e37 overflowed in their sum
         samples = op.backend.to_host(estimator.samples()).astype(np.float64) / op.scale
+        if not np.isfinite(samples).all():
+            # only the first block is checked up front: an operator (a callable)
+            # that turns non-finite later gave estimate nan, converged
+            raise NonFiniteError("A returned non-finite values (NaN or inf) after its "
+                                 "first block: the trace estimate is not finite")
         estimate, stderr = _summary(samples)
         if not adaptive:
             break

@@ -648,3 +648,24 @@ def test_auto_takes_hutchinson_for_a_budget_too_small_for_its_choice(matvecs, ps
     assert res.method == "hutchinson" and res.matvecs == matvecs
     assert res.estimate == pytest.approx(randla.trace(A, matvecs=matvecs, rng=0,
                                                       method="hutchinson").estimate)
+
+
+@pytest.mark.parametrize("method, adaptive", [("hutch++", False), ("hutchinson", True),
+                                              ("hutch++", True)])
+def test_an_operator_that_turns_non_finite_after_its_first_block_is_refused(method, adaptive):
+    # Only the first block is checked up front; a callable that returned NaN
+    # later gave estimate nan, stderr nan and converged=True.
+    G = np.random.default_rng(5).standard_normal((200, 200))
+    A = G @ G.T     # not diagonal: Rademacher probes of a diagonal A are exact at once
+    calls = [0]
+
+    def late_nan(X):
+        calls[0] += 1
+        Y = A @ X
+        if calls[0] > 1:
+            Y[0, 0] = np.nan
+        return Y
+
+    budget = {"rtol": 1e-6, "matvecs": 8} if adaptive else {"matvecs": 60}
+    with pytest.raises(ValueError, match="non-finite values"):
+        randla.trace(late_nan, n=200, method=method, rng=0, **budget)
