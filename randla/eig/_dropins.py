@@ -122,21 +122,14 @@ def _solve(op, k, *, normal, tol, maxiter, options, ncv, rng, v0=None, values_on
                          keep_images=dense, values_only=values_only)
 
 
-class _ZeroStartVector(ValueError, spla.ArpackError):
-    """A zero v0: scipy's ArpackError (ARPACK error -9), and a ValueError."""
+class _ArpackValueError(ValueError, spla.ArpackError):
+    """Bad input that scipy's ARPACK reports as an ArpackError with code
+    ``info``: a zero v0 (-9), NaN or inf in A (-9999); a ValueError too,
+    with randla's message naming the cause."""
 
-    def __init__(self, message):
+    def __init__(self, message, info):
         RuntimeError.__init__(self, message)
-        self.info = -9
-
-
-class _NonFiniteA(ValueError, spla.ArpackError):
-    """NaN or inf in A (or products that overflow): scipy's ARPACK stops with
-    its error -9999 (an ArpackError); randla names the cause, a ValueError too."""
-
-    def __init__(self, message):
-        RuntimeError.__init__(self, message)
-        self.info = -9999
+        self.info = info
 
 
 def _solve_or_refuse(op, k, **kwargs):
@@ -144,7 +137,7 @@ def _solve_or_refuse(op, k, **kwargs):
     try:
         return _solve(op, k, **kwargs)
     except NonFiniteError as exc:
-        raise _NonFiniteA(str(exc)) from None
+        raise _ArpackValueError(str(exc), -9999) from None
 
 
 class _NoAdjoint(TypeError, NotImplementedError):
@@ -177,8 +170,8 @@ def _check_v0(v0, n, *, eigsh=False, real=True):
         v0 = v0.real
     norm = float(xp.linalg.norm(v0))
     if norm == 0:
-        raise _ZeroStartVector("ARPACK error -9: Starting vector is zero (`v0` must be "
-                               "nonzero).")
+        raise _ArpackValueError("ARPACK error -9: Starting vector is zero (`v0` must be "
+                                "nonzero).", -9)
     if not np.isfinite(norm):
         raise ValueError(f"`v0` must be finite and nonzero, got norm {norm}")
     return v0
