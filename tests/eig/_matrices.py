@@ -1,4 +1,4 @@
-"""Known-spectrum test matrices for tests/eig (ALGORITHMS.md §4), and the BLAS fixture."""
+"""Known-spectrum test matrices for tests/eig (ALGORITHMS.md §4), and its fixtures."""
 import functools
 
 import numpy as np
@@ -21,6 +21,14 @@ def one_blas_thread():
     matrices run many times slower (MEASURED.md).  Results do not depend on it."""
     with threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+@pytest.fixture
+def ncv_as_given(monkeypatch):
+    """The drop-ins keep a given ncv even where randla's default basis is
+    larger and fits its memory bound: the small-basis runs (restarts every
+    few steps) that only a huge n reaches otherwise."""
+    monkeypatch.setattr("randla.eig._dropins._RAISE_NCV_BYTES", 0)
 
 
 def orthonormal(n, r, rng):

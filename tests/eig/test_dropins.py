@@ -10,8 +10,8 @@ import scipy.sparse.linalg as spla
 import randla
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from _matrices import (SPECTRA, known_eig, known_svd, one_blas_thread,  # noqa: E402,F401
-                       sin_angle)
+from _matrices import (SPECTRA, known_eig, known_svd, ncv_as_given,  # noqa: E402,F401
+                       one_blas_thread, sin_angle)
 
 K = 6
 WRAP = {"dense": lambda A: A, "sparse": sp.csr_array, "linop": spla.aslinearoperator}
@@ -485,7 +485,7 @@ def test_eigsh_no_convergence_reports_signed_eigenvalues():
 
 
 @pytest.mark.parametrize("solver, ncv", [("eigsh", 13), ("svds", 10)])
-def test_a_small_ncv_converges_where_arpack_does(solver, ncv):
+def test_a_small_ncv_converges_where_arpack_does(solver, ncv, ncv_as_given):
     # The top of a 1-D Laplacian's spectrum is a tight cluster (neighbours
     # 2e-3 apart, spread 4).  ARPACK converges with these ncv within its
     # default budget; randla raised ArpackNoConvergence when ncv let it take
@@ -652,7 +652,33 @@ def test_widening_runs_until_hidden_copies_surface(copies, k, block):
     np.testing.assert_allclose(s, s_true[:k], rtol=0, atol=1e-10)
 
 
-def test_small_ncv_with_a_repeated_value_converges():
+@pytest.mark.parametrize("solver", ["eigsh", "svds"])
+def test_a_small_ncv_is_raised_to_the_default_basis_where_that_fits(solver):
+    # thick restarts make less of a small basis than ARPACK's implicit ones,
+    # so a given ncv below the default basis (that fits the memory bound) is
+    # raised to it: the run is the default one, product for product
+    n = 300
+    L = sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1], format="csr")
+    values_only = ({"return_eigenvectors": False} if solver == "eigsh"
+                   else {"return_singular_vectors": False})
+    runs = []
+    for ncv in (None, K + 2):
+        columns = []
+
+        def product(X):
+            columns.append(X.shape[1])
+            return L @ X
+        op = spla.LinearOperator(L.shape, matvec=product, rmatvec=product, matmat=product,
+                                 rmatmat=product, dtype=np.float64)
+        runs.append((getattr(randla, solver)(op, K, ncv=ncv, rng=0, **values_only), columns))
+    (default, default_columns), (raised, raised_columns) = runs
+    assert raised_columns == default_columns
+    np.testing.assert_array_equal(raised, default)
+    exact = np.linalg.eigvalsh(L.toarray())[-K:]
+    np.testing.assert_allclose(np.sort(raised), exact, rtol=0, atol=1e-10 * 4)
+
+
+def test_small_ncv_with_a_repeated_value_converges(ncv_as_given):
     # the pairs a widening adds need room in the basis, or every restart
     # drops them and the run ends at maxiter
     s_true = np.r_[np.full(2, 2.0), np.linspace(1.99, 0.1, 198)]
@@ -752,7 +778,7 @@ def test_v0_with_one_column_per_step():
 # ---- scipy users' edge cases (review of the drop-ins against scipy 1.17) ----
 
 @pytest.mark.parametrize("ncv", [5, 6, 8])
-def test_eigsh_small_ncv_converges_where_arpack_does(ncv):
+def test_eigsh_small_ncv_converges_where_arpack_does(ncv, ncv_as_given):
     # a block of ncv - k columns made every step a thick restart keeping only
     # the k pairs (a block power method): 300 steps ended short of tol where
     # ARPACK with the same ncv converges
@@ -765,7 +791,7 @@ def test_eigsh_small_ncv_converges_where_arpack_does(ncv):
 
 
 @pytest.mark.parametrize("ncv", [6, 7, 8])
-def test_svds_small_ncv_converges_where_arpack_does(ncv):
+def test_svds_small_ncv_converges_where_arpack_does(ncv, ncv_as_given):
     s_true = np.r_[10.0, 9.0, 8.0, 7.9, np.linspace(5, 0.1, 36)]
     A = known_svd(60, 40, s_true, seed=1)[0]
     np.testing.assert_allclose(spla.svds(A, 3, ncv=ncv, rng=0, return_singular_vectors=False),

@@ -14,7 +14,7 @@ from randla.eig._lanczos import block_lanczos, default_max_basis
 from randla.eig._operand import Operand
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from _matrices import known_eig, known_svd  # noqa: E402
+from _matrices import known_eig, known_svd, ncv_as_given  # noqa: E402,F401
 
 _EPS = np.finfo(np.float64).eps
 
@@ -96,7 +96,7 @@ def test_eigsh_values_alone_wait_for_a_runner_up_of_the_other_sign(delta, seed):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 4])
-def test_a_run_cut_short_reports_only_what_the_residuals_prove(seed):
+def test_a_run_cut_short_reports_only_what_the_residuals_prove(seed, ncv_as_given):
     # one column per step (ncv = k + 3) cannot tell 1 from 1 - 1e-8 until it
     # widens: cut short by maxiter, a Ritz value mixing both (up to 4e-9
     # off) was reported as converged by the gap bound
