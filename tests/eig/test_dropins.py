@@ -484,8 +484,9 @@ def test_eigsh_no_convergence_reports_signed_eigenvalues():
     assert x.shape == (400, 1) and np.linalg.norm(A @ x + 3 * x) <= 1e-8
 
 
+@pytest.mark.usefixtures("ncv_as_given")
 @pytest.mark.parametrize("solver, ncv", [("eigsh", 13), ("svds", 10)])
-def test_a_small_ncv_converges_where_arpack_does(solver, ncv, ncv_as_given):
+def test_a_small_ncv_converges_where_arpack_does(solver, ncv):
     # The top of a 1-D Laplacian's spectrum is a tight cluster (neighbours
     # 2e-3 apart, spread 4).  ARPACK converges with these ncv within its
     # default budget; randla raised ArpackNoConvergence when ncv let it take
@@ -678,7 +679,8 @@ def test_a_small_ncv_is_raised_to_the_default_basis_where_that_fits(solver):
     np.testing.assert_allclose(np.sort(raised), exact, rtol=0, atol=1e-10 * 4)
 
 
-def test_small_ncv_with_a_repeated_value_converges(ncv_as_given):
+@pytest.mark.usefixtures("ncv_as_given")
+def test_small_ncv_with_a_repeated_value_converges():
     # the pairs a widening adds need room in the basis, or every restart
     # drops them and the run ends at maxiter
     s_true = np.r_[np.full(2, 2.0), np.linspace(1.99, 0.1, 198)]
@@ -777,8 +779,9 @@ def test_v0_with_one_column_per_step():
 
 # ---- scipy users' edge cases (review of the drop-ins against scipy 1.17) ----
 
+@pytest.mark.usefixtures("ncv_as_given")
 @pytest.mark.parametrize("ncv", [5, 6, 8])
-def test_eigsh_small_ncv_converges_where_arpack_does(ncv, ncv_as_given):
+def test_eigsh_small_ncv_converges_where_arpack_does(ncv):
     # a block of ncv - k columns made every step a thick restart keeping only
     # the k pairs (a block power method): 300 steps ended short of tol where
     # ARPACK with the same ncv converges
@@ -790,8 +793,9 @@ def test_eigsh_small_ncv_converges_where_arpack_does(ncv, ncv_as_given):
         np.testing.assert_allclose(w, W, rtol=1e-10)
 
 
+@pytest.mark.usefixtures("ncv_as_given")
 @pytest.mark.parametrize("ncv", [6, 7, 8])
-def test_svds_small_ncv_converges_where_arpack_does(ncv, ncv_as_given):
+def test_svds_small_ncv_converges_where_arpack_does(ncv):
     s_true = np.r_[10.0, 9.0, 8.0, 7.9, np.linspace(5, 0.1, 36)]
     A = known_svd(60, 40, s_true, seed=1)[0]
     np.testing.assert_allclose(spla.svds(A, 3, ncv=ncv, rng=0, return_singular_vectors=False),
