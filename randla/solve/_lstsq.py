@@ -410,8 +410,13 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     if complex_data:
         raise TypeError("the randomized drivers are real: complex data needs "
                         "method='lapack' (dense a)")
-    if m == 0 or n == 0 or nrhs == 0:
-        raise ValueError(f"empty problem: a has shape {a1.shape}, b has shape {b1.shape}")
+    if m == 0 or n == 0:
+        # nothing to sketch: scipy's answer for a dense empty a (x = 0)
+        return _lapack(backend, backend.xp.zeros((m, n), dtype=a1.dtype), b1, cond, False,
+                       False, check_finite, None)
+    if nrhs == 0:
+        raise ValueError(f"empty problem: b has shape {b1.shape} (scipy's LAPACK refuses "
+                         "it too)")
     # LAPACK computes in the common precision of a and b; so do we.  It has no
     # extended precision: scipy solves long double in float64.
     dtype = np.result_type(np.float32, a1.dtype, b1.dtype)

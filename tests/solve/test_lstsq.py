@@ -163,9 +163,11 @@ def test_cost_model_never_favours_more_right_hand_sides(m, row_major):
 @pytest.mark.parametrize("a_shape, b_shape", [((0, 3), (0,)), ((3, 0), (3,)),
                                               ((0, 3), (0, 2)), ((4, 0), (4, 2))])
 @pytest.mark.parametrize("method", ("auto", "randomized"))
-def test_empty_inputs_like_scipy(a_shape, b_shape, method):
+@pytest.mark.parametrize("kind", ("dense", "csr", "operator"))
+def test_empty_inputs_like_scipy(a_shape, b_shape, method, kind):
     A, b = np.ones(a_shape), np.ones(b_shape)
-    ours, ref = randla.lstsq(A, b, method=method), sla.lstsq(A, b)
+    given = {"dense": A, "csr": sp.csr_matrix(A), "operator": aslinearoperator(A)}[kind]
+    ours, ref = randla.lstsq(given, b, method=method), sla.lstsq(A, b)
     for u, v in zip(ours[:2] + ours[3:], ref[:2] + ref[3:]):
         assert np.shape(u) == np.shape(v) and np.array_equal(u, v)
     assert ours[2] == ref[2]
@@ -618,3 +620,13 @@ def test_no_warning_where_a_stalled_solve_is_at_rounding_level():
             b = rng.standard_normal(A.shape[0])
             x = randla.lstsq(sp.csr_array(A), b, rng=0)[0]
             assert np.linalg.norm(b - A @ x) <= 1e-13 * np.linalg.norm(A, 2) * np.linalg.norm(x)
+
+
+@pytest.mark.parametrize("kind", ("dense", "csr", "operator"))
+def test_no_right_hand_sides_is_refused_as_scipy_refuses_it(kind):
+    A = np.ones((5, 3))
+    given = {"dense": A, "csr": sp.csr_matrix(A), "operator": aslinearoperator(A)}[kind]
+    with pytest.raises(ValueError):
+        sla.lstsq(A, np.ones((5, 0)))
+    with pytest.raises(ValueError):
+        randla.lstsq(given, np.ones((5, 0)))
