@@ -437,6 +437,18 @@ def test_eigsh_integer_linear_operator_is_computed_in_float64(dtype):
         np.testing.assert_allclose(M @ v, v * w, atol=1e-8 * abs(exact).max())
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_eigenvectors_stay_orthonormal_where_the_basis_fills_the_space(seed):
+    # the last block fills the 80-row space; its QR amplified the rounding
+    # along the basis by R's condition number (Vᵀ V up to 1e-12 from I)
+    lam = np.r_[np.full(5, 2.0), np.full(3, 1.5), np.random.default_rng(seed).uniform(-1, 1, 72)]
+    A = known_eig(80, lam, seed=seed)[0]
+    w, V = randla.eigsh(A, 59, rng=seed)
+    assert np.abs(V.T @ V - np.eye(59)).max() <= 1e-13
+    exact = np.sort(lam[np.argsort(-np.abs(lam))[:59]])
+    np.testing.assert_allclose(w, exact, rtol=0, atol=1e-12)
+
+
 def test_eigsh_ncv_above_n_is_clipped_as_in_scipy():
     A, _, _ = known_eig(40, np.r_[-3.0, 2.0, np.linspace(1, 0.1, 38)], seed=1)
     W = spla.eigsh(A, 2, ncv=60, rng=0, return_eigenvectors=False)
