@@ -289,7 +289,8 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     k : int, default 6
         ``0 < k < min(A.shape)``.
     ncv : int, optional
-        Lanczos vectors kept before a restart (``k < ncv <= min(A.shape)``).
+        Lanczos vectors kept before a restart (``k < ncv < min(A.shape)``,
+        as scipy requires).
         Default ``max(4k, 2k + 12 b)`` (b: block size), or 100 where that
         is more and 100 vectors of ``min(A.shape)`` entries take at most
         512 MiB, at most ``min(A.shape)``.  Runs that converge before the
@@ -447,8 +448,8 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     _check_precision(dtype)
     limit = min(shape)
     k = _check_k(k, limit)
-    if ncv is not None and (int(ncv) != ncv or not k < ncv <= limit):
-        raise ValueError("`ncv` must be an integer satisfying `k < ncv <= min(A.shape)`.")
+    if ncv is not None and (int(ncv) != ncv or not k < ncv < limit):
+        raise ValueError("`ncv` must be an integer satisfying `k < ncv < min(A.shape)`.")
     tol = _check_tol_value(tol)
     which = str(which).upper()
     if which not in ("LM", "SM"):
