@@ -308,14 +308,21 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
     cls = ESTIMATORS[method]
     probes = _check_probes(probes)
     start = cap if capped else _DEFAULT_MATVECS if matvecs is None else matvecs
+    if cap is not None and matvecs is not None and cap < matvecs:
+        # before the exact trace below, which would take n > cap products
+        raise ValueError(f"max_matvecs={cap} is below the starting budget matvecs={matvecs}")
     if requested == "auto" and start >= n:
         return _exact_trace(op)
     if matvecs is None:
         matvecs = min(start, cls.max_matvecs(n))
         matvecs -= matvecs % cls.step
-        if capped and matvecs < cls.min_matvecs:
+        if capped and cap < cls.min_matvecs:
             raise ValueError(f"max_matvecs={cap} is too small: method {cls.name!r} needs "
                              f"at least {cls.min_matvecs} matvecs")
+        if matvecs < cls.min_matvecs:
+            raise ValueError(f"method {cls.name!r} needs at least {cls.min_matvecs} "
+                             f"matvecs, and can use at most {cls.max_matvecs(n)} on an "
+                             f"n={n} matrix")
     _budget_limits(cls, n, "matvecs", matvecs)
     if adaptive:
         if max_matvecs is None:

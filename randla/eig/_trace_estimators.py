@@ -105,12 +105,17 @@ class CountedOperator:
             where = "a GPU (CuPy)" if self.backend.is_gpu else "a host (numpy)"
             raise TypeError(f"A applied to {where} block returned {type(out).__name__}; "
                             f"it must return the same kind of array")
+        if self.backend.issparse(out):
+            raise TypeError(f"A applied to an n x b block ({X.shape[0]} x {X.shape[1]}) "
+                            f"returned a sparse {type(out).__name__}; a callable A must "
+                            "return a dense array (e.g. its .toarray())")
         out = self.xp.asarray(out)
         if out.ndim == 1 and X.shape[1] == 1:
             out = out.reshape(-1, 1)
         if out.shape != X.shape:
-            raise ValueError(f"A applied to an {X.shape[0]} x {X.shape[1]} block returned "
-                             f"shape {out.shape}; a callable A must map n x b to n x b")
+            raise ValueError(f"A applied to an n x b block ({X.shape[0]} x {X.shape[1]}) "
+                             f"returned shape {out.shape}; a callable A must map n x b to "
+                             "n x b")
         if out.dtype.kind == "c":
             raise TypeError("A returned complex values; only real operators are supported")
         return out.astype(self.dtype, copy=False)

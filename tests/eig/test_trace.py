@@ -669,3 +669,32 @@ def test_an_operator_that_turns_non_finite_after_its_first_block_is_refused(meth
     budget = {"rtol": 1e-6, "matvecs": 8} if adaptive else {"matvecs": 60}
     with pytest.raises(ValueError, match="non-finite values"):
         randla.trace(late_nan, n=200, method=method, rng=0, **budget)
+
+
+def test_a_callable_returning_a_sparse_matrix_is_told_to_return_a_dense_one():
+    with pytest.raises(TypeError, match="returned a sparse csr_matrix"):
+        randla.trace(lambda X: sp.csr_matrix(X), n=5, matvecs=4, rng=0)
+
+
+def test_auto_never_passes_the_cap_for_the_exact_trace():
+    # a starting budget of at least n bought the exact trace, n products past
+    # max_matvecs, where every named method refuses the starting budget
+    counted = []
+
+    def product(X):
+        counted.append(X.shape[1])
+        return 2.0 * X
+    for method in ("auto", "hutchinson", "hutch++"):
+        with pytest.raises(ValueError, match="below the starting budget"):
+            randla.trace(product, n=50, rtol=1e-2, matvecs=60, max_matvecs=30,
+                         method=method, rng=0)
+    assert counted == []
+
+
+@pytest.mark.parametrize("method, least, most", [("xtrace", 4, 2), ("xnystrace", 2, 1)])
+def test_a_method_that_cannot_run_on_a_1x1_matrix_says_so(method, least, most):
+    # the default budget, clipped to what n = 1 allows, was reported as the
+    # caller's "matvecs=2 is too small"
+    with pytest.raises(ValueError, match=f"needs at least {least} matvecs, and can use at "
+                                         f"most {most} on an n=1 matrix"):
+        randla.trace(np.array([[3.0]]), method=method, psd=method == "xnystrace", rng=0)
