@@ -846,10 +846,11 @@ def iterative_sketching(A, b, *, damp: float = 0.0, tol: float | None = None,
         # step (1000 x 20 standard problems, 540 runs over three sketches,
         # four sizes, float32 and float64 and condition numbers up to 1e6:
         # 10 ended unconverged, forward errors up to 0.45 in float64 with
-        # Gaussian sketches of 4n rows; none now).  Once only, and not below 3e-2: at condition number
-        # 1e12 the estimate stops at a floor above tol little below its
-        # start, and restarts there cost longer budgets (1e-2: 2.7 times
-        # the steps; 3e-2: 1.7 times, 1060 a run against 615).
+        # Gaussian sketches of 4n rows; none now).  Once only, and not at
+        # 1e-2: at condition number 1e12 the estimate stops at a floor above
+        # tol not far below its start, and restarts there cost longer
+        # budgets (1e-2: 2.7 times the steps; 3e-2: 1.7 times, 1060 a run
+        # against 615).
         stalled = spent and beta == first_beta and min(phase[-window:]) > 3e-2 * phase[0]
         if (diverging or crawling or stalled) and beta < _MOST_MOMENTUM:
             # the sketch distorts more than beta assumes (diverging: a sparse

@@ -214,7 +214,8 @@ def test_svds_complex_goes_to_scipy():
 @pytest.mark.parametrize("kwargs", [
     dict(k=0), dict(k=-1), dict(k=100), dict(k=2.5), dict(which="LA"), dict(tol=-1.0),
     dict(tol=np.inf), dict(maxiter=0), dict(return_singular_vectors="x"),
-    dict(ncv=K), dict(ncv=100), dict(v0=np.ones(7)), dict(v0=np.arange(100)), dict(solver="lapack"),
+    dict(ncv=K), dict(ncv=100), dict(v0=np.ones(7)), dict(v0=np.arange(100)),
+    dict(solver="lapack"),
 ])
 def test_svds_bad_arguments_raise_like_scipy(kwargs):
     A = matrix((240, 100), np.float64)
