@@ -316,10 +316,10 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
     if matvecs is None:
         matvecs = min(start, cls.max_matvecs(n))
         matvecs -= matvecs % cls.step
-        if capped and cap < cls.min_matvecs:
-            raise ValueError(f"max_matvecs={cap} is too small: method {cls.name!r} needs "
-                             f"at least {cls.min_matvecs} matvecs")
         if matvecs < cls.min_matvecs:
+            if capped and cap < cls.min_matvecs:
+                raise ValueError(f"max_matvecs={cap} is too small: method {cls.name!r} "
+                                 f"needs at least {cls.min_matvecs} matvecs")
             raise ValueError(f"method {cls.name!r} needs at least {cls.min_matvecs} "
                              f"matvecs, and can use at most {cls.max_matvecs(n)} on an "
                              f"n={n} matrix")
@@ -329,10 +329,8 @@ def trace(A, *, matvecs: int | None = None, rtol: float | None = None,
             max_matvecs = max(matvecs, min(_DEFAULT_MAX_MATVECS, cls.max_matvecs(n)))
         else:
             max_matvecs = min(max_matvecs, cls.max_matvecs(n))
+        # still at least matvecs: a multiple of the step, checked against the cap above
         max_matvecs -= max_matvecs % cls.step
-        if max_matvecs < matvecs:
-            raise ValueError(f"max_matvecs={max_matvecs} is below the starting budget "
-                             f"matvecs={matvecs}")
 
     stream = ProbeStream(probes, n, as_rng_state(rng), op.dtype, op.xp)
     estimator = cls(op, stream)
