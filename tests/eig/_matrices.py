@@ -31,6 +31,13 @@ def ncv_as_given(monkeypatch):
     monkeypatch.setattr("randla.eig._dropins._RAISE_NCV_BYTES", 0)
 
 
+def laplacian_1d(n):
+    """The n x n second-difference matrix (CSR): its top eigenvalues are a
+    tight cluster below 4, a slow case for Krylov methods."""
+    return sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1],
+                    format="csr")
+
+
 def orthonormal(n, r, rng):
     return np.linalg.qr(rng.standard_normal((n, r)))[0]
 

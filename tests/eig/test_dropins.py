@@ -10,8 +10,8 @@ import scipy.sparse.linalg as spla
 import randla
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from _matrices import (SPECTRA, known_eig, known_svd, ncv_as_given,  # noqa: E402,F401
-                       one_blas_thread, sin_angle)
+from _matrices import (SPECTRA, known_eig, known_svd, laplacian_1d,  # noqa: E402,F401
+                       ncv_as_given, one_blas_thread, sin_angle)
 
 K = 6
 WRAP = {"dense": lambda A: A, "sparse": sp.csr_array, "linop": spla.aslinearoperator}
@@ -506,7 +506,7 @@ def test_a_small_ncv_converges_where_arpack_does(solver, ncv):
     # two columns per step (a restart cycle of two or three steps) or gave it
     # 10 n steps instead of ARPACK's 10 n cycles of ncv - k products.
     n = 200
-    L = sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1], format="csr")
+    L = laplacian_1d(n)
     exact = np.linalg.eigvalsh(L.toarray())[-K:]
     values_only = ({"return_eigenvectors": False} if solver == "eigsh"
                    else {"return_singular_vectors": False})
@@ -672,7 +672,7 @@ def test_a_small_ncv_is_raised_to_the_default_basis_where_that_fits(solver):
     # so a given ncv below the default basis (that fits the memory bound) is
     # raised to it: the run is the default one, product for product
     n = 300
-    L = sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1], format="csr")
+    L = laplacian_1d(n)
     values_only = ({"return_eigenvectors": False} if solver == "eigsh"
                    else {"return_singular_vectors": False})
     runs = []
