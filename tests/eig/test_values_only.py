@@ -55,6 +55,46 @@ def test_svds_values_alone_agree_with_the_full_call():
     np.testing.assert_allclose(alone, s[:20][::-1], rtol=1e-13)
 
 
+
+class _Counted(spla.LinearOperator):
+    """A dense matrix seen through products, counting the columns multiplied."""
+
+    def __init__(self, A):
+        super().__init__(A.dtype, A.shape)
+        self.A, self.columns = A, 0
+
+    def _matmat(self, X):
+        self.columns += X.shape[1]
+        return self.A @ X
+
+    def _rmatmat(self, X):
+        self.columns += X.shape[1]
+        return self.A.T @ X
+
+
+@pytest.mark.parametrize("ratio, far", [(3.0, 0), (1e4, 7)])
+def test_svds_values_near_the_largest_need_no_last_product(monkeypatch, ratio, far):
+    # σ₁ / σ_k = 3: every value is the square root of its Ritz value, and the
+    # run multiplies only inside Lanczos; at 1e4 the 7 values below σ₁ / 10
+    # take one last product with their Ritz vectors, as all 10 did before
+    from randla.eig import _dropins
+
+    s = np.concatenate([np.geomspace(1.0, 1.0 / ratio, 10),
+                        np.geomspace(0.9 / ratio, 1e-2 / ratio, 190)])
+    A = known_svd(600, 200, s, seed=2)[0]
+    runs = {}
+    for name, near_ratio in (("split", _dropins._SQRT_THETA_RATIO), ("all A V", 0.0)):
+        monkeypatch.setattr(_dropins, "_SQRT_THETA_RATIO", near_ratio)
+        counted = _Counted(A)
+        runs[name] = randla.svds(counted, 10, rng=0, return_singular_vectors=False), counted.columns
+    (split, split_columns), (all_av, all_av_columns) = runs["split"], runs["all A V"]
+    assert all_av_columns - split_columns == 10 - far
+    assert (np.diff(split) >= 0).all()
+    # both as accurate as the full run's bound: u sqrt(n) σ₁ / σ relative
+    bound = _EPS * np.sqrt(200) * s[0] / s[:10][::-1]
+    assert (np.abs(split - s[:10][::-1]) <= bound * s[:10][::-1]).all()
+    assert (np.abs(all_av - s[:10][::-1]) <= bound * s[:10][::-1]).all()
+
 def test_eigsh_values_alone_of_an_indefinite_matrix():
     # largest magnitudes of both signs: the gap of each value is measured
     # to its neighbours in value, not in magnitude
