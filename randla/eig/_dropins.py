@@ -47,9 +47,11 @@ _RAISE_NCV_BYTES = 1 << 29
 # Without vectors, a singular value within this factor of σ₁ is the square
 # root of its Ritz value θ of AᵀA, which rounds at about u (σ₁ / σ)²
 # relative: here as accurate as the Rayleigh–Ritz with A V that the others
-# need (u σ₁ / σ), and no last product.  Largest error against numpy's SVD,
-# 1500 x 400, k = 10 (/tmp/s13/sqrt_theta.py): σ₁ / σ_k = 20 or 30, 1.2e-15
-# and 7e-16 against A V's 2.0e-15 and 1.4e-15; at 100, 9.5e-15 against 1.3e-15.
+# need (u σ₁ / σ), and no last product.  Largest relative errors, square
+# roots against A V: σ = 1/i, 2000 x 500, k = 20 (σ₁ / σ_k = 20), 1.2e-15
+# against 2.0e-15 (to ARPACK); 1500 x 400, k = 10, geometric values to
+# σ₁ / σ_k = 30, 7e-16 against 1.4e-15, and to 100, 9.5e-15 against 1.3e-15
+# (to numpy's SVD).
 _SQRT_THETA_RATIO = 10.0
 # Arguments of scipy's routines that cupyx.scipy.sparse.linalg's do not take (CuPy 14).
 _CUPYX_LACKS = {"svds": ("v0", "solver", "rng", "options"),
