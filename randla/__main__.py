@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative, default=0)
     p.add_argument("--repeat", type=_positive, default=1, help="best of this many timings")
     p.add_argument("--blas-threads", type=_positive, default=None,
-                   help="limit BLAS threads for both solvers (needs threadpoolctl)")
+                   help="limit BLAS threads for both solvers")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     return p
 

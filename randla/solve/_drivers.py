@@ -460,8 +460,8 @@ def spir(A, b, *, damp: float = 0.0, tol: float | None = None, refinements: int 
         then depends on the sketch (the top right singular subspace of ``S A``
         is A's only up to an angle of about sigma_{r+1} / sigma_r), and the
         backward-error estimate is that of the truncated problem, not A's.
-    rng : None, int or numpy.random.Generator
-        Seed of the sketch (SPEC 7).
+    rng : None, int, numpy.random.Generator, RNGState or other seed
+        Seed of the sketch (SPEC 7, see :func:`randla.sketch.as_rng_state`).
     callback : callable, optional
         Called as ``callback(step, estimate)`` after every residual recomputation.
     preconditioner : {"auto", "svd", "qr"}, default "auto"

@@ -284,8 +284,8 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
         is b (LAPACK would return NaN).
     lapack_driver : {"gelsd", "gelsy", "gelss"}, optional
         Given: scipy.linalg.lstsq with that driver, whatever ``method`` says.
-    rng : None, int or numpy.random.Generator, keyword-only
-        Seed of the sketch (SPEC 7); checked on every path, LAPACK's included.
+    rng : None, int, numpy.random.Generator, RNGState or other seed, keyword-only
+        Seed of the sketch (SPEC 7, see :func:`randla.sketch.as_rng_state`); checked on every path, LAPACK's included.
     method : str, keyword-only, default "auto"
         ``"auto"``, ``"lapack"``, ``"randomized"`` (= ``"spir"``), or a driver:
         ``"spir"``, ``"fossils"``, ``"sketch_and_solve"``, ``"lsqr"``,

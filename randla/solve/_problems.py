@@ -46,7 +46,8 @@ def standard_problem(m: int, n: int, cond: float = 1e10, residual: float = 1e-6,
         Condition number of A (>= 1).
     residual : float, default 1e-6
         Norm of the optimal residual.
-    rng : None, int or numpy.random.Generator
+    rng : None, int, numpy.random.Generator or other seed
+        Anything ``numpy.random.default_rng`` takes (SPEC 7).
     dtype : float32 or float64
         Precision A and b are returned in (they are built in float64).
 
