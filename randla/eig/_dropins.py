@@ -520,7 +520,6 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     return u, s, vh
 
 
-
 def _values_without_vectors(op, result):
     """svds's singular values, ascending, where no vector is returned and
     A V was not kept: square roots of the Ritz values within
