@@ -4,7 +4,9 @@ Every peer is timed in the same class as randla, so ratios come from one
 ``asv run`` on one machine.  Problems are the ALGORITHMS.md standard problem
 (condition number 1e10, optimal residual 1e-6), dense float64 C-ordered.
 Sizes: ``"small"`` (2000 x 50, for ``--quick``; there randla's ``auto`` uses
-LAPACK), ``"40000x1000"`` and ``"100000x2000"`` (the issue's targets), and
+LAPACK), ``"1000x1000"`` (a square system of condition 1e10 with b = A x,
+where ``auto`` must use LAPACK and cost no more than 1.1 times scipy),
+``"40000x1000"`` and ``"100000x2000"`` (the issue's targets), and
 100000 x 2000 with 16 right-hand sides.  ``Sparse`` is a 200000 x 500 CSR
 matrix with 10 nonzeros per row and columns scaled to condition about 1e6,
 against scipy.sparse.linalg.lsqr run to the backward error randla reaches.
@@ -33,8 +35,9 @@ from randla.solve import spir, standard_problem
 from ._memory import allocated_peak
 from ._sizes import selected_sizes
 
-_SIZES = {"small": (2000, 50, 1), "40000x1000": (40000, 1000, 1),
-          "100000x2000": (100000, 2000, 1), "100000x2000x16": (100000, 2000, 16)}
+_SIZES = {"small": (2000, 50, 1), "1000x1000": (1000, 1000, 1),
+          "40000x1000": (40000, 1000, 1), "100000x2000": (100000, 2000, 1),
+          "100000x2000x16": (100000, 2000, 16)}
 _CACHE = {}
 
 
@@ -42,12 +45,26 @@ def _problem(size):
     if size not in _CACHE:
         _CACHE.clear()
         m, n, nrhs = _SIZES[size]
+        if m == n:
+            _CACHE[size] = _square_problem(n)
+            return _CACHE[size]
         A, b, x, r = standard_problem(m, n, 1e10, 1e-6, rng=0)
         if nrhs > 1:
             X = np.random.default_rng(1).standard_normal((n, nrhs))
             b = A @ X + r[:, None]
         _CACHE[size] = (A, b)
     return _CACHE[size]
+
+
+def _square_problem(n):
+    """A square A = U diag(s) Vᵀ, Haar U and V, s from 1 to 1e-10 (condition
+    number 1e10, as the standard problem), and b = A x: a square system has
+    no room for the standard problem's residual."""
+    rng = np.random.default_rng(0)
+    U = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    V = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    A = np.ascontiguousarray((U * np.logspace(0, -10, n)) @ V.T)
+    return A, A @ rng.standard_normal(n)
 
 
 def _backward_error(A, b, x):
