@@ -495,8 +495,7 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     if not result.converged.all():
         _not_converged(result, "singular values", (np.sqrt(np.maximum(
             result.values, 0)) / op.scale).astype(working_float(op.dtype)))
-    if not return_singular_vectors and result.images is None:
-        # as scipy tests it: 0 and numpy.False_ too
+    if not return_singular_vectors:     # as scipy tests it: 0 and numpy.False_ too
         return _values_without_vectors(op, result)
     # Rayleigh–Ritz with A itself: singular values from A V (not square
     # roots of AᵀA's), and orthonormal left vectors even where s = 0
@@ -506,12 +505,9 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
     # kernels of the caller's next call (a 20000 x 2000 sparse svds in a
     # loop: 93-100 ms a call, against 30-40 ms)
     with backend.single_threaded_blas():
-        # values alone need no Q (the same R either way, so the same values)
-        Qa, Ra = backend.tall_qr(AV, q=bool(return_singular_vectors))
+        Qa, Ra = backend.tall_qr(AV)
         Ur, s, Tt = backend.svd(Ra)
         s = s[::-1] if op.scale == 1.0 else s[::-1] / op.dtype.type(op.scale)   # of A
-        if not return_singular_vectors:
-            return s
         left, right = (Qa @ Ur)[:, ::-1], (result.vectors @ Tt.T)[:, ::-1]
     if wide:
         left, right = right, left
@@ -521,18 +517,24 @@ def svds(A, k: int = 6, ncv: int | None = None, tol: float = 0, which: str = "LM
 
 
 def _values_without_vectors(op, result):
-    """svds's singular values, ascending, where no vector is returned and
-    A V was not kept: square roots of the Ritz values within
-    ``_SQRT_THETA_RATIO`` of σ₁, the others from A times their Ritz vectors
-    (one product with that many columns, none where all are near σ₁)."""
+    """svds's singular values, ascending, where no vector is returned.
+
+    Where A V was kept (dense A) every value comes from its Rayleigh–Ritz,
+    as with vectors; otherwise the values within ``_SQRT_THETA_RATIO`` of
+    σ₁ are square roots of their Ritz values, and the others come from A
+    times their Ritz vectors (one product with that many columns, none
+    where all are near σ₁)."""
     sigma = np.sqrt(np.maximum(result.values, 0.0))      # host, largest first
-    near = int(np.count_nonzero(sigma * _SQRT_THETA_RATIO >= sigma[0]))
+    near = (0 if result.images is not None
+            else int(np.count_nonzero(sigma * _SQRT_THETA_RATIO >= sigma[0])))
     xp = op.xp
     s = xp.asarray(sigma[:near], dtype=op.dtype)
     if near < sigma.size:
-        AV = op.matmat(result.vectors[:, near:])
+        AV = (result.images[:, near:] if result.images is not None
+              else op.matmat(result.vectors[:, near:]))
+        # R alone: the same R as with Q, so the same values
         with op.backend.single_threaded_blas():
-            far = op.backend.svd(op.backend.tall_qr(AV, q=False)[1], compute_uv=False)
+            far = op.backend.svd(op.backend.tall_qr(AV, q=False)[1])[1]
         s = xp.concatenate([s, far.astype(op.dtype, copy=False)])
     s = xp.sort(s)
     return s if op.scale == 1.0 else s / op.dtype.type(op.scale)
