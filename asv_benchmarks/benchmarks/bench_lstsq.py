@@ -31,6 +31,7 @@ import scipy.sparse.linalg
 
 import randla
 from randla.solve import spir, standard_problem
+from randla.solve._problems import _haar
 
 from ._memory import allocated_peak
 from ._sizes import selected_sizes
@@ -61,8 +62,7 @@ def _square_problem(n):
     number 1e10, as the standard problem), and b = A x: a square system has
     no room for the standard problem's residual."""
     rng = np.random.default_rng(0)
-    U = np.linalg.qr(rng.standard_normal((n, n)))[0]
-    V = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    U, V = _haar(rng, n, n), _haar(rng, n, n)
     A = np.ascontiguousarray((U * np.logspace(0, -10, n)) @ V.T)
     return A, A @ rng.standard_normal(n)
 
